@@ -1,0 +1,5 @@
+"""``python -m rigtui``."""
+
+from rigtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Settings: defaults < config file < environment < command-line flags.
+
+Read once, in ``cli.py``, and passed in; nothing reads the environment or files at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+INTERVAL_MIN_S = 0.25
+INTERVAL_MAX_S = 60.0
+HISTORY_MIN_MINUTES = 1.0
+HISTORY_MAX_MINUTES = 24 * 60.0
+DEFAULT_OLLAMA_HOST = "127.0.0.1:11434"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, with a message that says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    interval_s: float = 1.0
+    """Seconds between samples."""
+    history_minutes: float = 10.0
+    """How far back the charts reach."""
+    ollama_host: str = DEFAULT_OLLAMA_HOST
+    theme: str = "textual-dark"
+    demo: str | None = None
+    """A scenario name: run over the simulated rig instead of the real one."""
+    demo_speed: float = 1.0
+    config_path: Path | None = None
+
+    @property
+    def history_capacity(self) -> int:
+        return max(2, round(self.history_minutes * 60 / self.interval_s))
+
+
+FILE_KEYS = {
+    "interval": ("interval_s", float),
+    "history_minutes": ("history_minutes", float),
+    "ollama_host": ("ollama_host", str),
+    "theme": ("theme", str),
+}
+
+ENVIRONMENT_KEYS = {
+    "RIGTUI_INTERVAL": ("interval_s", float),
+    "RIGTUI_HISTORY_MINUTES": ("history_minutes", float),
+    "OLLAMA_HOST": ("ollama_host", str),
+    "RIGTUI_THEME": ("theme", str),
+}
+
+
+def default_config_path(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
+    return Path(base).expanduser() / "rigtui" / "config.toml"
+
+
+def validate_interval(value: float, source: str = "--interval") -> float:
+    if not INTERVAL_MIN_S <= value <= INTERVAL_MAX_S:
+        raise SettingsError(
+            f"{source}: the interval must be between {INTERVAL_MIN_S:g} and {INTERVAL_MAX_S:g} "
+            f"seconds (got {value:g})"
+        )
+    return value
+
+
+def validate_history(value: float, source: str = "--history") -> float:
+    if not HISTORY_MIN_MINUTES <= value <= HISTORY_MAX_MINUTES:
+        raise SettingsError(
+            f"{source}: the history must be between {HISTORY_MIN_MINUTES:g} and "
+            f"{HISTORY_MAX_MINUTES:g} minutes (got {value:g})"
+        )
+    return value
+
+
+_VALIDATORS = {"interval_s": validate_interval, "history_minutes": validate_history}
+
+
+def _convert(raw: Any, kind: type, source: str) -> Any:
+    if kind is float:
+        if isinstance(raw, bool):
+            raise SettingsError(f"{source}: expected a number, got {raw!r}")
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{source}: expected a number, got {raw!r}") from None
+    if not isinstance(raw, str) or not raw.strip():
+        raise SettingsError(f"{source}: expected text, got {raw!r}")
+    return raw.strip()
+
+
+def _apply(values: dict[str, Any], name: str, raw: Any, kind: type, source: str) -> None:
+    value = _convert(raw, kind, source)
+    validator = _VALIDATORS.get(name)
+    values[name] = validator(value, source) if validator else value
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings in a TOML file; an unknown key or a bad value is an error, not ignored."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as error:
+        raise SettingsError(f"cannot read the config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"config file {path} is not valid TOML: {error}") from None
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key not in FILE_KEYS:
+            known = ", ".join(sorted(FILE_KEYS))
+            raise SettingsError(f"config file {path}: unknown setting {key!r} (known: {known})")
+        name, kind = FILE_KEYS[key]
+        _apply(values, name, raw, kind, f"config file {path}: {key}")
+    return values
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    config_path: Path | None = None,
+) -> Settings:
+    """Merge the layers. ``flags`` holds only the options given on the command line."""
+    values: dict[str, Any] = {}
+    explicit = config_path is not None
+    if config_path is None and environ.get("RIGTUI_CONFIG"):
+        config_path = Path(environ["RIGTUI_CONFIG"]).expanduser()
+        explicit = True
+    path = config_path or default_config_path(environ)
+    if path.exists() or explicit:
+        values.update(read_config_file(path))
+        values["config_path"] = path
+    for variable, (name, kind) in ENVIRONMENT_KEYS.items():
+        if environ.get(variable):
+            _apply(values, name, environ[variable], kind, f"environment variable {variable}")
+    values.update({name: value for name, value in flags.items() if value is not None})
+    known = {f.name for f in dataclasses.fields(Settings)}
+    return Settings(**{name: value for name, value in values.items() if name in known})

@@ -1,0 +1,115 @@
+"""The JSON contract of ``rigtui snapshot --json`` (documented in the README).
+
+Units are in the key names; a value that could not be read is ``null`` and its reason is listed
+under ``unavailable``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from rigtui.telemetry.model import GpuReading, RigSnapshot
+
+SCHEMA_VERSION = 1
+
+
+def gpu_to_dict(gpu: GpuReading) -> dict[str, Any]:
+    return {
+        "index": gpu.index,
+        "name": gpu.name,
+        "uuid": gpu.uuid,
+        "pci_bus_id": gpu.pci_bus_id,
+        "lost": gpu.lost,
+        "utilization_gpu_pct": gpu.utilization_gpu_pct,
+        "utilization_memory_pct": gpu.utilization_memory_pct,
+        "memory_used_bytes": gpu.memory_used_bytes,
+        "memory_total_bytes": gpu.memory_total_bytes,
+        "memory_reserved_bytes": gpu.memory_reserved_bytes,
+        "memory_free_bytes": gpu.memory_free_bytes,
+        "temperature_c": gpu.temperature_c,
+        "temperature_slowdown_c": gpu.temperature_slowdown_c,
+        "temperature_shutdown_c": gpu.temperature_shutdown_c,
+        "temperature_max_operating_c": gpu.temperature_max_operating_c,
+        "fan_speeds_pct": [fan.speed_pct for fan in gpu.fans],
+        "fan_speeds_rpm": [fan.rpm for fan in gpu.fans],
+        "power_draw_w": gpu.power_draw_w,
+        "power_limit_w": gpu.power_limit_w,
+        "power_default_limit_w": gpu.power_default_limit_w,
+        "energy_total_j": gpu.energy_total_j,
+        "pstate": f"P{gpu.pstate}" if gpu.pstate is not None else None,
+        "clocks_sm_mhz": gpu.clocks_sm_mhz,
+        "clocks_sm_max_mhz": gpu.clocks_sm_max_mhz,
+        "clocks_mem_mhz": gpu.clocks_mem_mhz,
+        "clocks_mem_max_mhz": gpu.clocks_mem_max_mhz,
+        "clocks_event_reasons": (
+            list(gpu.clocks_event_reasons) if gpu.clocks_event_reasons is not None else None
+        ),
+        "pcie_link_gen": gpu.pcie_link_gen,
+        "pcie_link_gen_max": gpu.pcie_link_gen_max,
+        "pcie_link_width": gpu.pcie_link_width,
+        "pcie_link_width_max": gpu.pcie_link_width_max,
+        "pcie_rx_bytes_per_s": gpu.pcie_rx_bytes_per_s,
+        "pcie_tx_bytes_per_s": gpu.pcie_tx_bytes_per_s,
+        "processes": (
+            [
+                {
+                    "pid": process.pid,
+                    "name": process.name,
+                    "used_memory_bytes": process.used_memory_bytes,
+                    "type": process.kind,
+                    "command": process.command,
+                }
+                for process in gpu.processes
+            ]
+            if gpu.processes is not None
+            else None
+        ),
+        "unavailable": {"all": "GPU lost"} if gpu.lost else dict(gpu.unavailable),
+    }
+
+
+def snapshot_to_dict(snapshot: RigSnapshot) -> dict[str, Any]:
+    nvml = snapshot.nvml
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "taken_at": datetime.fromtimestamp(snapshot.taken_at, timezone.utc).isoformat(),
+        "taken_at_epoch_s": snapshot.taken_at,
+        "hostname": snapshot.hostname,
+        "nvml": {
+            "available": nvml.available,
+            "driver_version": nvml.driver_version,
+            "cuda_version": nvml.cuda_version,
+            "nvml_version": nvml.nvml_version,
+            "error": nvml.error,
+            "error_code": nvml.error_code,
+        },
+        "gpus": [gpu_to_dict(gpu) for gpu in snapshot.gpus],
+        "cpu": {
+            "percent": snapshot.cpu.percent,
+            "per_core_pct": list(snapshot.cpu.per_core_pct),
+            "load_average": (
+                list(snapshot.cpu.load_average) if snapshot.cpu.load_average is not None else None
+            ),
+            "logical_count": snapshot.cpu.logical_count,
+            "physical_count": snapshot.cpu.physical_count,
+        },
+        "memory": {
+            "used_bytes": snapshot.memory.used_bytes,
+            "total_bytes": snapshot.memory.total_bytes,
+            "available_bytes": snapshot.memory.available_bytes,
+            "swap_used_bytes": snapshot.memory.swap_used_bytes,
+            "swap_total_bytes": snapshot.memory.swap_total_bytes,
+        },
+        "processes": [
+            {
+                "pid": process.pid,
+                "name": process.name,
+                "cpu_pct": process.cpu_pct,
+                "rss_bytes": process.rss_bytes,
+                "username": process.username,
+                "command": process.command,
+            }
+            for process in snapshot.processes
+        ],
+    }

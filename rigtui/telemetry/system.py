@@ -1,0 +1,108 @@
+"""CPU, memory and process readings through psutil.
+
+The psutil module is passed in, so the simulated rig can stand beneath this same code with a
+look-alike that answers from the simulation.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import psutil as real_psutil
+
+from rigtui.telemetry.model import CpuReading, MemoryReading, ProcessReading
+
+_PROCESS_ATTRS = ["pid", "name", "cpu_percent", "memory_info", "username"]
+
+
+class SystemSource:
+    def __init__(self, psutil: ModuleType | object = real_psutil, top_processes: int = 12) -> None:
+        self._psutil = psutil
+        self.top_processes = top_processes
+        self._names: dict[int, tuple[float, str, str | None]] = {}
+
+    def prime(self) -> None:
+        """psutil measures CPU use between two calls; the first one only starts the count."""
+        self._psutil.cpu_percent(interval=None, percpu=True)
+        for _ in self._psutil.process_iter(["cpu_percent"]):
+            pass
+
+    def read_cpu(self) -> CpuReading:
+        psutil = self._psutil
+        per_core = tuple(float(value) for value in psutil.cpu_percent(interval=None, percpu=True))
+        total = sum(per_core) / len(per_core) if per_core else 0.0
+        try:
+            load = tuple(float(value) for value in psutil.getloadavg())
+        except (AttributeError, OSError):
+            load = None
+        return CpuReading(
+            percent=round(total, 1),
+            per_core_pct=per_core,
+            load_average=load,  # type: ignore[arg-type]
+            logical_count=psutil.cpu_count(logical=True) or len(per_core),
+            physical_count=psutil.cpu_count(logical=False),
+        )
+
+    def read_memory(self) -> MemoryReading:
+        memory = self._psutil.virtual_memory()
+        swap = self._psutil.swap_memory()
+        return MemoryReading(
+            used_bytes=int(memory.total - memory.available),
+            total_bytes=int(memory.total),
+            available_bytes=int(memory.available),
+            swap_used_bytes=int(swap.used),
+            swap_total_bytes=int(swap.total),
+        )
+
+    def read_processes(self) -> tuple[ProcessReading, ...]:
+        """The busiest processes by CPU, with the command line only for those shown."""
+        psutil = self._psutil
+        candidates = []
+        for process in psutil.process_iter(_PROCESS_ATTRS):
+            info = process.info
+            cpu = info.get("cpu_percent")
+            if cpu is None:
+                continue
+            candidates.append((cpu, process, info))
+        candidates.sort(key=lambda item: (-item[0], item[2]["pid"]))
+        readings = []
+        for cpu, process, info in candidates[: self.top_processes]:
+            memory = info.get("memory_info")
+            readings.append(
+                ProcessReading(
+                    pid=info["pid"],
+                    name=info.get("name") or "?",
+                    cpu_pct=round(float(cpu), 1),
+                    rss_bytes=memory.rss if memory is not None else None,
+                    username=info.get("username"),
+                    command=self._command(process),
+                )
+            )
+        return tuple(readings)
+
+    def describe(self, pid: int) -> tuple[str | None, str | None]:
+        """The name and command line of ``pid`` (for GPU processes), cached while it lives."""
+        psutil = self._psutil
+        try:
+            process = psutil.Process(pid)
+            created = process.create_time()
+            cached = self._names.get(pid)
+            if cached is not None and cached[0] == created:
+                return cached[1], cached[2]
+            name = process.name()
+            command = self._command(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            # In a container NVML shows host PIDs that this namespace cannot see.
+            return None, None
+        self._names[pid] = (created, name, command)
+        if len(self._names) > 512:
+            self._names.pop(next(iter(self._names)))
+        return name, command
+
+    def _command(self, process) -> str | None:
+        psutil = self._psutil
+        try:
+            parts = process.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+        return " ".join(parts) if parts else None

@@ -1,0 +1,93 @@
+"""The simulated rig: NVML beneath pynvml, psutil, and (later) Ollama, driven by a scenario."""
+
+from __future__ import annotations
+
+from rigtui.sim.clock import ManualClock, ScaledClock, SimClock
+from rigtui.sim.nvml import SimulatedNvmlLibrary, install, uninstall
+from rigtui.sim.rig import SimulatedRig
+from rigtui.sim.scenario import LOOP_S, SCENARIOS, Scenario
+from rigtui.sim.system import SimulatedPsutil
+from rigtui.telemetry.model import RigSnapshot
+from rigtui.telemetry.nvml import NvmlSource
+from rigtui.telemetry.sampler import RigSampler
+from rigtui.telemetry.system import SystemSource
+
+
+class SimulatedEnvironment:
+    """A whole simulated rig, wired so that rigtui's real sources read it."""
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "story",
+        *,
+        clock: SimClock | None = None,
+        driver: str = "r580",
+        emulate_latency: bool = False,
+        seed: int = 4090,
+    ) -> None:
+        self.scenario = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
+        self.rig = SimulatedRig(
+            clock if clock is not None else ManualClock(), self.scenario.slots, seed=seed
+        )
+        self.scenario.script(self.rig, 0.0)
+        self.nvml_library = SimulatedNvmlLibrary(self.rig, driver, emulate_latency=emulate_latency)
+        self.psutil = SimulatedPsutil(self.rig)
+
+    def install(self) -> None:
+        install(self.nvml_library)
+
+    def uninstall(self) -> None:
+        uninstall()
+
+    @property
+    def clock(self) -> SimClock:
+        return self.rig.clock
+
+    def story_so_far(
+        self, until_s: float, interval_s: float, window_s: float
+    ) -> tuple[RigSnapshot, ...]:
+        """The scenario from ``until_s - window_s`` up to ``until_s``, one snapshot per interval.
+
+        Runs on a manual clock as fast as the machine allows; the rig is left at ``until_s``.
+        """
+        clock = ManualClock()
+        self.rig.clock = clock
+        emulating = self.nvml_library.emulate_latency
+        self.nvml_library.emulate_latency = False
+        sampler = self.sampler()
+        sampler.open()
+        first = max(0.0, until_s - window_s)
+        steps = round((until_s - first) / interval_s)
+        try:
+            snapshots = []
+            for step in range(steps):
+                clock.set(first + step * interval_s)
+                snapshots.append(sampler.sample())
+        finally:
+            sampler.close()
+            self.nvml_library.emulate_latency = emulating
+            clock.set(until_s)
+        return tuple(snapshots)
+
+    def go_live(self, speed: float = 1.0) -> None:
+        """From now on the scenario plays in (scaled) wall time, from where it stands."""
+        self.rig.clock = ScaledClock(speed, start=self.rig.clock.now())
+
+    def sampler(self) -> RigSampler:
+        return RigSampler(
+            NvmlSource(),
+            SystemSource(self.psutil),
+            clock=self.rig.epoch_time,
+            hostname=self.rig.hostname,
+        )
+
+
+__all__ = [
+    "LOOP_S",
+    "SCENARIOS",
+    "ManualClock",
+    "ScaledClock",
+    "SimulatedEnvironment",
+    "SimulatedNvmlLibrary",
+    "SimulatedRig",
+]

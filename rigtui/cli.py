@@ -1,0 +1,230 @@
+"""Command line: arguments → Settings → the dashboard or a headless command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from rigtui import __version__
+from rigtui.config import (
+    Settings,
+    SettingsError,
+    load_settings,
+    validate_history,
+    validate_interval,
+)
+
+DEMO_START_S = 325.0
+"""The demo opens 25 s into the story's second loop: the first loop fills the charts, and a
+model starts loading a few seconds later."""
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds as a number, got {text!r}") from None
+    try:
+        return validate_interval(value, "interval")
+    except SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("interval: ")) from None
+
+
+def _history(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected minutes as a number, got {text!r}") from None
+    try:
+        return validate_history(value, "history")
+    except SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("history: ")) from None
+
+
+def _positive(name: str, low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options that work before or after the command name."""
+    from rigtui.sim.nvml import DRIVER_PROFILES
+    from rigtui.sim.scenario import SCENARIOS
+
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--interval",
+        type=_interval,
+        metavar="SECONDS",
+        default=default,
+        help="seconds between samples, 0.25 to 60 (default 1)",
+    )
+    parser.add_argument(
+        "--history",
+        type=_history,
+        metavar="MINUTES",
+        default=default,
+        help="how far back the charts reach (default 10)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=default,
+        help="run over the simulated rig instead of this machine's GPUs",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        default=default,
+        help="the simulated rig's story (implies --demo): "
+        + ", ".join(sorted(SCENARIOS))
+        + " (default story)",
+    )
+    parser.add_argument(
+        "--demo-at",
+        type=_positive("--demo-at", 0, 86400),
+        metavar="SECONDS",
+        default=default,
+        help="where in the scenario to start",
+    )
+    parser.add_argument(
+        "--demo-speed",
+        type=_positive("--demo-speed", 0.1, 100),
+        metavar="FACTOR",
+        default=default,
+        help="play the scenario faster",
+    )
+    parser.add_argument(
+        "--demo-driver",
+        choices=sorted(DRIVER_PROFILES),
+        metavar="DRIVER",
+        default=default,
+        help="simulate an older driver: " + ", ".join(sorted(DRIVER_PROFILES)),
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=default,
+        help="settings file (default ~/.config/rigtui/config.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rigtui",
+        description="A terminal dashboard for GPU rigs that run local LLMs.",
+        epilog="Keys in the dashboard: q quit, p pause, + / - interval, ? help.",
+    )
+    parser.add_argument("--version", action="version", version=f"rigtui {__version__}")
+    parser.add_argument(
+        "--theme", metavar="NAME", default=None, help="a Textual theme (default textual-dark)"
+    )
+    _common_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    snapshot = commands.add_parser("snapshot", help="print one reading and exit")
+    snapshot.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (the contract is in the README)",
+    )
+    _common_options(snapshot, suppress=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    flags = {
+        "interval_s": args.interval,
+        "history_minutes": args.history,
+        "theme": args.theme,
+        "demo": (args.scenario or "story") if (args.demo or args.scenario) else None,
+        "demo_speed": getattr(args, "demo_speed", None),
+    }
+    try:
+        settings = load_settings(flags, environ, args.config)
+    except SettingsError as error:
+        print(f"rigtui: error: {error}", file=sys.stderr)
+        return 2
+    demo_at = args.demo_at if args.demo_at is not None else DEMO_START_S
+    if args.command == "snapshot":
+        return _snapshot(settings, args, demo_at)
+    return _dashboard(settings, args, demo_at)
+
+
+def _environment(settings: Settings, args: argparse.Namespace):
+    from rigtui.sim import SimulatedEnvironment
+
+    environment = SimulatedEnvironment(
+        settings.demo or "story",
+        driver=args.demo_driver or "r580",
+        emulate_latency=True,
+    )
+    environment.install()
+    return environment
+
+
+def _snapshot(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
+    from rigtui.headless import format_table, take_snapshot, write_json
+
+    if settings.demo:
+        environment = _environment(settings, args)
+        environment.clock.set(demo_at)
+        environment.go_live(settings.demo_speed)
+        sampler = environment.sampler()
+    else:
+        sampler = _live_sampler()
+    snapshot = take_snapshot(sampler)
+    if args.json:
+        write_json(snapshot, sys.stdout)
+    else:
+        sys.stdout.write(format_table(snapshot))
+    return 0
+
+
+def _live_sampler():
+    from rigtui.telemetry.nvml import NvmlSource
+    from rigtui.telemetry.sampler import RigSampler
+    from rigtui.telemetry.system import SystemSource
+
+    return RigSampler(NvmlSource(), SystemSource())
+
+
+def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
+    from rigtui.ui.app import RigApp
+
+    if settings.demo:
+        environment = _environment(settings, args)
+
+        def story_so_far():
+            """The story up to the start, so the charts open full; then it plays live."""
+            snapshots = environment.story_so_far(
+                demo_at, settings.interval_s, settings.history_minutes * 60
+            )
+            environment.go_live(settings.demo_speed)
+            return snapshots
+
+        app = RigApp(
+            settings,
+            environment.sampler,
+            prefill=story_so_far,
+            source_label=f"demo: {environment.scenario.name}",
+        )
+    else:
+        app = RigApp(settings, _live_sampler)
+    app.run()
+    return app.return_code or 0

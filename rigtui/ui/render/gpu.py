@@ -1,0 +1,317 @@
+"""The lines of a GPU card, as Rich text. Pure: a reading and a width in, lines out."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from rigtui.telemetry.model import FanReading, GpuReading
+from rigtui.ui.render import units
+from rigtui.ui.render.palette import DEFAULT_PALETTE, Palette
+
+LABEL_WIDTH = 5
+FAN_STOP_PLAUSIBLE_BELOW_C = 60
+"""Fan-stop cards start their fans between about 50 and 60 °C; a stopped fan above is wrong."""
+
+
+def bar(fraction: float | None, width: int, colour: str, palette: Palette) -> Text:
+    filled, empty = units.fraction_bar(fraction, width)
+    text = Text.styled(filled, style=f"{colour} on {palette.track}")
+    text.append(empty, style=f"on {palette.track}")
+    return text
+
+
+def label(word: str) -> Text:
+    return Text.styled(f"{word:<{LABEL_WIDTH}}", style="bold")
+
+
+def na(reason: str | None, palette: Palette) -> Text:
+    text = Text.styled(units.NA, style=palette.muted)
+    if reason:
+        text.append(f" ({reason})", style=palette.muted)
+    return text
+
+
+def temperature_colour(gpu: GpuReading, palette: Palette) -> str:
+    """Coloured by headroom to the slowdown threshold (or 83 °C when it is not known)."""
+    if gpu.temperature_c is None:
+        return palette.muted
+    limit = gpu.temperature_slowdown_c or gpu.temperature_max_operating_c or 83
+    headroom = limit - gpu.temperature_c
+    if headroom < 5:
+        return palette.error
+    if headroom < 15:
+        return palette.warning
+    return palette.good
+
+
+def vram_colour(fraction: float | None, palette: Palette) -> str:
+    if fraction is None:
+        return palette.muted
+    if fraction >= 0.95:
+        return palette.warning
+    return palette.normal
+
+
+def power_colour(fraction: float | None, palette: Palette) -> str:
+    if fraction is None:
+        return palette.muted
+    if fraction > 1.02:
+        return palette.error
+    if fraction >= 0.95:
+        return palette.warning
+    return palette.normal
+
+
+def _metric(
+    name: str,
+    fraction: float | None,
+    value: str,
+    width: int,
+    colour: str,
+    palette: Palette,
+    reason: str | None,
+) -> Text:
+    """``NAME ████▌    97%`` in exactly ``width`` cells."""
+    line = label(name)
+    if fraction is None and value == units.NA:
+        line.append_text(na(reason, palette))
+        line.truncate(width, pad=True)
+        return line
+    bar_width = max(4, width - LABEL_WIDTH - len(value) - 1)
+    line.append_text(bar(fraction, bar_width, colour, palette))
+    line.append(" " + value)
+    line.truncate(width, pad=True)
+    return line
+
+
+def utilization_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+    util = gpu.utilization_gpu_pct
+    mem = gpu.utilization_memory_pct
+    reason = gpu.reason("utilization_gpu_pct")
+    if width >= 56:
+        half = (width - 2) // 2
+        line = _metric(
+            "GPU",
+            None if util is None else util / 100,
+            units.percent(util),
+            half,
+            palette.normal,
+            palette,
+            reason,
+        )
+        line.append("  ")
+        line.append_text(
+            _metric(
+                "MEM",
+                None if mem is None else mem / 100,
+                units.percent(mem),
+                width - half - 2,
+                palette.normal,
+                palette,
+                reason,
+            )
+        )
+        return line
+    value = f"{units.percent(util)} mem {units.percent(mem)}"
+    return _metric(
+        "GPU", None if util is None else util / 100, value, width, palette.normal, palette, reason
+    )
+
+
+def vram_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+    fraction = gpu.memory_used_fraction
+    if gpu.memory_used_bytes is None:
+        value = units.NA
+    else:
+        value = f"{units.gib(gpu.memory_used_bytes)}/{units.gib(gpu.memory_total_bytes)} GiB"
+        if gpu.memory_reserved_bytes and width >= 70:
+            value += f" +{units.gib(gpu.memory_reserved_bytes)} rsv"
+    return _metric(
+        "VRAM",
+        fraction,
+        value,
+        width,
+        vram_colour(fraction, palette),
+        palette,
+        gpu.reason("memory_used_bytes"),
+    )
+
+
+def power_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+    fraction = gpu.power_fraction
+    if gpu.power_draw_w is None:
+        value = units.NA
+    elif gpu.power_limit_w is None:
+        value = units.watts(gpu.power_draw_w)
+    else:
+        value = f"{gpu.power_draw_w:.0f}/{gpu.power_limit_w:.0f} W"
+    if gpu.pstate is not None:
+        value += f" P{gpu.pstate}"
+    return _metric(
+        "PWR",
+        fraction,
+        value,
+        width,
+        power_colour(fraction, palette),
+        palette,
+        gpu.reason("power_draw_w"),
+    )
+
+
+def temperature_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+    line = label("TEMP")
+    if gpu.temperature_c is None:
+        line.append_text(na(gpu.reason("temperature_c"), palette))
+    else:
+        line.append(
+            units.celsius(gpu.temperature_c), style=f"bold {temperature_colour(gpu, palette)}"
+        )
+    if gpu.temperature_slowdown_c is not None:
+        headroom = gpu.temperature_slowdown_c - (gpu.temperature_c or 0)
+        line.append(f"  slowdown {gpu.temperature_slowdown_c} °C", style=palette.muted)
+        if gpu.temperature_c is not None:
+            line.append(
+                f" ({headroom:+.0f})" if headroom < 0 else f" ({headroom:.0f} to go)",
+                style=palette.muted,
+            )
+    if gpu.temperature_shutdown_c is not None and width >= 64:
+        line.append(f"  shutdown {gpu.temperature_shutdown_c} °C", style=palette.muted)
+    line.truncate(width, pad=True)
+    return line
+
+
+def fan_summary(gpu: GpuReading, palette: Palette) -> Text:
+    """Tell fan-stop (normal) from no sensor (passive) from a fan that should spin but does not."""
+    if not gpu.fans:
+        return na(gpu.reason("fans") or "no fan sensor", palette)
+    text = Text()
+    speeds = [_fan_speed(fan) for fan in gpu.fans]
+    text.append(" ".join(speeds))
+    readable = [fan for fan in gpu.fans if fan.speed_pct is not None]
+    broken = [fan for fan in readable if fan.speed_pct and fan.rpm == 0]
+    stopped = readable and all(fan.speed_pct == 0 for fan in readable)
+    if broken:
+        which = ", ".join(str(fan.index) for fan in broken)
+        text.append(
+            f"  fan {which}: 0 rpm at {broken[0].speed_pct}% — not spinning",
+            style=f"bold {palette.error}",
+        )
+    elif stopped:
+        if gpu.temperature_c is not None and gpu.temperature_c >= FAN_STOP_PLAUSIBLE_BELOW_C:
+            text.append(
+                f"  stopped at {gpu.temperature_c} °C — check the fans",
+                style=f"bold {palette.error}",
+            )
+        else:
+            text.append("  fan-stop (normal while cool)", style=palette.good)
+    else:
+        rpms = [fan.rpm for fan in readable if fan.rpm is not None]
+        if rpms:
+            text.append(f"  {' '.join(str(rpm) for rpm in rpms)} rpm", style=palette.muted)
+    unreadable = [fan for fan in gpu.fans if fan.speed_pct is None]
+    if unreadable and not readable:
+        text.append(f"  ({unreadable[0].reason})", style=palette.muted)
+    return text
+
+
+def _fan_speed(fan: FanReading) -> str:
+    return units.NA if fan.speed_pct is None else f"{fan.speed_pct}%"
+
+
+def fan_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+    line = label("FAN")
+    line.append_text(fan_summary(gpu, palette))
+    line.truncate(width, pad=True)
+    return line
+
+
+def reasons_text(gpu: GpuReading, palette: Palette) -> Text:
+    reasons = gpu.clocks_event_reasons
+    if reasons is None:
+        return na(gpu.reason("clocks_event_reasons"), palette)
+    words = units.clock_event_words(reasons)
+    if not reasons:
+        return Text.styled("full clocks", style=palette.good)
+    if set(reasons) <= {"gpu_idle"}:
+        return Text.styled(words, style=palette.muted)
+    serious = {
+        "hw_slowdown",
+        "hw_thermal_slowdown",
+        "hw_power_brake_slowdown",
+        "sw_thermal_slowdown",
+    }
+    colour = palette.error if serious & set(reasons) else palette.warning
+    return Text.styled(f"▲ {words}", style=f"bold {colour}")
+
+
+def clocks_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+    line = label("CLK")
+    line.append(f"SM {units.mhz(gpu.clocks_sm_mhz)}/{units.mhz(gpu.clocks_sm_max_mhz)}")
+    if width >= 64:
+        line.append(f"  MEM {units.mhz(gpu.clocks_mem_mhz)}/{units.mhz(gpu.clocks_mem_max_mhz)}")
+    line.append(" MHz  ")
+    line.append_text(reasons_text(gpu, palette))
+    line.truncate(width, pad=True)
+    return line
+
+
+def pcie_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+    line = label("PCIe")
+    current = units.pcie_link(gpu.pcie_link_gen, gpu.pcie_link_width)
+    maximum = units.pcie_link(gpu.pcie_link_gen_max, gpu.pcie_link_width_max)
+    line.append(current, style="bold")
+    idle = gpu.clocks_event_reasons is not None and "gpu_idle" in gpu.clocks_event_reasons
+    if (
+        idle
+        and gpu.pcie_link_gen is not None
+        and gpu.pcie_link_gen_max is not None
+        and gpu.pcie_link_gen < gpu.pcie_link_gen_max
+    ):
+        line.append(" (idle)", style=palette.muted)
+    line.append(f" / {maximum}", style=palette.muted)
+    line.append(f"  RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
+    line.append(f"  TX {units.rate(gpu.pcie_tx_bytes_per_s)}")
+    line.truncate(width, pad=True)
+    return line
+
+
+def gpu_title(gpu: GpuReading) -> str:
+    name = gpu.name or "name unavailable"
+    return f"GPU {gpu.index} · {name}"
+
+
+def gpu_subtitle(gpu: GpuReading) -> str:
+    if gpu.lost:
+        return "LOST"
+    if not gpu.pci_bus_id:
+        return ""
+    # 00000000:01:00.0 → 01:00.0 (the PCI domain is almost always zero).
+    domain, _, rest = gpu.pci_bus_id.partition(":")
+    return f"PCI {rest if domain.strip('0') == '' and rest else gpu.pci_bus_id}"
+
+
+def lost_lines(gpu: GpuReading, width: int, palette: Palette) -> list[Text]:
+    lines = [
+        Text.styled(
+            "GPU lost: it fell off the bus (NVML_ERROR_GPU_IS_LOST).", style=f"bold {palette.error}"
+        ),
+        Text("Check the dock or riser cable and the card's power."),
+        Text("Recovering it needs a GPU reset or a reboot; the other GPUs keep updating."),
+    ]
+    for line in lines:
+        line.truncate(width)
+    return lines
+
+
+def gpu_card_lines(gpu: GpuReading, width: int, palette: Palette = DEFAULT_PALETTE) -> list[Text]:
+    if gpu.lost:
+        return lost_lines(gpu, width, palette)
+    return [
+        utilization_line(gpu, width, palette),
+        vram_line(gpu, width, palette),
+        power_line(gpu, width, palette),
+        temperature_line(gpu, width, palette),
+        fan_line(gpu, width, palette),
+        clocks_line(gpu, width, palette),
+        pcie_line(gpu, width, palette),
+    ]

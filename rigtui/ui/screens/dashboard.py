@@ -1,0 +1,265 @@
+"""The live dashboard: layout and wiring only; the widgets draw, the app routes the data."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from rigtui.telemetry.history import History, gpu_key
+from rigtui.telemetry.model import NvmlStatus, RigSnapshot
+from rigtui.ui.render import units
+from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.safe import literal
+from rigtui.ui.widgets.cpu_panel import CpuPanel
+from rigtui.ui.widgets.gpu_card import GpuCard
+from rigtui.ui.widgets.history_chart import ChartData, ChartLine, ChartSeries, HistoryChart
+from rigtui.ui.widgets.nvml_notice import NvmlNotice
+from rigtui.ui.widgets.process_table import ProcessTable
+from rigtui.ui.widgets.rig_header import RigHeader
+
+GPU_PROCESS_COLUMNS = [
+    ("gpu", "GPU"),
+    ("pid", "PID"),
+    ("name", "Name"),
+    ("vram", "VRAM"),
+    ("type", "Type"),
+    ("command", "Command"),
+]
+CPU_PROCESS_COLUMNS = [
+    ("pid", "PID"),
+    ("user", "User"),
+    ("cpu", "CPU%"),
+    ("rss", "RSS"),
+    ("name", "Name"),
+    ("command", "Command"),
+]
+
+# (chart id suffix, title, metric, scale, unit)
+GPU_CHARTS = (
+    ("util", "GPU utilization %", "utilization_gpu_pct", 1.0),
+    ("vram", "VRAM used GiB", "memory_used_bytes", float(units.GIB)),
+    ("temp", "Temperature °C", "temperature_c", 1.0),
+    ("power", "Power W (limit ─)", "power_draw_w", 1.0),
+)
+EXTRA_CHARTS = (
+    ("cpu", "CPU load %", 1.0),
+    ("pcie", "PCIe RX MB/s", 1e6),
+)
+SERIES_COLOURS = ("normal", "accent", "good", "error")
+
+
+class DashboardScreen(Screen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+
+    def __init__(self, interval_s: float = 1.0, source_label: str = "") -> None:
+        super().__init__(id="dashboard")
+        self._initial_interval_s = interval_s
+        self._source_label = source_label
+        self.snapshot: RigSnapshot | None = None
+        self.history: History | None = None
+        self.window_s = 600.0
+        self._gpu_count = -1
+
+    def compose(self) -> ComposeResult:
+        yield RigHeader(id="header")
+        with TabbedContent(id="tabs", initial="rig-tab"):
+            with TabPane("Rig", id="rig-tab"):
+                with Vertical(id="rig-body"):
+                    yield NvmlNotice(id="nvml-notice")
+                    with Horizontal(id="top-row"):
+                        yield Vertical(id="gpu-cards")
+                        yield CpuPanel()
+                    with Horizontal(id="rig-charts", classes="chart-row"):
+                        for suffix, title, _, scale in GPU_CHARTS:
+                            yield HistoryChart(title, scale=scale, id=f"rig-chart-{suffix}")
+                        yield HistoryChart("CPU load %", id="rig-chart-cpu")
+                    with Horizontal(id="rig-processes"):
+                        yield ProcessTable(
+                            GPU_PROCESS_COLUMNS[:5],
+                            id="rig-gpu-processes",
+                            empty_message="no GPU processes",
+                        )
+                        yield ProcessTable(CPU_PROCESS_COLUMNS[:5], id="rig-cpu-processes")
+            with TabPane("Charts", id="charts-tab"):
+                with Vertical(id="chart-grid"):
+                    with Horizontal(classes="chart-row"):
+                        for suffix, title, _, scale in GPU_CHARTS[:2]:
+                            yield HistoryChart(title, scale=scale, id=f"big-chart-{suffix}")
+                        yield HistoryChart("CPU load %", id="big-chart-cpu")
+                    with Horizontal(classes="chart-row"):
+                        for suffix, title, _, scale in GPU_CHARTS[2:]:
+                            yield HistoryChart(title, scale=scale, id=f"big-chart-{suffix}")
+                        yield HistoryChart("PCIe RX MB/s", scale=1e6, id="big-chart-pcie")
+            with TabPane("Processes", id="processes-tab"):
+                with Vertical(id="process-panes"):
+                    yield ProcessTable(
+                        GPU_PROCESS_COLUMNS,
+                        id="gpu-processes",
+                        empty_message="no process is using a GPU",
+                    )
+                    yield ProcessTable(CPU_PROCESS_COLUMNS, id="cpu-processes")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(RigHeader)
+        header.interval_s = self._initial_interval_s
+        header.source = self._source_label
+        start = getattr(self.app, "start_sampling", None)
+        if start is not None:
+            start()
+
+    # --- data in ------------------------------------------------------------------------------
+
+    def show_status(self, status: NvmlStatus) -> None:
+        self.query_one(NvmlNotice).status = status
+        self.query_one(RigHeader).nvml = status
+        self.set_class(not status.available or status.error is not None, "-no-gpu")
+
+    def show_snapshot(self, snapshot: RigSnapshot, history: History, window_s: float) -> None:
+        self.snapshot = snapshot
+        self.history = history
+        self.window_s = window_s
+        with self.app.batch_update():
+            header = self.query_one(RigHeader)
+            header.taken_at = snapshot.taken_at
+            header.hostname = snapshot.hostname
+            self._ensure_cards(len(snapshot.gpus))
+            for gpu in snapshot.gpus:
+                self.query_one(f"#gpu-card-{gpu.index}", GpuCard).reading = gpu
+            self.query_one(CpuPanel).show(snapshot.cpu, snapshot.memory)
+            self._refresh_active_tab()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._refresh_active_tab()
+
+    def _refresh_active_tab(self) -> None:
+        """Only what the user can see is rebuilt: hidden tables and charts cost nothing."""
+        if self.snapshot is None or self.history is None:
+            return
+        active = self.query_one(TabbedContent).active
+        if active == "rig-tab":
+            self._fill_processes("#rig-gpu-processes", "#rig-cpu-processes", full=False)
+            if self.has_class("-tall"):
+                self._fill_charts("rig-chart")
+        elif active == "charts-tab":
+            self._fill_charts("big-chart")
+        elif active == "processes-tab":
+            self._fill_processes("#gpu-processes", "#cpu-processes", full=True)
+
+    def on_resize(self, event) -> None:
+        # Short terminals get one line of per-core blocks instead of a grid of bars.
+        self.query_one(CpuPanel).max_core_rows = 4 if event.size.height >= 34 else 1
+        self.call_after_refresh(self._refresh_active_tab)
+
+    def _ensure_cards(self, count: int) -> None:
+        if count == self._gpu_count:
+            return
+        self._gpu_count = count
+        container = self.query_one("#gpu-cards")
+        container.remove_children()
+        container.mount_all(GpuCard(index) for index in range(count))
+        self.set_class(count == 0, "-no-gpu")
+        self.set_class(count > 1, "-multi-gpu")
+
+    # --- tables and charts ------------------------------------------------------------------
+
+    def _fill_processes(self, gpu_table_id: str, cpu_table_id: str, *, full: bool) -> None:
+        snapshot = self.snapshot
+        assert snapshot is not None
+        gpu_rows = []
+        for gpu in snapshot.gpus:
+            for process in gpu.processes or ():
+                cells = [
+                    str(gpu.index),
+                    str(process.pid),
+                    literal(process.name, placeholder="(not visible)"),
+                    units.size(process.used_memory_bytes),
+                    process.kind,
+                ]
+                if full:
+                    cells.append(literal(process.command))
+                gpu_rows.append((f"{gpu.index}:{process.pid}", cells))
+        self.query_one(gpu_table_id, ProcessTable).show_rows(gpu_rows)
+        cpu_rows = []
+        for process in snapshot.processes:
+            cells = [
+                str(process.pid),
+                literal(process.username),
+                Text(f"{process.cpu_pct:.0f}", justify="right"),
+                units.size(process.rss_bytes),
+                literal(process.name),
+            ]
+            if full:
+                cells.append(literal(process.command))
+            cpu_rows.append((str(process.pid), cells))
+        self.query_one(cpu_table_id, ProcessTable).show_rows(cpu_rows)
+
+    def _fill_charts(self, prefix: str) -> None:
+        snapshot = self.snapshot
+        history = self.history
+        assert snapshot is not None and history is not None
+        palette: Palette = getattr(self.app, "palette", Palette())
+        colours = [getattr(palette, name) for name in SERIES_COLOURS]
+        times = history.timestamps()
+        now = snapshot.taken_at
+        gpus = [gpu for gpu in snapshot.gpus if not gpu.lost] or list(snapshot.gpus)
+        for suffix, _, metric, _ in GPU_CHARTS:
+            series = tuple(
+                ChartSeries(
+                    f"GPU {gpu.index}",
+                    history.series(gpu_key(gpu.index, metric)),
+                    colours[gpu.index % len(colours)],
+                )
+                for gpu in gpus
+            )
+            lines: tuple[ChartLine, ...] = ()
+            y_max = None
+            if metric == "utilization_gpu_pct":
+                y_max = 100.0
+            elif metric == "memory_used_bytes":
+                totals = [gpu.memory_total_bytes for gpu in gpus if gpu.memory_total_bytes]
+                y_max = max(totals) / units.GIB if totals else None
+            elif metric == "temperature_c":
+                limits = [gpu.temperature_slowdown_c for gpu in gpus if gpu.temperature_slowdown_c]
+                if limits:
+                    lines = (ChartLine("slowdown", float(max(limits)), palette.error),)
+            elif metric == "power_draw_w":
+                lines = tuple(
+                    ChartLine(f"GPU {gpu.index} limit", gpu.power_limit_w, palette.warning)
+                    for gpu in gpus
+                    if gpu.power_limit_w
+                )
+            data = ChartData(times, now, self.window_s, series, lines, y_max=y_max)
+            self._show_chart(f"#{prefix}-{suffix}", data)
+        cpu = ChartData(
+            times,
+            now,
+            self.window_s,
+            (ChartSeries("CPU", history.series("cpu.percent"), palette.normal),),
+            y_max=100.0,
+        )
+        self._show_chart(f"#{prefix}-cpu", cpu)
+        pcie = ChartData(
+            times,
+            now,
+            self.window_s,
+            tuple(
+                ChartSeries(
+                    f"GPU {gpu.index}",
+                    history.series(gpu_key(gpu.index, "pcie_rx_bytes_per_s")),
+                    colours[gpu.index % len(colours)],
+                )
+                for gpu in gpus
+            ),
+        )
+        self._show_chart(f"#{prefix}-pcie", pcie)
+
+    def _show_chart(self, selector: str, data: ChartData) -> None:
+        charts = self.query(selector)
+        for chart in charts:
+            if isinstance(chart, HistoryChart):
+                chart.show_data(data)

@@ -1,0 +1,54 @@
+"""Every key binding, gathered from the app and the dashboard so the list cannot go stale."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+EXTRA_KEYS = (
+    ("tab / shift+tab", "Move the focus between panes"),
+    ("↑ ↓ page up/down", "Scroll a table or pane"),
+    ("ctrl+p", "Command palette (themes, keys, quit)"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close", id="close-help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(self._table(), id="help-table")
+            yield Static(
+                Text(
+                    "Press Esc, q or ? to close. The mouse works too: click a tab, scroll a table.",
+                    style="dim",
+                ),
+                id="help-footer",
+            )
+
+    def _table(self) -> Table:
+        table = Table(title="rigtui keys", expand=True, show_edge=False, box=None, padding=(0, 2))
+        table.add_column("Key", style="bold", no_wrap=True)
+        table.add_column("What it does")
+        seen: set[str] = set()
+        screens = [screen for screen in self.app.screen_stack if screen is not self]
+        sources = [self.app, *screens]
+        for source in sources:
+            for binding in getattr(source, "BINDINGS", []):
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                key = binding.key_display or binding.key
+                if key in seen:
+                    continue
+                seen.add(key)
+                table.add_row(key.replace(",", " / "), binding.tooltip or binding.description)
+        for key, description in EXTRA_KEYS:
+            table.add_row(key, description)
+        return table

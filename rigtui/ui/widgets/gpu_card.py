@@ -1,0 +1,46 @@
+"""One GPU's live figures: a thin widget over :func:`rigtui.ui.render.gpu.gpu_card_lines`."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from rigtui.telemetry.model import GpuReading
+from rigtui.ui.render.gpu import gpu_card_lines, gpu_subtitle, gpu_title
+from rigtui.ui.render.palette import Palette
+
+
+class GpuCard(Widget):
+    reading: reactive[GpuReading | None] = reactive(None, layout=True)
+
+    def __init__(self, index: int, *, id: str | None = None) -> None:
+        super().__init__(id=id or f"gpu-card-{index}")
+        self.index = index
+        self.border_title = f"GPU {index}"
+
+    def watch_reading(self, reading: GpuReading | None) -> None:
+        if reading is None:
+            return
+        self.border_title = gpu_title(reading)
+        self.border_subtitle = gpu_subtitle(reading)
+        self.set_class(reading.lost, "-lost")
+        fans_stuck = any(fan.speed_pct and fan.rpm == 0 for fan in reading.fans)
+        reasons = set(reading.clocks_event_reasons or ())
+        slowed = bool(
+            reasons
+            & {
+                "hw_slowdown",
+                "sw_thermal_slowdown",
+                "hw_thermal_slowdown",
+                "hw_power_brake_slowdown",
+            }
+        )
+        self.set_class(slowed or fans_stuck, "-alert")
+        self.set_class("sw_power_cap" in reasons, "-capped")
+
+    def render(self) -> Group:
+        if self.reading is None:
+            return Group("waiting for the first reading…")
+        palette: Palette = getattr(self.app, "palette", Palette())
+        return Group(*gpu_card_lines(self.reading, max(20, self.content_size.width), palette))

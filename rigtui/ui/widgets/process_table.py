@@ -1,0 +1,47 @@
+"""A table of processes that keeps the cursor on the same process across updates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+
+class ProcessTable(DataTable):
+    """Rows keyed by PID; each update replaces the rows and puts the cursor back on its PID."""
+
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, str]],
+        *,
+        empty_message: str = "",
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self._column_spec = list(columns)
+        self.empty_message = empty_message
+        keys = [key for key, _ in self._column_spec]
+        # The message goes in the name column, where it reads naturally and widens nothing odd.
+        self._message_column = keys.index("name") if "name" in keys else 0
+
+    def on_mount(self) -> None:
+        for key, label in self._column_spec:
+            self.add_column(label, key=key)
+
+    def show_rows(self, rows: Sequence[tuple[str, Sequence[Text | str]]]) -> None:
+        """``rows`` are ``(row key, cells)``; cells are ``Text`` so names are never markup."""
+        selected = None
+        if self.row_count and self.cursor_row < self.row_count:
+            selected = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        self.clear()
+        if not rows and self.empty_message:
+            cells: list[Text | str] = [""] * len(self._column_spec)
+            cells[self._message_column] = Text.styled(self.empty_message, style="dim")
+            self.add_row(*cells, key="-empty-")
+            return
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if selected is not None and selected in self.rows:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)

@@ -1,0 +1,49 @@
+"""The top line: host, driver, sampling state and the time of the shown reading."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from rigtui.telemetry.model import NvmlStatus
+from rigtui.ui.render.palette import Palette
+
+
+class RigHeader(Widget):
+    hostname: reactive[str] = reactive("")
+    nvml: reactive[NvmlStatus | None] = reactive(None)
+    interval_s: reactive[float] = reactive(1.0)
+    paused: reactive[bool] = reactive(False)
+    taken_at: reactive[float | None] = reactive(None)
+    source: reactive[str] = reactive("")
+    """``demo: story`` over the simulated rig, ``replay`` …; empty for the live rig."""
+    problem: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        palette: Palette = getattr(self.app, "palette", Palette())
+        line = Text.styled(" rigtui ", style=f"bold reverse {palette.normal}")
+        line.append(f" {self.hostname}", style="bold")
+        if self.source:
+            line.append(f"  {self.source}", style=f"bold {palette.accent}")
+        nvml = self.nvml
+        if nvml is not None and nvml.available:
+            line.append(f"  driver {nvml.driver_version or '?'}", style=palette.muted)
+            if nvml.cuda_version:
+                line.append(f" · CUDA {nvml.cuda_version}", style=palette.muted)
+        elif nvml is not None:
+            line.append("  no NVIDIA GPU", style=palette.warning)
+        line.append(f"  every {self.interval_s:g} s", style=palette.muted)
+        if self.paused:
+            line.append("  ⏸ PAUSED", style=f"bold {palette.warning}")
+        if self.problem:
+            line.append(f"  {self.problem}", style=f"bold {palette.error}")
+        if self.taken_at is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(self.taken_at))
+            width = self.size.width
+            if width > line.cell_len + len(stamp) + 2:
+                line.append(" " * (width - line.cell_len - len(stamp) - 1))
+                line.append(stamp, style="bold")
+        return line

@@ -1,0 +1,124 @@
+"""Regenerate the SVGs in screenshots/ from the simulated rig (never edit them by hand).
+
+python scripts/screenshots.py            # all of them
+python scripts/screenshots.py --png      # also PNGs (needs rsvg-convert), for looking at them
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "screenshots"
+
+# (file name, scenario, moment in the story, terminal size, tab, what it shows)
+# Moments are in the story's second loop (it repeats every 300 s), so the charts hold a full
+# ten minutes of history.
+SHOTS = [
+    ("dashboard-idle-80x24", "story", 320.0, (80, 24), "rig-tab", "idle, fans stopped"),
+    (
+        "dashboard-generating-80x24",
+        "story",
+        345.0,
+        (80, 24),
+        "rig-tab",
+        "a reply at full GPU, held at the power limit",
+    ),
+    (
+        "dashboard-generating-160x50",
+        "story",
+        345.0,
+        (160, 50),
+        "rig-tab",
+        "the same moment on a large terminal",
+    ),
+    (
+        "dashboard-offloaded-160x50",
+        "story",
+        440.0,
+        (160, 50),
+        "rig-tab",
+        "a 70B model split between GPU and CPU",
+    ),
+    (
+        "dashboard-loading-160x50",
+        "story",
+        404.0,
+        (160, 50),
+        "rig-tab",
+        "a 70B model loading over the Gen4 x4 link",
+    ),
+    ("charts-offloaded-120x40", "story", 490.0, (120, 40), "charts-tab", "the Charts tab"),
+    ("processes-offloaded-120x40", "story", 440.0, (120, 40), "processes-tab", "the Processes tab"),
+    (
+        "dashboard-dual-160x50",
+        "dual",
+        440.0,
+        (160, 50),
+        "rig-tab",
+        "two RTX 4090s sharing a 70B model",
+    ),
+    (
+        "dashboard-faults-160x50",
+        "faults",
+        370.0,
+        (160, 50),
+        "rig-tab",
+        "thermal slowdown, a stuck fan and a GPU lost from the bus",
+    ),
+    ("dashboard-faults-80x24", "faults", 370.0, (80, 24), "rig-tab", "the same at 80x24"),
+]
+
+
+async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], tab: str) -> Path:
+    from rigtui.sim.stage import staged_app
+
+    app = staged_app(scenario, at_s)
+    async with app.run_test(size=size) as pilot:
+        deadline = time.monotonic() + 20
+        while app.snapshots_shown == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: no snapshot reached the screen")
+            await pilot.pause(0.05)
+        app.action_show_tab(tab)
+        await pilot.pause(0.2)
+        await pilot.wait_for_scheduled_animations()
+        svg = app.export_screenshot(title=f"rigtui — {name}")
+    path = OUT / f"{name}.svg"
+    path.write_text(svg)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--png", action="store_true", help="also write PNGs next to the SVGs")
+    parser.add_argument("only", nargs="*", help="only these shots (by name)")
+    args = parser.parse_args()
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    OUT.mkdir(exist_ok=True)
+    for name, scenario, at_s, size, tab, _ in SHOTS:
+        if args.only and name not in args.only:
+            continue
+        path = asyncio.run(shoot(name, scenario, at_s, size, tab))
+        print(f"wrote {path.relative_to(ROOT)}")
+        if args.png:
+            if shutil.which("rsvg-convert") is None:
+                print("rsvg-convert not found (apt install librsvg2-bin)", file=sys.stderr)
+                return 1
+            png = Path("/tmp/rigtui-screenshots") / f"{name}.png"
+            png.parent.mkdir(exist_ok=True)
+            subprocess.run(["rsvg-convert", "-o", str(png), str(path)], check=True)
+            print(f"     {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Shared fixtures: the simulated rig on a clock that only moves when a test moves it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from rigtui.sim import ManualClock, SimulatedEnvironment
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _utc() -> None:
+    # Times on screen are local; tests and snapshots read them in UTC everywhere.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def _environment(scenario: str, clock: ManualClock, driver: str = "r580") -> SimulatedEnvironment:
+    environment = SimulatedEnvironment(scenario, clock=clock, driver=driver)
+    environment.install()
+    return environment
+
+
+@pytest.fixture
+def sim(clock):
+    """The default story: one RTX 4090 in an Oculink dock, driver R580."""
+    environment = _environment("story", clock)
+    yield environment
+    environment.uninstall()
+
+
+@pytest.fixture
+def dual(clock):
+    environment = _environment("dual", clock)
+    yield environment
+    environment.uninstall()
+
+
+@pytest.fixture
+def make_sim(clock):
+    """Build a simulated rig with another scenario or driver generation."""
+    made = []
+
+    def make(scenario: str = "story", driver: str = "r580") -> SimulatedEnvironment:
+        environment = _environment(scenario, clock, driver)
+        made.append(environment)
+        return environment
+
+    yield make
+    for environment in made:
+        environment.uninstall()

@@ -1,0 +1,129 @@
+"""The command line: the JSON contract, the human table, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pynvml
+import pytest
+
+from rigtui.cli import main
+
+GPU_KEYS = {
+    "index", "name", "uuid", "utilization_gpu_pct", "utilization_memory_pct",
+    "memory_used_bytes", "memory_total_bytes", "temperature_c", "temperature_slowdown_c",
+    "fan_speeds_pct", "power_draw_w", "power_limit_w", "clocks_sm_mhz", "clocks_event_reasons",
+    "pstate", "pcie_link_gen", "pcie_link_gen_max", "pcie_link_width", "pcie_link_width_max",
+    "pcie_rx_bytes_per_s", "pcie_tx_bytes_per_s", "processes",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _no_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("RIGTUI_INTERVAL", raising=False)
+    yield
+    pynvml.nvmlLib = None
+    pynvml._nvmlGetFunctionPointer_cache.clear()
+
+
+def test_snapshot_json_over_the_simulated_rig(capsys):
+    assert main(["snapshot", "--json", "--demo", "--demo-at", "45"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["nvml"]["available"] is True
+    assert data["nvml"]["driver_version"] == "580.95.05"
+    (gpu,) = data["gpus"]
+    assert set(gpu) >= GPU_KEYS
+    assert gpu["name"] == "NVIDIA GeForce RTX 4090"
+    assert gpu["memory_total_bytes"] == 24564 * 1024**2
+    assert gpu["utilization_gpu_pct"] >= 90
+    assert gpu["power_limit_w"] == 450.0
+    assert gpu["temperature_slowdown_c"] == 87
+    assert gpu["fan_speeds_pct"] and all(isinstance(s, int) for s in gpu["fan_speeds_pct"])
+    assert gpu["pstate"] == "P2"
+    assert "sw_power_cap" in gpu["clocks_event_reasons"]
+    assert (gpu["pcie_link_gen"], gpu["pcie_link_width"]) == (4, 4)
+    assert (gpu["pcie_link_gen_max"], gpu["pcie_link_width_max"]) == (4, 16)
+    assert gpu["processes"][0]["name"] == "ollama"
+    assert gpu["processes"][0]["used_memory_bytes"] > 6 * 1024**3
+    assert len(data["cpu"]["per_core_pct"]) == 16
+    assert data["memory"]["total_bytes"] == 64 * 1024**3
+    assert {"used_bytes", "total_bytes", "swap_used_bytes"} <= set(data["memory"])
+
+
+def test_snapshot_json_without_a_gpu(capsys, monkeypatch):
+    def missing(name, *args, **kwargs):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(pynvml, "nvmlLib", None)
+    monkeypatch.setattr(pynvml, "CDLL", missing)
+    assert main(["snapshot", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["gpus"] == []
+    assert data["nvml"]["available"] is False
+    assert "libnvidia-ml.so.1" in data["nvml"]["error"]
+    assert data["cpu"]["percent"] >= 0
+    assert data["memory"]["total_bytes"] > 0
+
+
+def test_unreadable_values_are_null_with_a_reason(capsys, monkeypatch):
+    from rigtui.sim.nvml import ERROR_NOT_SUPPORTED, SimulatedNvmlLibrary
+
+    original = SimulatedNvmlLibrary.__init__
+
+    def with_fault(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.inject("nvmlDeviceGetPowerUsage", ERROR_NOT_SUPPORTED)
+
+    monkeypatch.setattr(SimulatedNvmlLibrary, "__init__", with_fault)
+    assert main(["snapshot", "--json", "--demo"]) == 0
+    gpu = json.loads(capsys.readouterr().out)["gpus"][0]
+    assert gpu["power_draw_w"] is None
+    assert gpu["unavailable"] == {"power_draw_w": "not supported"}
+
+
+def test_snapshot_table(capsys):
+    assert main(["--demo", "snapshot", "--demo-at", "140"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU 0  NVIDIA GeForce RTX 4090" in out
+    assert "PCIe Gen4 x4 / Gen4 x16" in out
+    assert "ollama" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--interval", "0"], "between 0.25 and 60 seconds"),
+        (["--interval", "61"], "between 0.25 and 60 seconds"),
+        (["--interval", "soon"], "expected seconds as a number"),
+        (["--history", "0"], "between 1 and 1440 minutes"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--demo", "nosuch"], "invalid choice: 'nosuch'"),
+        (["snapshot", "--interval", "0"], "between 0.25 and 60 seconds"),
+    ],
+)
+def test_bad_flags_exit_2_with_a_clear_message(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_config_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("interval = -1\n")
+    assert main(["--config", str(path), "snapshot", "--demo"]) == 2
+    err = capsys.readouterr().err
+    assert "rigtui: error:" in err and str(path) in err
+
+
+def test_python_dash_m_runs_the_same_cli():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "rigtui", "--interval", "0"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "between 0.25 and 60 seconds" in result.stderr

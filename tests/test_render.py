@@ -1,0 +1,109 @@
+"""Pure formatting: units, bars, fans, clock reasons, colours, untrusted text."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from rich.text import Text
+
+from rigtui.telemetry.model import FanReading, GpuReading
+from rigtui.ui.render import units
+from rigtui.ui.render.gpu import fan_summary, gpu_card_lines, gpu_subtitle, temperature_colour
+from rigtui.ui.render.palette import DEFAULT_PALETTE as P
+from rigtui.ui.render.safe import literal, printable
+
+
+def test_units():
+    assert units.size(6.2 * 1024**3) == "6.2 GiB"
+    assert units.size(346 * 1024**2) == "346 MiB"
+    assert units.rate(6.8e9) == "6.8 GB/s"
+    assert units.rate(310e6) == "310 MB/s"
+    assert units.rate(None) == "N/A"
+    assert units.celsius(54) == "54 °C"
+    assert units.pcie_link(4, 4) == "Gen4 x4"
+    assert units.duration(600) == "10m"
+    assert units.duration(3725) == "1h02m"
+
+
+@pytest.mark.parametrize(
+    ("fraction", "filled"),
+    [(0.0, ""), (1.0, "██████████"), (0.5, "█████"), (0.55, "█████▌"), (None, "")],
+)
+def test_fraction_bar_has_eighth_cell_precision_and_fixed_width(fraction, filled):
+    full, empty = units.fraction_bar(fraction, 10)
+    assert full == filled
+    assert len(full) + len(empty) == 10
+
+
+def test_clock_event_words_name_the_cause_not_the_generic_slowdown():
+    assert units.clock_event_words(("sw_power_cap",)) == "power cap"
+    assert units.clock_event_words(("hw_slowdown", "hw_thermal_slowdown")) == "thermal (HW)"
+    assert units.clock_event_words(("hw_slowdown",)) == "HW slowdown"
+    assert units.clock_event_words(()) == ""
+    assert units.clock_event_words(None) == "N/A"
+
+
+def gpu(**fields) -> GpuReading:
+    return dataclasses.replace(GpuReading(index=0, name="Test GPU"), **fields)
+
+
+def test_fan_stop_is_told_apart_from_no_sensor_and_from_a_broken_fan():
+    stopped = gpu(temperature_c=41, fans=(FanReading(0, 0, 0), FanReading(1, 0, 0)))
+    assert "fan-stop (normal while cool)" in fan_summary(stopped, P).plain
+    hot_and_stopped = gpu(temperature_c=72, fans=(FanReading(0, 0, 0),))
+    assert "stopped at 72 °C — check the fans" in fan_summary(hot_and_stopped, P).plain
+    passive = gpu(temperature_c=41, unavailable={"fans": "no fan sensor (passive cooling)"})
+    assert fan_summary(passive, P).plain == "N/A (no fan sensor (passive cooling))"
+    not_spinning = gpu(temperature_c=80, fans=(FanReading(0, 98, 0), FanReading(1, 100, 2990)))
+    assert "fan 0: 0 rpm at 98% — not spinning" in fan_summary(not_spinning, P).plain
+    spinning = gpu(temperature_c=60, fans=(FanReading(0, 45, 1350),))
+    assert fan_summary(spinning, P).plain == "45%  1350 rpm"
+
+
+def test_temperature_colour_by_headroom_to_slowdown():
+    assert temperature_colour(gpu(temperature_c=60, temperature_slowdown_c=87), P) == P.good
+    assert temperature_colour(gpu(temperature_c=75, temperature_slowdown_c=87), P) == P.warning
+    assert temperature_colour(gpu(temperature_c=84, temperature_slowdown_c=87), P) == P.error
+    assert temperature_colour(gpu(temperature_c=None), P) == P.muted
+
+
+def test_a_card_shows_na_with_the_reason_and_every_line_fits_its_width():
+    reading = gpu(
+        utilization_gpu_pct=97,
+        utilization_memory_pct=82,
+        memory_used_bytes=6 * 1024**3,
+        memory_total_bytes=24 * 1024**3,
+        power_draw_w=None,
+        unavailable={"power_draw_w": "no permission"},
+        temperature_c=54,
+        temperature_slowdown_c=87,
+    )
+    for width in (40, 76, 120):
+        lines = gpu_card_lines(reading, width, P)
+        assert all(line.cell_len <= width for line in lines)
+    text = "\n".join(line.plain for line in gpu_card_lines(reading, 76, P))
+    assert "PWR  N/A (no permission)" in text
+    assert "97%" in text and "6.0/24.0 GiB" in text
+
+
+def test_a_lost_gpu_card_says_so():
+    lines = gpu_card_lines(gpu(lost=True), 76, P)
+    assert "GPU lost" in lines[0].plain
+    assert gpu_subtitle(gpu(lost=True)) == "LOST"
+
+
+def test_subtitle_shortens_the_usual_pci_domain():
+    assert gpu_subtitle(gpu(pci_bus_id="00000000:01:00.0")) == "PCI 01:00.0"
+    assert gpu_subtitle(gpu(pci_bus_id="00000001:01:00.0")) == "PCI 00000001:01:00.0"
+
+
+def test_untrusted_text_is_shown_literally():
+    assert printable("evil\x1b[31mred\x07") == "evil\\x1b[31mred\\x07"
+    assert printable("a\u202eb") == "a\\u202eb"
+    assert printable("line\nbreak") == "line\\nbreak"
+    text = literal("[bold]not bold[/] [link=http://x]x[/link]")
+    assert isinstance(text, Text)
+    assert text.plain == "[bold]not bold[/] [link=http://x]x[/link]"
+    assert text.spans == []
+    assert literal(None, placeholder="(gone)").plain == "(gone)"

@@ -1,0 +1,189 @@
+"""Pilot tests of the dashboard over the simulated rig."""
+
+from __future__ import annotations
+
+import pytest
+
+from rigtui.config import Settings
+from rigtui.sim.nvml import ERROR_DRIVER_NOT_LOADED
+from rigtui.sim.stage import staged_app
+from rigtui.ui.app import RigApp
+from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.widgets.cpu_panel import CpuPanel
+from rigtui.ui.widgets.gpu_card import GpuCard
+from rigtui.ui.widgets.history_chart import HistoryChart
+from rigtui.ui.widgets.nvml_notice import NvmlNotice
+from rigtui.ui.widgets.process_table import ProcessTable
+from rigtui.ui.widgets.rig_header import RigHeader
+
+from .helpers import rendered_text, shown, wait_for
+
+
+@pytest.fixture(autouse=True)
+def _forget_the_simulated_library():
+    yield
+    from rigtui.sim import uninstall
+
+    uninstall()
+
+
+async def test_the_gpu_card_shows_the_reading():
+    app = staged_app("story", 45.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown(pilot)
+        card = app.screen.query_one(GpuCard)
+        assert card.reading == app.snapshot.gpus[0]
+        text = rendered_text(card, width=96)
+        assert f"{app.snapshot.gpus[0].utilization_gpu_pct}%" in text
+        assert "▲ power cap" in text
+        assert "Gen4 x4" in text and "Gen4 x16" in text
+        assert card.border_title == "GPU 0 · NVIDIA GeForce RTX 4090"
+        assert card.has_class("-capped")
+        cpu = rendered_text(app.screen.query_one(CpuPanel), width=96)
+        assert "RAM" in cpu and "64.0 GiB" in cpu
+
+
+async def test_pause_stops_sampling_and_resume_catches_up():
+    app = staged_app("story", 45.0, interval_s=0.25)
+    clock = app.environment.clock
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown(pilot)
+        first = app.snapshot.taken_at
+        clock.set(46.0)
+        await wait_for(pilot, lambda: app.snapshot.taken_at > first)
+        await pilot.press("p")
+        assert app.screen.query_one(RigHeader).paused
+        paused_at = app.snapshot.taken_at
+        clock.set(50.0)
+        await pilot.pause(0.8)
+        assert app.snapshot.taken_at == paused_at
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.snapshot.taken_at > paused_at)
+        assert not app.screen.query_one(RigHeader).paused
+
+
+async def test_plus_and_minus_change_the_interval_and_keep_ten_minutes_of_history():
+    app = staged_app("story", 45.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown(pilot)
+        await pilot.press("plus")
+        assert app.interval_s == 2.0
+        assert app.history.capacity == 300
+        assert app.screen.query_one(RigHeader).interval_s == 2.0
+        await pilot.press("minus", "minus", "minus", "minus", "minus")
+        assert app.interval_s == 0.25
+        assert app.history.capacity == 2400
+
+
+async def test_help_lists_every_binding_and_closes():
+    app = staged_app("story", 45.0)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await shown(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = rendered_text(app.screen.query_one("#help-table"), width=90)
+        for binding in RigApp.BINDINGS:
+            assert (binding.tooltip or binding.description) in text
+        assert "+" in text and "q" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_charts_nobody_sees_are_never_drawn():
+    app = staged_app("story", 45.0, interval_s=0.25)
+    clock = app.environment.clock
+    async with app.run_test(size=(80, 24)) as pilot:
+        await shown(pilot)
+        for second in (46, 47, 48):
+            before = app.snapshots_shown
+            clock.set(second)
+            await wait_for(pilot, lambda before=before: app.snapshots_shown > before)
+        charts = list(app.screen.query(HistoryChart))
+        assert charts and all(chart.renders == 0 for chart in charts)  # 80x24: no chart visible
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        big = [chart for chart in charts if chart.id.startswith("big-chart")]
+        assert all(chart.renders >= 1 for chart in big)
+        assert all(chart.renders == 0 for chart in charts if chart.id.startswith("rig-chart"))
+
+
+async def test_the_processes_tab_lists_the_runner_with_its_command_line():
+    app = staged_app("story", 140.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        table = app.screen.query_one("#gpu-processes", ProcessTable)
+        row = table.get_row_at(0)
+        assert row[2].plain == "ollama"
+        assert row[3] == "22.9 GiB"
+        assert "ollama runner --model" in row[5].plain
+        cpu_table = app.screen.query_one("#cpu-processes", ProcessTable)
+        assert cpu_table.get_row_at(0)[4].plain == "ollama"
+
+
+async def test_process_names_are_shown_literally():
+    app = staged_app("story", 45.0)
+    rig = app.environment.rig
+    rig.spawn("[bold red]pwn\x1b[2J", ("evil",), pid=60001, cpu_cores=9.0)
+    rig.gpu_allocate(60001, 0, 1e9, fill_rate_bytes_per_s=1e12)
+    app.environment.clock.set(46.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        table = app.screen.query_one("#gpu-processes", ProcessTable)
+        names = [table.get_row_at(i)[2].plain for i in range(table.row_count)]
+        assert "[bold red]pwn\\x1b[2J" in names
+
+
+async def test_a_lost_gpu_is_marked_while_the_other_keeps_its_figures():
+    app = staged_app("faults", 70.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        cards = list(app.screen.query(GpuCard))
+        assert [card.has_class("-lost") for card in cards] == [False, True]
+        assert "GPU lost" in rendered_text(cards[1], width=100)
+        assert cards[0].reading.temperature_c is not None
+        assert cards[0].has_class("-alert")  # thermal slowdown and a stuck fan
+
+
+async def test_without_a_driver_the_dashboard_explains_and_shows_the_cpu():
+    app = staged_app("story", 45.0)
+    app.environment.nvml_library.init_error = ERROR_DRIVER_NOT_LOADED
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown(pilot)
+        notice = app.screen.query_one(NvmlNotice)
+        assert notice.display and app.screen.has_class("-no-gpu")
+        assert "driver is not loaded" in rendered_text(notice)
+        assert not list(app.screen.query(GpuCard))
+        assert app.screen.query_one(CpuPanel).cpu is not None
+
+
+async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():
+    class FlakySampler:
+        def __init__(self, inner):
+            self.inner = inner
+            self.calls = 0
+
+        def open(self):
+            return self.inner.open()
+
+        def close(self):
+            self.inner.close()
+
+        def sample(self):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("psutil hiccup")
+            return self.inner.sample()
+
+    base = staged_app("story", 45.0, interval_s=0.25)
+    environment = base.environment
+    app = RigApp(Settings(interval_s=0.25), lambda: FlakySampler(environment.sampler()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown(pilot)
+        header = app.screen.query_one(RigHeader)
+        await wait_for(pilot, lambda: "psutil hiccup" in header.problem or app.snapshots_shown > 1)
+        await wait_for(pilot, lambda: app.snapshots_shown >= 2)
+        assert app.is_running

@@ -74,6 +74,7 @@ SHOTS = [
         "thermal slowdown, a stuck fan and a GPU lost from the bus",
     ),
     ("dashboard-faults-80x24", "faults", 370.0, (80, 24), "rig-tab", "the same at 80x24"),
+    ("dashboard-dual-80x24", "dual", 440.0, (80, 24), "rig-tab", "two GPUs at 80x24"),
 ]
 
 

@@ -67,11 +67,11 @@ async def test_plus_and_minus_change_the_interval_and_keep_ten_minutes_of_histor
     async with app.run_test(size=(100, 30)) as pilot:
         await shown(pilot)
         await pilot.press("plus")
-        assert app.interval_s == 2.0
+        await wait_for(pilot, lambda: app.interval_s == 2.0)
         assert app.history.capacity == 300
         assert app.screen.query_one(RigHeader).interval_s == 2.0
         await pilot.press("minus", "minus", "minus", "minus", "minus")
-        assert app.interval_s == 0.25
+        await wait_for(pilot, lambda: app.interval_s == 0.25)
         assert app.history.capacity == 2400
 
 

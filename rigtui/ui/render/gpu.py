@@ -180,7 +180,7 @@ def temperature_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     return line
 
 
-def fan_summary(gpu: GpuReading, palette: Palette) -> Text:
+def fan_summary(gpu: GpuReading, palette: Palette, *, short: bool = False) -> Text:
     """Tell fan-stop (normal) from no sensor (passive) from a fan that should spin but does not."""
     if not gpu.fans:
         return na(gpu.reason("fans") or "no fan sensor", palette)
@@ -192,18 +192,24 @@ def fan_summary(gpu: GpuReading, palette: Palette) -> Text:
     stopped = readable and all(fan.speed_pct == 0 for fan in readable)
     if broken:
         which = ", ".join(str(fan.index) for fan in broken)
-        text.append(
-            f"  fan {which}: 0 rpm at {broken[0].speed_pct}% — not spinning",
-            style=f"bold {palette.error}",
+        message = (
+            f"fan {which} not spinning"
+            if short
+            else f"fan {which}: 0 rpm at {broken[0].speed_pct}% — not spinning"
         )
+        text.append(f"  {message}", style=f"bold {palette.error}")
     elif stopped:
         if gpu.temperature_c is not None and gpu.temperature_c >= FAN_STOP_PLAUSIBLE_BELOW_C:
-            text.append(
-                f"  stopped at {gpu.temperature_c} °C — check the fans",
-                style=f"bold {palette.error}",
+            message = (
+                "stopped while hot"
+                if short
+                else (f"stopped at {gpu.temperature_c} °C — check the fans")
             )
+            text.append(f"  {message}", style=f"bold {palette.error}")
         else:
-            text.append("  fan-stop (normal while cool)", style=palette.good)
+            text.append(
+                "  fan-stop" if short else "  fan-stop (normal while cool)", style=palette.good
+            )
     else:
         rpms = [fan.rpm for fan in readable if fan.rpm is not None]
         if rpms:
@@ -314,4 +320,52 @@ def gpu_card_lines(gpu: GpuReading, width: int, palette: Palette = DEFAULT_PALET
         fan_line(gpu, width, palette),
         clocks_line(gpu, width, palette),
         pcie_line(gpu, width, palette),
+    ]
+
+
+def _half(left: Text, right: Text, width: int) -> Text:
+    half = (width - 2) // 2
+    left.truncate(half, pad=True)
+    right.truncate(width - half - 2, pad=True)
+    line = Text()
+    line.append_text(left)
+    line.append("  ")
+    line.append_text(right)
+    return line
+
+
+def gpu_card_compact_lines(
+    gpu: GpuReading, width: int, palette: Palette = DEFAULT_PALETTE
+) -> list[Text]:
+    """Four lines, two figures each: for several GPUs on a short terminal."""
+    if gpu.lost:
+        return lost_lines(gpu, width, palette)[:2]
+    half = (width - 2) // 2
+    right = width - half - 2
+    vram = vram_line(gpu, half, palette)
+    power = power_line(gpu, right, palette)
+    temperature = label("TEMP")
+    if gpu.temperature_c is None:
+        temperature.append_text(na(gpu.reason("temperature_c"), palette))
+    else:
+        temperature.append(
+            units.celsius(gpu.temperature_c), style=f"bold {temperature_colour(gpu, palette)}"
+        )
+        if gpu.temperature_slowdown_c is not None:
+            headroom = gpu.temperature_slowdown_c - gpu.temperature_c
+            temperature.append(f" ({headroom:.0f} to slowdown)", style=palette.muted)
+    fans = label("FAN")
+    fans.append_text(fan_summary(gpu, palette, short=True))
+    clocks = label("CLK")
+    clocks.append(f"{units.mhz(gpu.clocks_sm_mhz)}/{units.mhz(gpu.clocks_sm_max_mhz)} ")
+    clocks.append_text(reasons_text(gpu, palette))
+    link = label("PCIe")
+    link.append(units.pcie_link(gpu.pcie_link_gen, gpu.pcie_link_width), style="bold")
+    link.append(f" /x{gpu.pcie_link_width_max or '?'}", style=palette.muted)
+    link.append(f" RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
+    return [
+        utilization_line(gpu, width, palette),
+        _half(vram, power, width),
+        _half(temperature, fans, width),
+        _half(clocks, link, width),
     ]

@@ -153,7 +153,14 @@ class DashboardScreen(Screen):
     def on_resize(self, event) -> None:
         # Short terminals get one line of per-core blocks instead of a grid of bars.
         self.query_one(CpuPanel).max_core_rows = 4 if event.size.height >= 34 else 1
+        self._compact_cards(event.size.height)
         self.call_after_refresh(self._refresh_active_tab)
+
+    def _compact_cards(self, height: int) -> None:
+        """Several GPUs on a short terminal: four lines per card, so CPU and memory still fit."""
+        compact = self._gpu_count > 1 and height < 40
+        for card in self.query(GpuCard):
+            card.compact = compact
 
     def _ensure_cards(self, count: int) -> None:
         if count == self._gpu_count:
@@ -162,6 +169,7 @@ class DashboardScreen(Screen):
         container = self.query_one("#gpu-cards")
         container.remove_children()
         container.mount_all(GpuCard(index) for index in range(count))
+        self.call_after_refresh(self._compact_cards, self.size.height)
         self.set_class(count == 0, "-no-gpu")
         self.set_class(count > 1, "-multi-gpu")
 

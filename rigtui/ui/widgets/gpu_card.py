@@ -7,12 +7,19 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from rigtui.telemetry.model import GpuReading
-from rigtui.ui.render.gpu import gpu_card_lines, gpu_subtitle, gpu_title
+from rigtui.ui.render.gpu import (
+    gpu_card_compact_lines,
+    gpu_card_lines,
+    gpu_subtitle,
+    gpu_title,
+)
 from rigtui.ui.render.palette import Palette
 
 
 class GpuCard(Widget):
     reading: reactive[GpuReading | None] = reactive(None, layout=True)
+    compact: reactive[bool] = reactive(False, layout=True)
+    """Four lines instead of seven: several GPUs on a short terminal."""
 
     def __init__(self, index: int, *, id: str | None = None) -> None:
         super().__init__(id=id or f"gpu-card-{index}")
@@ -43,4 +50,5 @@ class GpuCard(Widget):
         if self.reading is None:
             return Group("waiting for the first reading…")
         palette: Palette = getattr(self.app, "palette", Palette())
-        return Group(*gpu_card_lines(self.reading, max(20, self.content_size.width), palette))
+        lines = gpu_card_compact_lines if self.compact else gpu_card_lines
+        return Group(*lines(self.reading, max(20, self.content_size.width), palette))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rigtui.sim.clock import ManualClock, ScaledClock, SimClock
 from rigtui.sim.nvml import SimulatedNvmlLibrary, install, uninstall
+from rigtui.sim.ollama import SimulatedOllama
 from rigtui.sim.rig import SimulatedRig
 from rigtui.sim.scenario import LOOP_S, SCENARIOS, Scenario
 from rigtui.sim.system import SimulatedPsutil
@@ -24,12 +25,20 @@ class SimulatedEnvironment:
         driver: str = "r580",
         emulate_latency: bool = False,
         seed: int = 4090,
+        epoch_start: float | None = None,
+        ollama_speed: float = 1.0,
+        ollama_port: int = 0,
     ) -> None:
         self.scenario = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
+        extra = {} if epoch_start is None else {"epoch_start": epoch_start}
         self.rig = SimulatedRig(
-            clock if clock is not None else ManualClock(), self.scenario.slots, seed=seed
+            clock if clock is not None else ManualClock(), self.scenario.slots, seed=seed, **extra
         )
-        self.scenario.script(self.rig, 0.0)
+        # Keep-alive and the times /api/ps shows follow the rig's clock, like every reading.
+        self.ollama = SimulatedOllama(
+            self.rig, clock=self.rig.epoch_time, speed=ollama_speed, seed=seed, port=ollama_port
+        )
+        self.scenario.script(self.rig, 0.0, self.ollama)
         self.nvml_library = SimulatedNvmlLibrary(self.rig, driver, emulate_latency=emulate_latency)
         self.psutil = SimulatedPsutil(self.rig)
 
@@ -73,6 +82,14 @@ class SimulatedEnvironment:
         """From now on the scenario plays in (scaled) wall time, from where it stands."""
         self.rig.clock = ScaledClock(speed, start=self.rig.clock.now())
 
+    def start_ollama(self) -> str:
+        """Serve Ollama's HTTP API on 127.0.0.1 (a free port); returns its address."""
+        return self.ollama.start()
+
+    def stop_ollama(self) -> None:
+        if self.ollama.running:
+            self.ollama.stop()
+
     def sampler(self) -> RigSampler:
         return RigSampler(
             NvmlSource(),
@@ -89,5 +106,6 @@ __all__ = [
     "ScaledClock",
     "SimulatedEnvironment",
     "SimulatedNvmlLibrary",
+    "SimulatedOllama",
     "SimulatedRig",
 ]

@@ -8,6 +8,7 @@ every frame is reproducible.
 from __future__ import annotations
 
 from rigtui.config import Settings
+from rigtui.llm.ollama import parse_ollama_host
 from rigtui.sim import SimulatedEnvironment
 from rigtui.telemetry.history import History
 
@@ -20,20 +21,55 @@ def staged_app(
     interval_s: float = 1.0,
     history_minutes: float = 10.0,
     environment: SimulatedEnvironment | None = None,
+    ollama: bool = False,
+    ollama_speed: float = 1.0,
+    ollama_port: int = 0,
 ):
+    """The dashboard at ``at_s`` seconds into ``scenario``; with ``ollama`` the simulated
+    Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``)."""
     from rigtui.ui.app import RigApp
 
-    environment = environment or SimulatedEnvironment(scenario, driver=driver)
+    environment = environment or SimulatedEnvironment(
+        scenario, driver=driver, ollama_speed=ollama_speed, ollama_port=ollama_port
+    )
     environment.install()
     settings = Settings(interval_s=interval_s, history_minutes=history_minutes, demo=scenario)
     history = History(settings.history_capacity)
     for snapshot in environment.story_so_far(at_s, interval_s, history_minutes * 60):
         history.add_snapshot(snapshot)
+    address = parse_ollama_host(environment.start_ollama()) if ollama else None
     app = RigApp(
         settings,
         environment.sampler,
         history=history,
         source_label=f"demo: {environment.scenario.name}",
+        ollama_address=address,
     )
     app.environment = environment
     return app
+
+
+def hold_live_figures(app, tokens_per_s: float) -> None:
+    """Fix the chat's live token rate, for pictures that must come out the same every time.
+
+    The rate a stream reaches depends on the machine's timing; screenshots and SVG snapshots
+    show the simulated model's modelled rate instead. Everything else on screen is real.
+    """
+    from rigtui.llm.stats import TokenRate
+    from rigtui.ui.widgets.live_strip import LiveStrip
+
+    class HeldRate(TokenRate):
+        def rate(self, now: float) -> float:
+            return tokens_per_s
+
+    chat = app.dashboard.chat
+    chat.rate = HeldRate()
+    chat.stall_after_first_token_s = chat.stall_before_first_token_s = float("inf")
+    strip = chat.query_one(LiveStrip)
+    strip.clear_rates()
+    for _ in range(16):
+        strip.record_rate(tokens_per_s)
+    strip.state = ""
+    strip.warning = False
+    # A blinking cursor would make two pictures of the same moment differ.
+    chat.query_one("#prompt").cursor_blink = False

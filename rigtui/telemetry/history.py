@@ -98,3 +98,19 @@ class History:
     def latest(self, key: str) -> float | None:
         series = self._series.get(key)
         return series[-1] if series else None
+
+    def spans(self, key: str) -> tuple[tuple[float, float], ...]:
+        """The time spans in which ``key`` held a true value (e.g. while a reply streamed)."""
+        spans = []
+        start = previous = None
+        for timestamp, value in zip(self._timestamps, self._series.get(key, ()), strict=False):
+            if value:
+                if start is None:
+                    start = timestamp
+                previous = timestamp
+            elif start is not None:
+                spans.append((start, timestamp))
+                start = None
+        if start is not None and previous is not None:
+            spans.append((start, previous))
+        return tuple(spans)

@@ -16,6 +16,7 @@ from rigtui.config import (
     validate_history,
     validate_interval,
 )
+from rigtui.llm.ollama import parse_ollama_host
 
 DEMO_START_S = 325.0
 """The demo opens 25 s into the story's second loop: the first loop fills the charts, and a
@@ -120,6 +121,18 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         help="settings file (default ~/.config/rigtui/config.toml)",
     )
+    parser.add_argument(
+        "--ollama-host",
+        metavar="ADDRESS",
+        default=default,
+        help="where Ollama listens, like OLLAMA_HOST (default 127.0.0.1:11434)",
+    )
+    parser.add_argument(
+        "--no-ollama",
+        action="store_true",
+        default=default,
+        help="do not talk to Ollama (no chat, no loaded-model view)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,10 +167,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         "theme": args.theme,
         "demo": (args.scenario or "story") if (args.demo or args.scenario) else None,
         "demo_speed": getattr(args, "demo_speed", None),
+        "ollama_host": args.ollama_host,
+        "ollama": False if args.no_ollama else None,
     }
     try:
         settings = load_settings(flags, environ, args.config)
-    except SettingsError as error:
+        parse_ollama_host(settings.ollama_host)
+    except (SettingsError, ValueError) as error:
         print(f"rigtui: error: {error}", file=sys.stderr)
         return 2
     demo_at = args.demo_at if args.demo_at is not None else DEMO_START_S
@@ -166,13 +182,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return _dashboard(settings, args, demo_at)
 
 
-def _environment(settings: Settings, args: argparse.Namespace):
+def _environment(settings: Settings, args: argparse.Namespace, demo_at: float):
+    import time
+
     from rigtui.sim import SimulatedEnvironment
 
     environment = SimulatedEnvironment(
         settings.demo or "story",
         driver=args.demo_driver or "r580",
         emulate_latency=True,
+        # The story's clock reads as today, so times shown (keep-alive, the header) look right.
+        epoch_start=time.time() - demo_at,
+        ollama_speed=settings.demo_speed,
     )
     environment.install()
     return environment
@@ -182,7 +203,7 @@ def _snapshot(settings: Settings, args: argparse.Namespace, demo_at: float) -> i
     from rigtui.headless import format_table, take_snapshot, write_json
 
     if settings.demo:
-        environment = _environment(settings, args)
+        environment = _environment(settings, args, demo_at)
         environment.clock.set(demo_at)
         environment.go_live(settings.demo_speed)
         sampler = environment.sampler()
@@ -208,7 +229,7 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
     from rigtui.ui.app import RigApp
 
     if settings.demo:
-        environment = _environment(settings, args)
+        environment = _environment(settings, args, demo_at)
 
         def story_so_far():
             """The story up to the start, so the charts open full; then it plays live."""
@@ -218,13 +239,22 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
             environment.go_live(settings.demo_speed)
             return snapshots
 
+        address = None
+        if settings.ollama:
+            address = parse_ollama_host(environment.start_ollama())
         app = RigApp(
             settings,
             environment.sampler,
             prefill=story_so_far,
             source_label=f"demo: {environment.scenario.name}",
+            ollama_address=address,
         )
+        try:
+            app.run()
+        finally:
+            environment.stop_ollama()
     else:
-        app = RigApp(settings, _live_sampler)
-    app.run()
+        address = parse_ollama_host(settings.ollama_host) if settings.ollama else None
+        app = RigApp(settings, _live_sampler, ollama_address=address)
+        app.run()
     return app.return_code or 0

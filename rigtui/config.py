@@ -35,6 +35,8 @@ class Settings:
     history_minutes: float = 10.0
     """How far back the charts reach."""
     ollama_host: str = DEFAULT_OLLAMA_HOST
+    ollama: bool = True
+    """Talk to Ollama (the chat and the loaded-model view)."""
     theme: str = "textual-dark"
     demo: str | None = None
     """A scenario name: run over the simulated rig instead of the real one."""

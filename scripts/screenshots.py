@@ -75,23 +75,73 @@ SHOTS = [
     ),
     ("dashboard-faults-80x24", "faults", 370.0, (80, 24), "rig-tab", "the same at 80x24"),
     ("dashboard-dual-80x24", "dual", 440.0, (80, 24), "rig-tab", "two GPUs at 80x24"),
+    (
+        "chat-on-gpu-160x50",
+        "story",
+        345.0,
+        (160, 50),
+        "chat-tab",
+        "a reply from a model fully in VRAM",
+    ),
+    (
+        "chat-offloaded-160x50",
+        "story",
+        440.0,
+        (160, 50),
+        "chat-tab",
+        "a reply from a 70B model split between GPU and CPU",
+    ),
+    ("chat-offloaded-80x24", "story", 440.0, (80, 24), "chat-tab", "the same at 80x24"),
 ]
+
+CHAT_PROMPTS = {
+    "chat-on-gpu-160x50": "Why is my GPU slow?",
+    "chat-offloaded-160x50": "Why is this model so slow?",
+    "chat-offloaded-80x24": "Why is this model so slow?",
+}
+
+
+async def _until(pilot, condition, what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
 
 
 async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], tab: str) -> Path:
-    from rigtui.sim.stage import staged_app
+    from rigtui.sim.stage import hold_live_figures, staged_app
 
-    app = staged_app(scenario, at_s)
-    async with app.run_test(size=size) as pilot:
-        deadline = time.monotonic() + 20
-        while app.snapshots_shown == 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name}: no snapshot reached the screen")
-            await pilot.pause(0.05)
-        app.action_show_tab(tab)
-        await pilot.pause(0.2)
-        await pilot.wait_for_scheduled_animations()
-        svg = app.export_screenshot(title=f"rigtui — {name}")
+    chat = tab == "chat-tab"
+    app = staged_app(scenario, at_s, ollama=True, ollama_speed=20.0, ollama_port=47700)
+    server = app.environment.ollama
+    if chat:
+        server.faults.stall_after_tokens = 60
+    try:
+        async with app.run_test(size=size) as pilot:
+            await _until(pilot, lambda: app.snapshots_shown > 0, "the first snapshot")
+            await _until(pilot, lambda: bool(app.running_models) or at_s < 330, "Ollama")
+            app.action_show_tab(tab)
+            if chat:
+                pane = app.dashboard.chat
+                loaded = app.running_models[0].name
+                await _until(pilot, lambda: pane.current_model == loaded, "the model picker")
+                pane.query_one("#prompt").text = CHAT_PROMPTS[name]
+                pane.query_one("#prompt").focus()
+                await pilot.press("enter")
+                await _until(
+                    pilot,
+                    lambda: pane.reply is not None and len(pane.reply.content) > 150,
+                    "the reply",
+                )
+                (model,) = [m for m in server.loaded() if m.name == loaded]
+                hold_live_figures(app, round(model.generation_tokens_per_s, 1))
+                pane.query_one("#prompt").text = "and what if I lower the power limit?"
+            await pilot.pause(0.4)
+            await pilot.wait_for_scheduled_animations()
+            svg = app.export_screenshot(title=f"rigtui — {name}")
+    finally:
+        app.environment.stop_ollama()
     path = OUT / f"{name}.svg"
     path.write_text(svg)
     return path

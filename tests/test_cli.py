@@ -46,7 +46,7 @@ def test_snapshot_json_over_the_simulated_rig(capsys):
     assert (gpu["pcie_link_gen"], gpu["pcie_link_width"]) == (4, 4)
     assert (gpu["pcie_link_gen_max"], gpu["pcie_link_width_max"]) == (4, 16)
     assert gpu["processes"][0]["name"] == "ollama"
-    assert gpu["processes"][0]["used_memory_bytes"] > 6 * 1024**3
+    assert gpu["processes"][0]["used_memory_bytes"] > 5 * 1024**3
     assert len(data["cpu"]["per_core_pct"]) == 16
     assert data["memory"]["total_bytes"] == 64 * 1024**3
     assert {"used_bytes", "total_bytes", "swap_used_bytes"} <= set(data["memory"])

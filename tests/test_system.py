@@ -22,7 +22,7 @@ def test_cpu_memory_and_processes_come_from_the_rig(sim, clock):
     memory = source.read_memory()
     assert memory.total_bytes == 64 * GIB
     assert memory.used_bytes == sim.rig.memory_used_bytes()
-    assert memory.used_bytes > 25 * GIB  # the spilled layers live in RAM
+    assert memory.used_bytes > 20 * GIB  # the spilled layers live in RAM
     top = source.read_processes()[0]
     assert top.name == "ollama" and top.cpu_pct > 700
     assert top.command.startswith("/usr/local/bin/ollama runner")

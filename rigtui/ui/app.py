@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -12,16 +13,48 @@ from textual.binding import Binding
 from textual.worker import get_current_worker
 
 from rigtui.config import INTERVAL_MAX_S, INTERVAL_MIN_S, Settings
-from rigtui.telemetry.history import History
+from rigtui.llm.ollama import (
+    ChatOptions,
+    OllamaAddress,
+    OllamaClient,
+    OllamaError,
+    ReplyEnd,
+    ReplyPiece,
+)
+from rigtui.llm.placement import cross_check
+from rigtui.llm.stats import ReplyStats
+from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.sampler import RigSampler
-from rigtui.ui.messages import HistoryLoaded, SamplerOpened, SnapshotTaken, SourceFailed
+from rigtui.ui.messages import (
+    HistoryLoaded,
+    ModelsListed,
+    ModelsRunning,
+    OllamaConnected,
+    OllamaDisconnected,
+    PromptSubmitted,
+    PullFinished,
+    PullProgressed,
+    PullRequested,
+    ReplyFinished,
+    ReplyProgressed,
+    ReplyStarted,
+    SamplerOpened,
+    SnapshotTaken,
+    SourceFailed,
+    StopRequested,
+)
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.widgets.rig_header import RigHeader
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+OLLAMA_POLL_S = 1.5
+OLLAMA_TAGS_EVERY = 20
+"""Re-read the installed models every this many polls (about every 30 s)."""
+OLLAMA_BACKOFF_MAX_S = 15.0
+GENERATING = "llm.generating"
 
 
 class RigApp(App):
@@ -77,6 +110,14 @@ class RigApp(App):
             id="tab-processes",
             tooltip="The Processes tab: GPU and CPU processes with command lines",
         ),
+        Binding(
+            "4",
+            "show_tab('chat-tab')",
+            "Chat",
+            show=False,
+            id="tab-chat",
+            tooltip="The Chat tab: talk to a local model and watch where it runs",
+        ),
     ]
 
     def __init__(
@@ -87,6 +128,7 @@ class RigApp(App):
         history: History | None = None,
         prefill: Callable[[], tuple[RigSnapshot, ...]] | None = None,
         source_label: str = "",
+        ollama_address: OllamaAddress | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -102,6 +144,13 @@ class RigApp(App):
         self._wake = threading.Event()
         self._pending: RigSnapshot | None = None
         self._pending_lock = threading.Lock()
+        self.ollama_address = ollama_address
+        self.ollama: OllamaClient | None = None
+        self.ollama_connected = False
+        self.running_models: list = []
+        self.generating = False
+        self._reply_pieces: list[ReplyPiece] = []
+        self._reply_posted = False
         self.theme = settings.theme
 
     # --- lifetime ---------------------------------------------------------------------------
@@ -117,6 +166,13 @@ class RigApp(App):
     def start_sampling(self) -> None:
         """Called by the dashboard once its widgets exist to receive the readings."""
         self._sample_forever()
+        if self.ollama_address is not None:
+            self.ollama = OllamaClient(self.ollama_address)
+            self._watch_ollama()
+
+    async def on_unmount(self) -> None:
+        if self.ollama is not None:
+            await self.ollama.close()
 
     def _theme_changed(self, _theme) -> None:
         self.palette = Palette.from_theme_variables(self.theme_variables)
@@ -174,13 +230,19 @@ class RigApp(App):
     # --- messages -----------------------------------------------------------------------------
 
     def on_sampler_opened(self, message: SamplerOpened) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
         self.dashboard.show_status(message.status)
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
         for snapshot in message.snapshots:
             self.history.add_snapshot(snapshot)
 
     def on_snapshot_taken(self, _message: SnapshotTaken) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
         with self._pending_lock:
             snapshot, self._pending = self._pending, None
         if snapshot is None:
@@ -189,12 +251,20 @@ class RigApp(App):
 
     def show_snapshot(self, snapshot: RigSnapshot) -> None:
         self.snapshot = snapshot
-        self.history.add_snapshot(snapshot)
+        values = snapshot_values(snapshot)
+        values[GENERATING] = 1.0 if self.generating else None
+        self.history.add(snapshot.taken_at, values)
         self.snapshots_shown += 1
         self.dashboard.query_one(RigHeader).problem = ""
         self.dashboard.show_snapshot(snapshot, self.history, self.settings.history_minutes * 60)
+        if self.running_models:
+            self.dashboard.show_running(
+                self.running_models, cross_check(self.running_models, snapshot.gpus)
+            )
 
     def on_source_failed(self, message: SourceFailed) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
         self.dashboard.query_one(RigHeader).problem = message.error
         self.notify(message.error, title="rigtui", severity="error", timeout=8)
 
@@ -231,3 +301,182 @@ class RigApp(App):
         from textual.widgets import TabbedContent
 
         self.dashboard.query_one(TabbedContent).active = tab
+        if tab == "chat-tab":
+            self.call_after_refresh(self.dashboard.query_one("#prompt").focus)
+
+    # --- Ollama: watching the server ----------------------------------------------------------
+
+    @work(exclusive=True, group="ollama-watch", name="ollama-watch")
+    async def _watch_ollama(self) -> None:
+        """Poll /api/ps; when Ollama is away, say so and try again with a growing pause."""
+        client = self.ollama
+        assert client is not None and self.ollama_address is not None
+        address = self.ollama_address.display
+        backoff = 1.0
+        polls = 0
+        connected = False
+        while True:
+            try:
+                running = await client.running()
+                if not connected or polls % OLLAMA_TAGS_EVERY == 0:
+                    if not connected:
+                        version = await client.version()
+                        self.post_message(OllamaConnected(address, version))
+                    self.post_message(ModelsListed(await client.installed()))
+                connected = True
+                backoff = 1.0
+                polls += 1
+                self.post_message(ModelsRunning(running))
+                await asyncio.sleep(OLLAMA_POLL_S)
+            except OllamaError as error:
+                connected = False
+                polls = 0
+                self.post_message(OllamaDisconnected(address, str(error), backoff))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, OLLAMA_BACKOFF_MAX_S)
+
+    def on_ollama_connected(self, message: OllamaConnected) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.ollama_connected = True
+        self.dashboard.show_ollama(f"Ollama {message.version} at {message.address}", "")
+
+    def on_ollama_disconnected(self, message: OllamaDisconnected) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.ollama_connected = False
+        self.running_models = []
+        self.dashboard.show_ollama(f"Ollama at {message.address}", message.error)
+
+    def on_models_listed(self, message: ModelsListed) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.dashboard.chat.show_installed(message.models)
+
+    def on_models_running(self, message: ModelsRunning) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.running_models = message.models
+        gpus = self.snapshot.gpus if self.snapshot is not None else ()
+        self.dashboard.show_running(message.models, cross_check(message.models, gpus))
+
+    def refresh_ollama(self) -> None:
+        """Poll now (after a pull, a finished reply), instead of at the next tick."""
+        if self.ollama is not None:
+            self._poll_once()
+
+    @work(group="ollama-once")
+    async def _poll_once(self) -> None:
+        assert self.ollama is not None
+        try:
+            self.post_message(ModelsListed(await self.ollama.installed()))
+            self.post_message(ModelsRunning(await self.ollama.running()))
+        except OllamaError:
+            pass  # the watcher reports it
+
+    # --- Ollama: the chat ---------------------------------------------------------------------
+
+    def on_prompt_submitted(self, message: PromptSubmitted) -> None:
+        if self.ollama is None:
+            self.notify("Ollama is switched off (--no-ollama).", severity="warning")
+            return
+        self._stream_reply(message.model, message.messages, message.options)
+
+    def on_stop_requested(self, _message: StopRequested) -> None:
+        self.workers.cancel_group(self, "chat")
+
+    @work(exclusive=True, group="chat", name="chat")
+    async def _stream_reply(
+        self, model: str, messages: list[dict[str, str]], options: ChatOptions
+    ) -> None:
+        assert self.ollama is not None
+        started = time.monotonic()
+        first_token_s = None
+        pieces = 0
+        end: ReplyEnd | None = None
+        error: Exception | None = None
+        stopped = False
+        self.generating = True
+        self.post_message(ReplyStarted(model))
+        try:
+            async for item in self.ollama.chat(model, messages, options):
+                if isinstance(item, ReplyPiece):
+                    if first_token_s is None:
+                        first_token_s = item.arrived_at - started
+                    pieces += 1
+                    self._hand_over_piece(item)
+                else:
+                    end = item
+        except asyncio.CancelledError:
+            stopped = True
+            raise
+        except OllamaError as failure:
+            error = failure
+        finally:
+            self.generating = False
+            stats = ReplyStats(
+                model, first_token_s, time.monotonic() - started, pieces, end, stopped
+            )
+            self.post_message(ReplyFinished(stats, error))
+
+    def _hand_over_piece(self, piece: ReplyPiece) -> None:
+        """Coalesce: one message carries every piece that arrived since the last was shown."""
+        self._reply_pieces.append(piece)
+        if not self._reply_posted:
+            self._reply_posted = True
+            self.post_message(ReplyProgressed())
+
+    def on_reply_started(self, message: ReplyStarted) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.dashboard.chat.reply_started(message.model)
+
+    async def on_reply_progressed(self, _message: ReplyProgressed) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        await self._flush_pieces()
+
+    async def _flush_pieces(self) -> None:
+        pieces, self._reply_pieces = self._reply_pieces, []
+        self._reply_posted = False
+        await self.dashboard.chat.reply_pieces(pieces)
+
+    async def on_reply_finished(self, message: ReplyFinished) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        await self._flush_pieces()
+        await self.dashboard.chat.reply_finished(message.stats, message.error)
+        self.refresh_ollama()
+
+    # --- Ollama: pulling a model --------------------------------------------------------------
+
+    def on_pull_requested(self, message: PullRequested) -> None:
+        if self.ollama is None:
+            return
+        self._pull(message.model)
+
+    @work(group="pull")
+    async def _pull(self, model: str) -> None:
+        assert self.ollama is not None
+        last_post = 0.0
+        try:
+            async for step in self.ollama.pull(model):
+                now = time.monotonic()
+                if now - last_post > 0.1 or step.status == "success":
+                    last_post = now
+                    self.post_message(PullProgressed(model, step))
+        except OllamaError as error:
+            self.post_message(PullFinished(model, error))
+            return
+        self.post_message(PullFinished(model))
+
+    def on_pull_progressed(self, message: PullProgressed) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.dashboard.chat.pull_progressed(message.model, message.step)
+
+    def on_pull_finished(self, message: PullFinished) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.dashboard.chat.pull_finished(message.model, message.error)
+        self.refresh_ollama()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from rigtui.llm.ollama import ChatOptions, InstalledModel, PullStep, RunningModel
+from rigtui.llm.stats import ReplyStats
 from rigtui.telemetry.model import NvmlStatus, RigSnapshot
 
 
@@ -29,4 +31,90 @@ class SourceFailed(Message):
     def __init__(self, source: str, error: str) -> None:
         super().__init__()
         self.source = source
+        self.error = error
+
+
+# --- Ollama ---------------------------------------------------------------------------------
+
+
+class OllamaConnected(Message):
+    def __init__(self, address: str, version: str) -> None:
+        super().__init__()
+        self.address = address
+        self.version = version
+
+
+class OllamaDisconnected(Message):
+    def __init__(self, address: str, error: str, retry_in_s: float) -> None:
+        super().__init__()
+        self.address = address
+        self.error = error
+        self.retry_in_s = retry_in_s
+
+
+class ModelsListed(Message):
+    """``/api/tags``: the installed models."""
+
+    def __init__(self, models: list[InstalledModel]) -> None:
+        super().__init__()
+        self.models = models
+
+
+class ModelsRunning(Message):
+    """``/api/ps``: the loaded models and where they live."""
+
+    def __init__(self, models: list[RunningModel]) -> None:
+        super().__init__()
+        self.models = models
+
+
+# --- the chat -------------------------------------------------------------------------------
+
+
+class PromptSubmitted(Message):
+    def __init__(self, model: str, messages: list[dict[str, str]], options: ChatOptions) -> None:
+        super().__init__()
+        self.model = model
+        self.messages = messages
+        self.options = options
+
+
+class StopRequested(Message):
+    """The user asked to stop the reply (Esc)."""
+
+
+class ReplyStarted(Message):
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+
+class ReplyProgressed(Message):
+    """New text is waiting; the chat takes all of it, so a backlog collapses to one update."""
+
+
+class ReplyFinished(Message):
+    def __init__(self, stats: ReplyStats, error: Exception | None = None) -> None:
+        super().__init__()
+        self.stats = stats
+        self.error = error
+
+
+class PullRequested(Message):
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+
+class PullProgressed(Message):
+    def __init__(self, model: str, step: PullStep) -> None:
+        super().__init__()
+        self.model = model
+        self.step = step
+
+
+class PullFinished(Message):
+    def __init__(self, model: str, error: Exception | None = None) -> None:
+        super().__init__()
+        self.model = model
         self.error = error

@@ -9,6 +9,7 @@ from rigtui.sim.nvml import ERROR_DRIVER_NOT_LOADED
 from rigtui.sim.stage import staged_app
 from rigtui.ui.app import RigApp
 from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.history_chart import HistoryChart
@@ -31,7 +32,7 @@ async def test_the_gpu_card_shows_the_reading():
     app = staged_app("story", 45.0)
     async with app.run_test(size=(100, 30)) as pilot:
         await shown(pilot)
-        card = app.screen.query_one(GpuCard)
+        card = app.screen.query_one("#gpu-card-0", GpuCard)
         assert card.reading == app.snapshot.gpus[0]
         text = rendered_text(card, width=96)
         assert f"{app.snapshot.gpus[0].utilization_gpu_pct}%" in text
@@ -39,7 +40,7 @@ async def test_the_gpu_card_shows_the_reading():
         assert "Gen4 x4" in text and "Gen4 x16" in text
         assert card.border_title == "GPU 0 · NVIDIA GeForce RTX 4090"
         assert card.has_class("-capped")
-        cpu = rendered_text(app.screen.query_one(CpuPanel), width=96)
+        cpu = rendered_text(app.screen.query_one("#cpu-panel", CpuPanel), width=96)
         assert "RAM" in cpu and "64.0 GiB" in cpu
 
 
@@ -81,8 +82,8 @@ async def test_help_lists_every_binding_and_closes():
         await shown(pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        text = rendered_text(app.screen.query_one("#help-table"), width=90)
-        for binding in RigApp.BINDINGS:
+        text = rendered_text(app.screen.query_one("#help-table"), width=160)
+        for binding in [*RigApp.BINDINGS, *ChatPane.BINDINGS]:
             assert (binding.tooltip or binding.description) in text
         assert "+" in text and "q" in text
         await pilot.press("escape")
@@ -116,7 +117,7 @@ async def test_the_processes_tab_lists_the_runner_with_its_command_line():
         table = app.screen.query_one("#gpu-processes", ProcessTable)
         row = table.get_row_at(0)
         assert row[2].plain == "ollama"
-        assert row[3] == "22.9 GiB"
+        assert row[3] == "22.8 GiB"
         assert "ollama runner --model" in row[5].plain
         cpu_table = app.screen.query_one("#cpu-processes", ProcessTable)
         assert cpu_table.get_row_at(0)[4].plain == "ollama"
@@ -141,7 +142,7 @@ async def test_a_lost_gpu_is_marked_while_the_other_keeps_its_figures():
     app = staged_app("faults", 70.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await shown(pilot)
-        cards = list(app.screen.query(GpuCard))
+        cards = list(app.screen.query("#gpu-cards GpuCard"))
         assert [card.has_class("-lost") for card in cards] == [False, True]
         assert "GPU lost" in rendered_text(cards[1], width=100)
         assert cards[0].reading.temperature_c is not None
@@ -156,8 +157,8 @@ async def test_without_a_driver_the_dashboard_explains_and_shows_the_cpu():
         notice = app.screen.query_one(NvmlNotice)
         assert notice.display and app.screen.has_class("-no-gpu")
         assert "driver is not loaded" in rendered_text(notice)
-        assert not list(app.screen.query(GpuCard))
-        assert app.screen.query_one(CpuPanel).cpu is not None
+        assert not list(app.screen.query("#gpu-cards GpuCard"))
+        assert app.screen.query_one("#cpu-panel", CpuPanel).cpu is not None
 
 
 async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():

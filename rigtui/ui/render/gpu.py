@@ -353,11 +353,11 @@ def gpu_card_compact_lines(
         )
         if gpu.temperature_slowdown_c is not None:
             headroom = gpu.temperature_slowdown_c - gpu.temperature_c
-            temperature.append(f" ({headroom:.0f} to slowdown)", style=palette.muted)
+            temperature.append(f" ({headroom:.0f} to go)", style=palette.muted)
     fans = label("FAN")
     fans.append_text(fan_summary(gpu, palette, short=True))
     clocks = label("CLK")
-    clocks.append(f"{units.mhz(gpu.clocks_sm_mhz)}/{units.mhz(gpu.clocks_sm_max_mhz)} ")
+    clocks.append(f"{units.mhz(gpu.clocks_sm_mhz)} ")
     clocks.append_text(reasons_text(gpu, palette))
     link = label("PCIe")
     link.append(units.pcie_link(gpu.pcie_link_gen, gpu.pcie_link_width), style="bold")

@@ -8,14 +8,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from rigtui.llm.ollama import RunningModel
+from rigtui.llm.placement import CrossCheck
 from rigtui.telemetry.history import History, gpu_key
 from rigtui.telemetry.model import NvmlStatus, RigSnapshot
 from rigtui.ui.render import units
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.render.safe import literal
+from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.history_chart import ChartData, ChartLine, ChartSeries, HistoryChart
+from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_table import ProcessTable
 from rigtui.ui.widgets.rig_header import RigHeader
@@ -73,6 +77,7 @@ class DashboardScreen(Screen):
                     with Horizontal(id="top-row"):
                         yield Vertical(id="gpu-cards")
                         yield CpuPanel()
+                    yield LoadedModels(id="rig-models")
                     with Horizontal(id="rig-charts", classes="chart-row"):
                         for suffix, title, _, scale in GPU_CHARTS:
                             yield HistoryChart(title, scale=scale, id=f"rig-chart-{suffix}")
@@ -102,6 +107,13 @@ class DashboardScreen(Screen):
                         empty_message="no process is using a GPU",
                     )
                     yield ProcessTable(CPU_PROCESS_COLUMNS, id="cpu-processes")
+            with TabPane("Chat", id="chat-tab"):
+                with Horizontal(id="chat-layout"):
+                    yield ChatPane()
+                    with Vertical(id="chat-side"):
+                        yield Vertical(id="chat-gpus")
+                        yield CpuPanel(id="chat-cpu")
+                        yield LoadedModels(id="chat-models")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -112,7 +124,29 @@ class DashboardScreen(Screen):
         if start is not None:
             start()
 
+    @property
+    def chat(self) -> ChatPane:
+        return self.query_one(ChatPane)
+
     # --- data in ------------------------------------------------------------------------------
+
+    def show_ollama(self, title: str, error: str) -> None:
+        self.add_class("-ollama")
+        for models in self.query(LoadedModels):
+            models.border_title = title
+            models.status = error
+            if error:
+                models.models = ()
+        self.chat.show_connection(error)
+
+    def show_running(self, running: list[RunningModel], check: CrossCheck) -> None:
+        now = self.snapshot.taken_at if self.snapshot is not None else None
+        for models in self.query(LoadedModels):
+            models.now_epoch_s = now
+            models.models = tuple(running)
+            models.check = check
+            models.status = ""
+        self.chat.show_running(running)
 
     def show_status(self, status: NvmlStatus) -> None:
         self.query_one(NvmlNotice).status = status
@@ -130,11 +164,15 @@ class DashboardScreen(Screen):
             self._ensure_cards(len(snapshot.gpus))
             for gpu in snapshot.gpus:
                 self.query_one(f"#gpu-card-{gpu.index}", GpuCard).reading = gpu
-            self.query_one(CpuPanel).show(snapshot.cpu, snapshot.memory)
+            self.query_one("#cpu-panel", CpuPanel).show(snapshot.cpu, snapshot.memory)
+            self.chat.show_snapshot(snapshot)
             self._refresh_active_tab()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._refresh_active_tab()
+        if event.pane.id == "chat-tab":
+            # After the tab bar has taken the focus for itself.
+            self.call_after_refresh(self.query_one("#prompt").focus)
 
     def _refresh_active_tab(self) -> None:
         """Only what the user can see is rebuilt: hidden tables and charts cost nothing."""
@@ -149,27 +187,40 @@ class DashboardScreen(Screen):
             self._fill_charts("big-chart")
         elif active == "processes-tab":
             self._fill_processes("#gpu-processes", "#cpu-processes", full=True)
+        elif active == "chat-tab" and self.has_class("-wide"):
+            # Beside the chat: the same GPU and CPU figures, compact, to watch a model offload.
+            for gpu in self.snapshot.gpus:
+                self.query_one(f"#chat-gpu-{gpu.index}", GpuCard).reading = gpu
+            self.query_one("#chat-cpu", CpuPanel).show(self.snapshot.cpu, self.snapshot.memory)
 
     def on_resize(self, event) -> None:
         # Short terminals get one line of per-core blocks instead of a grid of bars.
-        self.query_one(CpuPanel).max_core_rows = 4 if event.size.height >= 34 else 1
+        self.query_one("#cpu-panel", CpuPanel).max_core_rows = 4 if event.size.height >= 34 else 1
+        self.query_one("#chat-cpu", CpuPanel).max_core_rows = 1
         self._compact_cards(event.size.height)
         self.call_after_refresh(self._refresh_active_tab)
 
     def _compact_cards(self, height: int) -> None:
         """Several GPUs on a short terminal: four lines per card, so CPU and memory still fit."""
         compact = self._gpu_count > 1 and height < 40
-        for card in self.query(GpuCard):
+        for card in self.query("#gpu-cards GpuCard"):
             card.compact = compact
+        for card in self.query("#chat-gpus GpuCard"):
+            card.compact = True
 
     def _ensure_cards(self, count: int) -> None:
         if count == self._gpu_count:
             return
         self._gpu_count = count
+        compact = count > 1 and self.size.height < 40
         container = self.query_one("#gpu-cards")
         container.remove_children()
-        container.mount_all(GpuCard(index) for index in range(count))
-        self.call_after_refresh(self._compact_cards, self.size.height)
+        container.mount_all(GpuCard(index, compact=compact) for index in range(count))
+        beside_chat = self.query_one("#chat-gpus")
+        beside_chat.remove_children()
+        beside_chat.mount_all(
+            GpuCard(index, id=f"chat-gpu-{index}", compact=True) for index in range(count)
+        )
         self.set_class(count == 0, "-no-gpu")
         self.set_class(count > 1, "-multi-gpu")
 
@@ -214,6 +265,8 @@ class DashboardScreen(Screen):
         colours = [getattr(palette, name) for name in SERIES_COLOURS]
         times = history.timestamps()
         now = snapshot.taken_at
+        # Mark along the bottom of every chart when a reply was being generated.
+        spans = history.spans("llm.generating")
         gpus = [gpu for gpu in snapshot.gpus if not gpu.lost] or list(snapshot.gpus)
         for suffix, _, metric, _ in GPU_CHARTS:
             series = tuple(
@@ -241,7 +294,16 @@ class DashboardScreen(Screen):
                     for gpu in gpus
                     if gpu.power_limit_w
                 )
-            data = ChartData(times, now, self.window_s, series, lines, y_max=y_max)
+            data = ChartData(
+                times,
+                now,
+                self.window_s,
+                series,
+                lines,
+                y_max=y_max,
+                spans=spans,
+                span_color=palette.accent,
+            )
             self._show_chart(f"#{prefix}-{suffix}", data)
         cpu = ChartData(
             times,
@@ -249,6 +311,8 @@ class DashboardScreen(Screen):
             self.window_s,
             (ChartSeries("CPU", history.series("cpu.percent"), palette.normal),),
             y_max=100.0,
+            spans=spans,
+            span_color=palette.accent,
         )
         self._show_chart(f"#{prefix}-cpu", cpu)
         pcie = ChartData(

@@ -37,18 +37,24 @@ class HelpScreen(ModalScreen[None]):
         table = Table(title="rigtui keys", expand=True, show_edge=False, box=None, padding=(0, 2))
         table.add_column("Key", style="bold", no_wrap=True)
         table.add_column("What it does")
-        seen: set[str] = set()
+        from rigtui.ui.widgets.chat_pane import ChatPane
+
         screens = [screen for screen in self.app.screen_stack if screen is not self]
-        sources = [self.app, *screens]
-        for source in sources:
-            for binding in getattr(source, "BINDINGS", []):
-                if not isinstance(binding, Binding) or not binding.description:
-                    continue
-                key = binding.key_display or binding.key
-                if key in seen:
-                    continue
-                seen.add(key)
-                table.add_row(key.replace(",", " / "), binding.tooltip or binding.description)
+        groups = [("Everywhere", [self.app, *screens]), ("In the chat (tab 4)", [ChatPane])]
+        for title, sources in groups:
+            table.add_row(Text(title, style="bold underline"), "")
+            seen: set[str] = set()
+            for source in sources:
+                for binding in getattr(source, "BINDINGS", []):
+                    if not isinstance(binding, Binding) or not binding.description:
+                        continue
+                    key = binding.key_display or binding.key
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    table.add_row(key.replace(",", " / "), binding.tooltip or binding.description)
+        table.add_row(Text("Anywhere", style="bold underline"), "")
         for key, description in EXTRA_KEYS:
             table.add_row(key, description)
+        table.add_row("enter / shift+enter", "In the prompt: send / new line")
         return table

@@ -21,9 +21,10 @@ class GpuCard(Widget):
     compact: reactive[bool] = reactive(False, layout=True)
     """Four lines instead of seven: several GPUs on a short terminal."""
 
-    def __init__(self, index: int, *, id: str | None = None) -> None:
+    def __init__(self, index: int, *, id: str | None = None, compact: bool = False) -> None:
         super().__init__(id=id or f"gpu-card-{index}")
         self.index = index
+        self.set_reactive(GpuCard.compact, compact)
         self.border_title = f"GPU {index}"
 
     def watch_reading(self, reading: GpuReading | None) -> None:

@@ -1,0 +1,440 @@
+"""The chat: a model picker, the conversation, a live strip, and the prompt.
+
+The pane holds the conversation and shows what the app tells it; it never calls Ollama itself.
+It posts ``PromptSubmitted``, ``StopRequested`` and ``PullRequested`` and the app does the work.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.widgets import Button, ProgressBar, Select, Static
+
+from rigtui.llm.ollama import (
+    ChatOptions,
+    InstalledModel,
+    ModelNotFoundError,
+    PullStep,
+    ReplyPiece,
+    RunningModel,
+)
+from rigtui.llm.placement import processor_split
+from rigtui.llm.stats import ReplyStats, TokenRate, describe
+from rigtui.telemetry.model import RigSnapshot
+from rigtui.ui.messages import PromptSubmitted, PullRequested, StopRequested
+from rigtui.ui.render import units
+from rigtui.ui.render.safe import literal
+from rigtui.ui.screens.chat_options import ChatOptionsScreen, describe_options
+from rigtui.ui.widgets.chat_message import ChatMessage
+from rigtui.ui.widgets.live_strip import LiveStrip
+from rigtui.ui.widgets.prompt_input import PromptInput
+
+_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+STALL_AFTER_FIRST_TOKEN_S = 10.0
+STALL_BEFORE_FIRST_TOKEN_S = 60.0
+"""Before the first token Ollama may be loading a large model from disk: be patient longer."""
+
+
+def last_code_block(markdown: str) -> str | None:
+    blocks = _FENCE.findall(markdown)
+    return blocks[-1][1] if blocks else None
+
+
+def model_label(model: InstalledModel) -> str:
+    parts = [model.name, f"{model.size_bytes / 1e9:.1f} GB"]
+    if model.parameter_size:
+        parts.append(model.parameter_size)
+    if model.quantization:
+        parts.append(model.quantization)
+    return " · ".join(parts)
+
+
+class ChatPane(Vertical):
+    BINDINGS = [
+        Binding(
+            "escape",
+            "stop_or_leave",
+            "Stop",
+            id="chat-stop",
+            tooltip="Stop the reply (while one streams), else leave the prompt",
+        ),
+        Binding(
+            "ctrl+o",
+            "options",
+            "Options",
+            id="chat-options",
+            tooltip="Chat options: system prompt, temperature, num_ctx, num_gpu, keep_alive",
+        ),
+        Binding(
+            "ctrl+n",
+            "new_chat",
+            "New chat",
+            show=False,
+            id="chat-new",
+            tooltip="Start a new conversation (the model stays loaded)",
+        ),
+        Binding(
+            "ctrl+r",
+            "copy_reply",
+            "Copy reply",
+            id="chat-copy",
+            tooltip="Copy the last reply to the clipboard (OSC 52, works over SSH)",
+        ),
+        Binding(
+            "ctrl+b",
+            "copy_code",
+            "Copy code",
+            show=False,
+            id="chat-copy-code",
+            tooltip="Copy the last code block of the last reply",
+        ),
+    ]
+
+    streaming: reactive[bool] = reactive(False)
+
+    def __init__(self, *, id: str | None = "chat-pane") -> None:
+        super().__init__(id=id)
+        self.options = ChatOptions()
+        self.conversation: list[dict[str, str]] = []
+        self.installed: list[InstalledModel] = []
+        self.running: list[RunningModel] = []
+        self.reply: ChatMessage | None = None
+        self.rate = TokenRate()
+        self.last_piece_at: float | None = None
+        self.reply_started_at: float | None = None
+        self.pending_prompt: str | None = None
+        self.stall_after_first_token_s = STALL_AFTER_FIRST_TOKEN_S
+        self.stall_before_first_token_s = STALL_BEFORE_FIRST_TOKEN_S
+        self._pulls: dict[str, tuple[Static, ProgressBar]] = {}
+        self._user_picked = False
+        self._picking = False
+        self._ready = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="chat-toolbar"):
+            yield Select([], prompt="Pick a model", id="model-picker", allow_blank=True)
+            yield Static(describe_options(self.options), id="chat-options-summary")
+            yield Button("Options", id="chat-options-button", compact=True)
+        with VerticalScroll(id="chat-log"):
+            yield Static(
+                "Chat with a local model here and watch, in the strip below, where it runs: "
+                "tokens per second next to GPU and CPU load and the model's GPU/CPU split.",
+                classes="chat-hint",
+            )
+        yield LiveStrip(id="live-strip")
+        yield PromptInput(id="prompt")
+
+    def on_mount(self) -> None:
+        self.query_one("#chat-log", VerticalScroll).anchor()
+        self.set_interval(0.25, self._watch_stream)
+        self._ready = True
+        # What the app told the pane before its widgets existed.
+        if self.installed:
+            self.show_installed(self.installed)
+        if self.running:
+            self.show_running(self.running)
+
+    # --- what the app tells the pane ---------------------------------------------------------
+
+    def show_installed(self, models: list[InstalledModel]) -> None:
+        self.installed = models
+        if not self._ready:
+            return
+        picker = self.query_one("#model-picker", Select)
+        current = picker.value
+        chat_models = [model for model in models if "embed" not in model.name]
+        self._picking = True
+        picker.set_options((model_label(model), model.name) for model in chat_models)
+        names = [model.name for model in chat_models]
+        if current in names:
+            picker.value = current
+        elif names:
+            loaded = [m.name for m in self.running if m.name in names]
+            picker.value = loaded[0] if loaded else names[0]
+        self.call_after_refresh(self._picking_done)
+
+    def _picking_done(self) -> None:
+        self._picking = False
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "model-picker" and not self._picking:
+            self._user_picked = True
+
+    def show_running(self, models: list[RunningModel]) -> None:
+        self.running = models
+        if not self._ready:
+            return
+        if not self._user_picked and not self.streaming:
+            # Until the user chooses, follow what is loaded: chatting with it needs no load.
+            picker = self.query_one("#model-picker", Select)
+            names = {value for _, value in picker._options}
+            loaded = [model.name for model in models if model.name in names]
+            if loaded and picker.value != loaded[0]:
+                self._picking = True
+                picker.value = loaded[0]
+                self.call_after_refresh(self._picking_done)
+        strip = self.query_one(LiveStrip)
+        model = self.current_model
+        for running in models:
+            if running.name == model:
+                strip.split = processor_split(running.size_bytes, running.size_vram_bytes)
+                break
+        else:
+            strip.split = "not loaded" if model else ""
+
+    def show_snapshot(self, snapshot: RigSnapshot) -> None:
+        if not self._ready:
+            return
+        strip = self.query_one(LiveStrip)
+        utilizations = [
+            g.utilization_gpu_pct for g in snapshot.gpus if g.utilization_gpu_pct is not None
+        ]
+        strip.gpu_pct = max(utilizations) if utilizations else None
+        strip.cpu_pct = snapshot.cpu.percent
+
+    def show_connection(self, message: str) -> None:
+        if not self._ready:
+            return
+        strip = self.query_one(LiveStrip)
+        if message:
+            strip.state = message
+            strip.warning = True
+        elif strip.warning and not self.streaming:
+            strip.state = ""
+            strip.warning = False
+
+    @property
+    def current_model(self) -> str | None:
+        if not self._ready:
+            return None
+        value = self.query_one("#model-picker", Select).value
+        return None if value == Select.NULL else str(value)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        text = event.text
+        if text.startswith("/"):
+            self._command(text, event.prompt_input)
+            return
+        if self.streaming:
+            self.app.bell()
+            self.notify(
+                "A reply is still streaming: wait for it or press Esc to stop it.",
+                severity="warning",
+            )
+            return
+        model = self.current_model
+        if model is None:
+            self.notify("Pick a model first (the list at the top of the chat).", severity="warning")
+            return
+        self._send(model, text)
+        event.prompt_input.clear()
+
+    def _send(self, model: str, text: str) -> None:
+        self.pending_prompt = text
+        self.conversation.append({"role": "user", "content": text})
+        self._log_mount(ChatMessage("user", text))
+        self.post_message(PromptSubmitted(model, list(self.conversation), self.options))
+
+    def _command(self, text: str, prompt: PromptInput) -> None:
+        command, _, argument = text.partition(" ")
+        argument = argument.strip()
+        if command == "/pull" and argument:
+            prompt.clear()
+            self.post_message(PullRequested(argument))
+        elif command == "/clear":
+            prompt.clear()
+            self.action_new_chat()
+        else:
+            self.notify(
+                "Commands: /pull NAME (download a model), /clear (new conversation).",
+                severity="warning",
+            )
+
+    # --- the reply -----------------------------------------------------------------------------
+
+    def reply_started(self, model: str) -> None:
+        self.streaming = True
+        self.reply = ChatMessage("assistant", model=model)
+        self._log_mount(self.reply)
+        self.rate.clear()
+        self.reply_started_at = time.monotonic()
+        self.last_piece_at = None
+        strip = self.query_one(LiveStrip)
+        strip.clear_rates()
+        strip.state = "waiting for the first token…"
+        strip.warning = False
+
+    async def reply_pieces(self, pieces: list[ReplyPiece]) -> None:
+        if self.reply is None or not pieces:
+            return
+        content = "".join(piece.content for piece in pieces)
+        thinking = "".join(piece.thinking for piece in pieces)
+        for piece in pieces:
+            self.rate.add(piece.arrived_at)
+        self.last_piece_at = pieces[-1].arrived_at
+        await self.reply.append(content, thinking)
+        strip = self.query_one(LiveStrip)
+        strip.record_rate(self.rate.rate(time.monotonic()))
+        if strip.state:
+            strip.state = "thinking…" if thinking and not self.reply.content else ""
+            strip.warning = False
+
+    async def reply_finished(self, stats: ReplyStats, error: Exception | None) -> None:
+        reply = self.reply
+        self.streaming = False
+        self.reply = None
+        strip = self.query_one(LiveStrip)
+        strip.state = ""
+        strip.warning = False
+        if stats.generated_tokens_per_s:
+            strip.tokens_per_s = stats.generated_tokens_per_s
+        if reply is None:
+            return
+        message = str(error) if error else ""
+        await reply.finish(describe(stats), stopped=stats.stopped, error=message)
+        if reply.content:
+            # A stopped or broken-off reply is kept, so the conversation can go on from it.
+            self.conversation.append({"role": "assistant", "content": reply.content})
+        elif error is not None:
+            await reply.remove()
+            self._failed_turn(stats.model, error)
+        self.pending_prompt = None
+
+    def _failed_turn(self, model: str, error: Exception) -> None:
+        """Nothing came back: drop the turn, say why inline, and give the prompt back."""
+        failed = self.conversation.pop() if self.conversation else None
+        prompt = self.query_one(PromptInput)
+        if failed and not prompt.text.strip():
+            prompt.text = failed["content"]
+            prompt.move_cursor(prompt.document.end)
+        parts: list = [Static(Text(str(error), style="bold"))]
+        if isinstance(error, ModelNotFoundError):
+            parts.append(
+                Static(
+                    "Pull it now (a progress bar follows), or pick another model above. "
+                    "Your prompt is back in the input: press Enter to send it again."
+                )
+            )
+            parts.append(
+                Button(
+                    f"Pull {model}", id="pull-offer", variant="primary", compact=True, name=model
+                )
+            )
+        else:
+            parts.append(Static("Your prompt is back in the input: press Enter to try again."))
+        self._log_mount(Vertical(*parts, classes="chat-notice -error"))
+
+    def _watch_stream(self) -> None:
+        """Say so when Ollama goes quiet, so the user knows Esc will stop it."""
+        if not self.streaming or self.reply_started_at is None:
+            return
+        now = time.monotonic()
+        strip = self.query_one(LiveStrip)
+        if self.last_piece_at is None:
+            waited = now - self.reply_started_at
+            if waited > self.stall_before_first_token_s:
+                strip.state = f"no token for {waited:.0f} s (loading a big model?) — Esc stops"
+                strip.warning = True
+            elif waited > 2:
+                strip.state = f"waiting for the first token… {waited:.0f} s (loading the model?)"
+            return
+        quiet = now - self.last_piece_at
+        strip.record_rate(self.rate.rate(now))
+        if quiet > self.stall_after_first_token_s:
+            strip.state = f"Ollama has sent nothing for {quiet:.0f} s — Esc stops the reply"
+            strip.warning = True
+
+    # --- pulling ------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "pull-offer" and event.button.name:
+            event.button.disabled = True
+            self.post_message(PullRequested(event.button.name))
+        elif event.button.id == "chat-options-button":
+            self.action_options()
+
+    def pull_progressed(self, model: str, step: PullStep) -> None:
+        if model not in self._pulls:
+            label = Static("", classes="pull-status")
+            bar = ProgressBar(total=100, show_eta=True, classes="pull-bar")
+            self._log_mount(Vertical(label, bar, classes="chat-notice -pull"))
+            self._pulls[model] = (label, bar)
+        label, bar = self._pulls[model]
+        text = literal(f"Pulling {model}: {step.status}")
+        if step.total:
+            text.append(f"  {units.size(step.completed or 0)} of {units.size(step.total)}")
+        label.update(text)
+        if step.fraction is not None:
+            bar.update(total=100, progress=step.fraction * 100)
+
+    def pull_finished(self, model: str, error: Exception | None) -> None:
+        label, bar = self._pulls.pop(model, (None, None))
+        if label is None:
+            label = Static("")
+            self._log_mount(Vertical(label, classes="chat-notice"))
+        if error is None:
+            label.update(literal(f"Pulled {model}. It is in the model list now."))
+            if bar is not None:
+                bar.update(total=100, progress=100)
+        else:
+            label.update(Text(f"Could not pull {model}: {error}", style="bold red"))
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def action_stop_or_leave(self) -> None:
+        if self.streaming:
+            self.post_message(StopRequested())
+        else:
+            self.query_one("#chat-log").focus()
+
+    def action_options(self) -> None:
+        def saved(options: ChatOptions | None) -> None:
+            if options is not None:
+                self.options = options
+                self.query_one("#chat-options-summary", Static).update(describe_options(options))
+
+        self.app.push_screen(ChatOptionsScreen(self.options), saved)
+
+    def action_new_chat(self) -> None:
+        if self.streaming:
+            self.post_message(StopRequested())
+        self.conversation.clear()
+        log = self.query_one("#chat-log", VerticalScroll)
+        for child in list(log.children):
+            if "chat-hint" not in child.classes:
+                child.remove()
+
+    def action_copy_reply(self) -> None:
+        reply = self._last_reply()
+        if reply is None:
+            self.notify("No reply to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(reply)
+        self.notify(f"Copied the last reply ({len(reply):,} characters).")
+
+    def action_copy_code(self) -> None:
+        reply = self._last_reply()
+        code = last_code_block(reply) if reply else None
+        if code is None:
+            self.notify("The last reply has no code block.", severity="warning")
+            return
+        self.app.copy_to_clipboard(code)
+        self.notify(f"Copied the last code block ({len(code.splitlines())} lines).")
+
+    def _last_reply(self) -> str | None:
+        for turn in reversed(self.conversation):
+            if turn["role"] == "assistant":
+                return turn["content"]
+        return None
+
+    def _log_mount(self, widget) -> None:
+        self.query_one("#chat-log", VerticalScroll).mount(widget)

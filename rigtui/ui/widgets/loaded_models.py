@@ -1,0 +1,74 @@
+"""The models Ollama has loaded, where each lives (GPU/CPU split), and whether NVML agrees."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from rich.console import Group
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from rigtui.llm.ollama import RunningModel
+from rigtui.llm.placement import CrossCheck, offload_advice, processor_split
+from rigtui.ui.render import units
+from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.safe import literal
+
+FOREVER_S = 20 * 365 * 24 * 3600
+
+
+def until(expires_at: datetime | None, now: datetime) -> str:
+    """The UNTIL column of ``ollama ps``."""
+    if expires_at is None:
+        return "?"
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=timezone.utc)
+    left = (expires_at - now).total_seconds()
+    if left <= 0:
+        return "stopping…"
+    if left > FOREVER_S:
+        return "forever"
+    return f"{units.duration(left)} left"
+
+
+class LoadedModels(Widget):
+    models: reactive[tuple[RunningModel, ...]] = reactive((), layout=True)
+    check: reactive[CrossCheck | None] = reactive(None, layout=True)
+    status: reactive[str] = reactive("Looking for Ollama…", layout=True)
+    """Why the list is empty or stale (Ollama unreachable …); empty when connected."""
+    show_advice: reactive[bool] = reactive(True, layout=True)
+    now_epoch_s: reactive[float | None] = reactive(None)
+    """The time of the latest reading: "4m left" is counted from it (the rig's own clock)."""
+
+    def render(self) -> Group:
+        palette: Palette = getattr(self.app, "palette", Palette())
+        lines: list[Text] = []
+        if self.status:
+            lines.append(Text(self.status, style=palette.warning))
+        if not self.models and not self.status:
+            lines.append(Text("No model loaded.", style=palette.muted))
+        now = (
+            datetime.fromtimestamp(self.now_epoch_s, timezone.utc)
+            if self.now_epoch_s is not None
+            else datetime.now(timezone.utc)
+        )
+        for model in self.models:
+            split = processor_split(model.size_bytes, model.size_vram_bytes)
+            line = literal(model.name, style="bold")
+            line.append(f"  {model.size_bytes / 1e9:.1f} GB  ")
+            colour = palette.good if split == "100% GPU" else palette.warning
+            line.append(split, style=f"bold {colour}")
+            if model.context_length:
+                line.append(f"  ctx {model.context_length}", style=palette.muted)
+            line.append(f"  {until(model.expires_at, now)}", style=palette.muted)
+            lines.append(line)
+        if self.models and self.check is not None:
+            colour = palette.muted if self.check.agrees is not False else palette.error
+            lines.append(Text(self.check.explain(), style=colour))
+        if self.show_advice:
+            for model in self.models:
+                advice = offload_advice(model)
+                if advice:
+                    lines.append(Text(advice, style=palette.warning))
+        return Group(*lines)

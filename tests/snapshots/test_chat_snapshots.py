@@ -1,0 +1,69 @@
+"""SVG snapshots of the chat while a reply streams: fully on the GPU, and split with the CPU.
+
+The reply is held after a fixed number of tokens (the simulated server stalls there), and the
+live token rate is fixed to the simulated model's modelled rate, so the picture is reproducible.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rigtui.sim import uninstall
+from rigtui.sim.stage import hold_live_figures, staged_app
+from rigtui.ui.widgets.chat_pane import ChatPane
+from rigtui.ui.widgets.prompt_input import PromptInput
+from tests.ui.helpers import shown, wait_for
+
+# Fixed ports: the Ollama address is on screen. One per test, so parallel workers never clash.
+PORTS = {"gpu": 47611, "offloaded": 47612}
+
+
+@pytest.fixture
+def chat_snapshot_app():
+    made = []
+
+    def make(at_s: float, port: int):
+        app = staged_app("story", at_s, ollama=True, ollama_speed=20.0, ollama_port=port)
+        app.environment.ollama.faults.stall_after_tokens = 60
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.environment.stop_ollama()
+    uninstall()
+
+
+def _mid_reply(prompt: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await shown(pilot)
+        await wait_for(pilot, lambda: app.ollama_connected and app.running_models)
+        await pilot.press("4")
+        chat = app.screen.query_one(ChatPane)
+        loaded = app.running_models[0].name
+        await wait_for(pilot, lambda: chat.current_model == loaded)
+        await wait_for(pilot, lambda: isinstance(app.focused, PromptInput))
+        chat.query_one(PromptInput).text = prompt
+        await pilot.press("enter")
+        server = app.environment.ollama
+        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 150)
+        await pilot.pause(0.3)
+        (model,) = [m for m in server.loaded() if m.name == loaded]
+        hold_live_figures(app, round(model.generation_tokens_per_s, 1))
+        chat.query_one(PromptInput).text = "and what if I lower the power limit?"
+        await pilot.pause(0.3)
+
+    return run_before
+
+
+def test_chat_reply_fully_on_gpu_160x50(snap_compare, chat_snapshot_app):
+    app = chat_snapshot_app(345.0, PORTS["gpu"])
+    assert snap_compare(app, terminal_size=(160, 50), run_before=_mid_reply("Why is my GPU slow?"))
+
+
+def test_chat_reply_offloaded_160x50(snap_compare, chat_snapshot_app):
+    app = chat_snapshot_app(440.0, PORTS["offloaded"])
+    assert snap_compare(
+        app, terminal_size=(160, 50), run_before=_mid_reply("Why is this model so slow?")
+    )

@@ -1,0 +1,310 @@
+"""The chat, end to end: the app, the real ollama client, the simulated Ollama server."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Markdown, ProgressBar, Select
+
+from rigtui.sim import uninstall
+from rigtui.sim.stage import staged_app
+from rigtui.ui.messages import PromptSubmitted
+from rigtui.ui.widgets.chat_message import ChatMessage
+from rigtui.ui.widgets.chat_pane import ChatPane
+from rigtui.ui.widgets.live_strip import LiveStrip
+from rigtui.ui.widgets.loaded_models import LoadedModels
+from rigtui.ui.widgets.prompt_input import PromptInput
+
+from .helpers import rendered_text, shown, wait_for
+
+
+@pytest.fixture
+def chat_app():
+    apps = []
+
+    def make(at_s: float = 345.0, speed: float = 20.0, scenario: str = "story"):
+        app = staged_app(scenario, at_s, ollama=True, ollama_speed=speed)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.environment.stop_ollama()
+    uninstall()
+
+
+async def open_chat(pilot) -> ChatPane:
+    app = pilot.app
+    await shown(pilot)
+    await wait_for(pilot, lambda: app.ollama_connected and app.running_models)
+    await pilot.press("4")
+    chat = app.screen.query_one(ChatPane)
+    await wait_for(pilot, lambda: chat.current_model is not None)
+    await wait_for(pilot, lambda: isinstance(app.focused, PromptInput))
+    return chat
+
+
+async def send(pilot, chat: ChatPane, text: str) -> None:
+    chat.query_one(PromptInput).text = text
+    await pilot.press("enter")
+
+
+def last_reply(chat: ChatPane) -> ChatMessage:
+    return list(chat.query(ChatMessage).filter(".-assistant"))[-1]
+
+
+async def test_a_whole_chat_turn_streams_the_reply_and_its_statistics(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        assert chat.current_model == "llama3.1:8b"  # the loaded model is picked first
+        await send(pilot, chat, "Why is my GPU slow?")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        expected = server.reply_for("Why is my GPU slow?")
+        assert chat.conversation == [
+            {"role": "user", "content": "Why is my GPU slow?"},
+            {"role": "assistant", "content": expected},
+        ]
+        reply = last_reply(chat)
+        assert reply.content == expected
+        stats = rendered_text(reply.query_one(".reply-stats"))
+        assert "first token" in stats and "tok/s" in stats and "total" in stats
+        assert chat.query_one(PromptInput).text == ""
+        # A second turn sends the whole conversation.
+        await send(pilot, chat, "And the fans?")
+        await wait_for(pilot, lambda: len(chat.conversation) == 4 and not chat.streaming)
+        chats = [entry for entry in server.requests if entry["path"] == "/api/chat"]
+        assert len(chats) == 2
+
+
+async def test_markdown_is_streamed_then_rendered_whole_with_code_highlighting(chat_app):
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "Show me a command")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        markdown = last_reply(chat).query_one(".reply-text", Markdown)
+        assert markdown.source == chat.conversation[-1]["content"]
+        assert list(markdown.query("MarkdownFence"))  # the code block became a fenced block
+
+
+async def test_esc_stops_the_reply_keeps_it_and_closes_the_stream(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    server.faults.tokens_per_s = 30
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "Tell me a long story")
+        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 20)
+        # The user starts typing the next prompt while the reply streams.
+        chat.query_one(PromptInput).text = "next question, half typed"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.streaming)
+        reply = last_reply(chat)
+        assert reply.stopped and reply.has_class("-stopped")
+        assert chat.conversation[-1]["role"] == "assistant"
+        partial = chat.conversation[-1]["content"]
+        assert 20 < len(partial) < len(server.reply_for("Tell me a long story"))
+        assert server.reply_for("Tell me a long story").startswith(partial)
+        assert "stopped" in rendered_text(reply.query_one(".reply-stats"))
+        assert chat.query_one(PromptInput).text == "next question, half typed"
+        await wait_for(pilot, lambda: server.cancelled_requests == 1)
+
+
+async def test_a_stalled_stream_is_reported_and_can_be_stopped(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    server.faults.stall_after_tokens = 5
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        chat.stall_after_first_token_s = 0.5
+        await send(pilot, chat, "hello")
+        strip = chat.query_one(LiveStrip)
+        await wait_for(pilot, lambda: "sent nothing" in strip.state)
+        assert strip.warning
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.streaming)
+        assert last_reply(chat).stopped
+        await wait_for(pilot, lambda: server.cancelled_requests == 1)
+
+
+async def test_a_dropped_connection_keeps_the_partial_reply_and_the_chat_goes_on(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    server.faults.drop_after_tokens = 12
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "hello")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        reply = last_reply(chat)
+        assert reply.has_class("-failed")
+        assert "connection to Ollama dropped" in rendered_text(reply.query_one(".reply-stats"))
+        assert reply.content and len(reply.content) < len(server.reply_for("hello"))
+        server.faults.clear()
+        await send(pilot, chat, "again")
+        await wait_for(pilot, lambda: len(chat.conversation) == 4 and not chat.streaming)
+        assert chat.conversation[-1]["content"] == server.reply_for("again")
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        (
+            {"error_status": (500, "llama runner process has terminated: exit status 2")},
+            "Ollama answered 500: llama runner process has terminated: exit status 2",
+        ),
+        ({"error_after_tokens": 0}, "Ollama reported an error while replying"),
+        ({"malformed_after_tokens": 0}, "a line that is not JSON"),
+    ],
+)
+async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, words):
+    app = chat_app()
+    server = app.environment.ollama
+    for name, value in fault.items():
+        setattr(server.faults, name, value)
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "what went wrong?")
+        await wait_for(pilot, lambda: not chat.streaming and list(chat.query(".chat-notice")))
+        notice = chat.query_one(".chat-notice")
+        text = " ".join(rendered_text(part) for part in notice.query("Static"))
+        assert words in text
+        assert chat.conversation == []
+        assert chat.query_one(PromptInput).text == "what went wrong?"
+        server.faults.clear()
+        await pilot.press("enter")  # try again: the same prompt
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+
+
+async def test_a_missing_model_offers_a_pull_with_progress(chat_app):
+    app = chat_app(speed=100.0)  # a 4 GB download, quickly
+    server = app.environment.ollama
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        chat.post_message(
+            PromptSubmitted("mistral:7b", [{"role": "user", "content": "hi"}], chat.options)
+        )
+        chat.conversation.append({"role": "user", "content": "hi"})
+        await wait_for(pilot, lambda: list(chat.query("#pull-offer")))
+        notice = chat.query_one(".chat-notice")
+        assert "'mistral:7b' is not installed" in rendered_text(notice.query("Static").first())
+        button = chat.query_one("#pull-offer")
+        await wait_for(pilot, lambda: button.region.area > 0)  # laid out, so it can be clicked
+        await pilot.pause(0.1)
+        await pilot.click("#pull-offer")
+        await wait_for(pilot, lambda: "mistral:7b" in server.installed, timeout_s=20)
+        await wait_for(
+            pilot,
+            lambda: (
+                "Pulled mistral:7b"
+                in " ".join(rendered_text(s) for s in chat.query(".chat-notice Static"))
+            ),
+        )
+        assert chat.query(ProgressBar).last().percentage == 1.0
+        picker = chat.query_one("#model-picker", Select)
+        await wait_for(pilot, lambda: any(v == "mistral:7b" for _, v in picker._options))
+
+
+async def test_pulling_an_unknown_model_says_so(chat_app):
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "/pull no-such-model")
+        await wait_for(
+            pilot,
+            lambda: (
+                "Could not pull"
+                in " ".join(rendered_text(s) for s in chat.query(".chat-notice Static"))
+            ),
+        )
+        text = " ".join(rendered_text(s) for s in chat.query(".chat-notice Static"))
+        assert "no-such-model" in text and "not installed" in text
+
+
+async def test_ollama_down_is_explained_and_rigtui_reconnects(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    server.faults.refuse = True
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        models = app.screen.query_one("#rig-models", LoadedModels)
+        await wait_for(pilot, lambda: "Cannot reach Ollama" in models.status)
+        assert f"127.0.0.1:{server.port}" in models.status
+        assert "ollama serve" in models.status
+        assert app.snapshots_shown >= 1  # the dashboard keeps working
+        server.faults.refuse = False
+        await wait_for(pilot, lambda: app.ollama_connected, timeout_s=15)
+        await wait_for(pilot, lambda: models.status == "" and models.models)
+
+
+async def test_ollama_restarting_between_replies(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "first")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        server.restart()
+        await send(pilot, chat, "second")
+        await wait_for(pilot, lambda: len(chat.conversation) == 4 and not chat.streaming)
+        assert chat.conversation[-1]["content"] == server.reply_for("second")
+
+
+async def test_model_output_is_shown_literally(chat_app):
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "[hostile] please")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        markdown = last_reply(chat).query_one(".reply-text", Markdown)
+        assert "\x1b" not in markdown.source and "\x07" not in markdown.source
+        assert "\\x1b[2J" in markdown.source and "\\u202e" in markdown.source
+        shown_text = "\n".join(
+            rendered_text(block) for block in markdown.query("MarkdownParagraph")
+        )
+        assert "[bold red]that must not turn bold[/]" in shown_text
+        assert "漢字テスト" in shown_text
+        # The conversation keeps what the model really sent.
+        assert "\x1b[2J" in chat.conversation[-1]["content"]
+
+
+async def test_the_live_strip_shows_rate_gpu_cpu_and_split_while_streaming(chat_app):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 60
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "stream slowly")
+        strip = chat.query_one(LiveStrip)
+        await wait_for(pilot, lambda: (strip.tokens_per_s or 0) > 20)
+        assert strip.gpu_pct is not None and strip.cpu_pct is not None
+        assert strip.split in ("100% GPU", "not loaded")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.streaming)
+
+
+async def test_copy_reply_and_code_block_use_the_clipboard(chat_app):
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "[hostile] give me code")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await pilot.press("ctrl+r")
+        assert app.clipboard == chat.conversation[-1]["content"]
+        await pilot.press("ctrl+b")
+        assert app.clipboard == "print('[bold]code stays code[/bold]')\n"
+
+
+async def test_generating_spans_are_recorded_in_the_history(chat_app):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 40
+    clock = app.environment.clock
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "mark me")
+        await wait_for(pilot, lambda: chat.streaming and chat.reply and chat.reply.content)
+        before = app.snapshots_shown
+        clock.set(346.0)
+        await wait_for(pilot, lambda: app.snapshots_shown > before, timeout_s=5)
+        await pilot.press("escape")
+        assert app.history.series("llm.generating")[-1] == 1.0
+        assert app.history.spans("llm.generating")

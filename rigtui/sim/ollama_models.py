@@ -585,10 +585,19 @@ HOSTILE_REPLY = (
 """What a misbehaving model may send; asked for with ``[hostile]`` in the prompt."""
 
 
+LONG_TRIGGER = "[long]"
+"""Ask for a long reply (all the canned replies in turn, about 2,000 tokens): for benchmarks."""
+
+
 def canned_reply(prompt: str, seed: int = 0) -> str:
     """The Markdown reply the simulated models give to ``prompt`` (deterministic per seed)."""
     if HOSTILE_TRIGGER in prompt:
         return HOSTILE_REPLY
+    if LONG_TRIGGER in prompt:
+        long_reply = []
+        while len(tokenize("".join(long_reply))) < 2000:
+            long_reply.extend(f"\n\n## Part {len(long_reply) + 1}\n\n{reply}" for reply in REPLIES)
+        return "".join(long_reply).strip() + "\n"
     return _pick(REPLIES, prompt, seed, "reply")
 
 

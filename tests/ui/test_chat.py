@@ -308,3 +308,81 @@ async def test_generating_spans_are_recorded_in_the_history(chat_app):
         await pilot.press("escape")
         assert app.history.series("llm.generating")[-1] == 1.0
         assert app.history.spans("llm.generating")
+
+
+async def test_options_are_checked_as_typed_and_sent_with_the_next_request(chat_app):
+    from textual.widgets import Button, Input
+
+    from rigtui.ui.screens.chat_options import ChatOptionsScreen
+
+    app = chat_app()
+    server = app.environment.ollama
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatOptionsScreen))
+        screen = app.screen
+        screen.query_one("#field-temperature", Input).value = "hot"
+        screen.query_one("#field-num_ctx", Input).value = "8192"
+        screen.query_one("#field-keep_alive", Input).value = "10"
+        await pilot.pause()
+        assert "a number such as 0.7" in rendered_text(screen.query_one("#error-temperature"))
+        assert screen.query_one("#save", Button).disabled
+        screen.action_save()  # refused: nothing is lost, the screen stays
+        await pilot.pause()
+        assert isinstance(app.screen, ChatOptionsScreen)
+        assert screen.query_one("#field-num_ctx", Input).value == "8192"
+        screen.query_one("#field-temperature", Input).value = "0.2"
+        await pilot.pause()
+        assert not screen.query_one("#save", Button).disabled
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ChatOptionsScreen))
+        assert (chat.options.temperature, chat.options.num_ctx) == (0.2, 8192)
+        assert chat.options.keep_alive == "10s"  # a bare number is seconds, as Ollama reads it
+        assert "ctx 8192" in str(chat.query_one("#chat-options-summary").content)
+        await send(pilot, chat, "with options")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        (loaded,) = server.loaded()
+        assert loaded.num_ctx == 8192  # the model was reloaded with the new context
+        assert loaded.keep_alive_s == 10.0
+
+
+async def test_thinking_streams_apart_and_stays_collapsed(chat_app):
+    from textual.widgets import Collapsible
+
+    app = chat_app()
+    server = app.environment.ollama
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        picker = chat.query_one("#model-picker", Select)
+        picker.value = "deepseek-r1:14b"
+        await send(pilot, chat, "think first")
+        await wait_for(
+            pilot, lambda: len(chat.conversation) == 2 and not chat.streaming, timeout_s=20
+        )
+        reply = last_reply(chat)
+        assert reply.thinking == server.thinking_for("think first")
+        assert reply.content == server.reply_for("think first")
+        thinking = reply.query_one(".thinking", Collapsible)
+        assert thinking.display and thinking.collapsed
+        assert thinking.title.startswith("Thinking (")
+        assert chat.conversation[-1]["content"] == reply.content  # thinking is not sent back
+
+
+async def test_scrolling_up_holds_the_view_while_the_reply_streams(chat_app):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 80
+    async with app.run_test(size=(100, 24)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "[long] a long one")
+        log = chat.query_one("#chat-log")
+        await wait_for(pilot, lambda: log.max_scroll_y > 5)
+        await pilot.pause(0.3)
+        assert log.scroll_y == log.max_scroll_y  # following the stream
+        log.scroll_to(y=0, animate=False)
+        await pilot.pause(0.5)
+        grown = log.max_scroll_y
+        await wait_for(pilot, lambda: log.max_scroll_y > grown + 3)
+        assert log.scroll_y == 0  # the reader's place is kept
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.streaming)

@@ -106,23 +106,32 @@ class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
         with VerticalScroll(id="options-body"):
             yield Static("Chat options", classes="title")
             yield Label("System prompt")
-            yield TextArea(self.options.system_prompt, id="system-prompt", soft_wrap=True)
-            for key, (title, _, placeholder) in FIELDS.items():
-                yield Label(title)
-                yield Input(
-                    _shown(getattr(self.options, key)), placeholder=placeholder, id=f"field-{key}"
-                )
-                yield Static("", id=f"error-{key}", classes="field-error")
-            yield Label("Thinking (for models that can think)")
-            yield Select(
-                [("model default", "default"), ("show thinking", "on"), ("no thinking", "off")],
-                value={None: "default", True: "on", False: "off"}[self.options.think],
-                allow_blank=False,
-                id="field-think",
+            yield TextArea(
+                self.options.system_prompt, id="system-prompt", soft_wrap=True, compact=True
             )
+            for key, (title, _, placeholder) in FIELDS.items():
+                with Horizontal(classes="option-row"):
+                    yield Label(title, classes="option-label")
+                    yield Input(
+                        _shown(getattr(self.options, key)),
+                        placeholder=placeholder,
+                        id=f"field-{key}",
+                        compact=True,
+                    )
+                yield Static("", id=f"error-{key}", classes="field-error")
+            with Horizontal(classes="option-row"):
+                yield Label("Thinking", classes="option-label")
+                yield Select(
+                    [("model default", "default"), ("show thinking", "on"), ("no thinking", "off")],
+                    value={None: "default", True: "on", False: "off"}[self.options.think],
+                    allow_blank=False,
+                    id="field-think",
+                    compact=True,
+                )
             with Horizontal(id="options-buttons"):
-                yield Button("Save", variant="primary", id="save")
-                yield Button("Cancel", id="cancel")
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Static("ctrl+s saves · esc cancels", classes="options-keys")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         key = (event.input.id or "").removeprefix("field-")

@@ -15,6 +15,7 @@ from rigtui.config import (
     load_settings,
     validate_history,
     validate_interval,
+    validate_power_budget,
 )
 from rigtui.llm.ollama import parse_ollama_host
 
@@ -43,6 +44,17 @@ def _history(text: str) -> float:
         return validate_history(value, "history")
     except SettingsError as error:
         raise argparse.ArgumentTypeError(str(error).removeprefix("history: ")) from None
+
+
+def _power_budget(text: str) -> float:
+    try:
+        value = float(text.lower().removesuffix("w"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected watts as a number, got {text!r}") from None
+    try:
+        return validate_power_budget(value, "power budget")
+    except SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("power budget: ")) from None
 
 
 def _positive(name: str, low: float, high: float) -> Callable[[str], float]:
@@ -128,6 +140,13 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="where Ollama listens, like OLLAMA_HOST (default 127.0.0.1:11434)",
     )
     parser.add_argument(
+        "--power-budget",
+        type=_power_budget,
+        metavar="WATTS",
+        default=default,
+        help="what the PSU/UPS can give the GPUs together; spikes above it are flagged",
+    )
+    parser.add_argument(
         "--no-ollama",
         action="store_true",
         default=default,
@@ -154,7 +173,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="machine-readable output (the contract is in the README)",
     )
     _common_options(snapshot, suppress=True)
+    fit = commands.add_parser(
+        "fit",
+        help="estimate, for every installed model, whether it fits in VRAM",
+        description="For every model Ollama has installed: the VRAM it needs at num_ctx "
+        "(weights + KV cache + compute graph + overhead), whether it fits in what Ollama could "
+        "use now, how much would run on the CPU, and what would make it fit.",
+    )
+    fit.add_argument(
+        "--num-ctx",
+        type=_num_ctx,
+        metavar="TOKENS",
+        help="context length to plan for (default: Ollama's default)",
+    )
+    fit.add_argument(
+        "--vram",
+        type=_vram,
+        metavar="GIB",
+        action="append",
+        help="plan for a GPU with this much usable VRAM instead of this machine's "
+        "(repeat for several GPUs)",
+    )
+    fit.add_argument("--json", action="store_true", help="machine-readable output")
+    _common_options(fit, suppress=True)
     return parser
+
+
+def _num_ctx(text: str) -> int:
+    try:
+        text = text.strip().lower().replace("_", "")
+        value = int(text[:-1]) * 1024 if text.endswith("k") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of tokens, got {text!r}") from None
+    if not 256 <= value <= 1_048_576:
+        raise argparse.ArgumentTypeError("num_ctx must be between 256 and 1048576")
+    return value
+
+
+def _vram(text: str) -> float:
+    try:
+        value = float(text.lower().removesuffix("gib").removesuffix("gb"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected GiB as a number, got {text!r}") from None
+    if not 0.5 <= value <= 4096:
+        raise argparse.ArgumentTypeError("VRAM must be between 0.5 and 4096 GiB")
+    return value
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -169,6 +232,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         "demo_speed": getattr(args, "demo_speed", None),
         "ollama_host": args.ollama_host,
         "ollama": False if args.no_ollama else None,
+        "power_budget_w": args.power_budget,
     }
     try:
         settings = load_settings(flags, environ, args.config)
@@ -179,7 +243,76 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     demo_at = args.demo_at if args.demo_at is not None else DEMO_START_S
     if args.command == "snapshot":
         return _snapshot(settings, args, demo_at)
+    if args.command == "fit":
+        return _fit(settings, args, demo_at)
     return _dashboard(settings, args, demo_at)
+
+
+def _fit(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
+    import asyncio
+    import json
+
+    from rigtui.headless import fit_rows, format_fit_table, gather_models, take_snapshot
+    from rigtui.insight.fit import ollama_default_num_ctx, usable_vram
+    from rigtui.llm.ollama import OllamaClient, OllamaError
+    from rigtui.llm.placement import runner_bytes_by_gpu
+
+    environment = None
+    if settings.demo:
+        environment = _environment(settings, args, demo_at)
+        environment.clock.set(demo_at)
+        environment.rig.advance()
+        address = parse_ollama_host(environment.start_ollama())
+        sampler = environment.sampler()
+    else:
+        address = parse_ollama_host(settings.ollama_host)
+        sampler = _live_sampler()
+    try:
+        if args.vram:
+            available = [int(gib * 1024**3) for gib in args.vram]
+            names = [f"GPU {i} (--vram)" for i in range(len(available))]
+            total = sum(available)
+            how = "as given with --vram"
+        else:
+            snapshot = take_snapshot(sampler, prime_delay_s=0.0)
+            gpus = [gpu for gpu in snapshot.gpus if not gpu.lost]
+            available = usable_vram(gpus, runner_bytes_by_gpu(gpus))
+            names = [f"GPU {gpu.index} {gpu.name or ''}".strip() for gpu in gpus]
+            total = sum(gpu.memory_total_bytes or 0 for gpu in gpus)
+            how = "free now plus what Ollama's own models hold"
+
+        async def ask():
+            client = OllamaClient(address)
+            try:
+                return await client.version(), await gather_models(client)
+            finally:
+                await client.close()
+
+        try:
+            version, models = asyncio.run(ask())
+        except OllamaError as error:
+            print(f"rigtui: {error}", file=sys.stderr)
+            return 1
+    finally:
+        if environment is not None:
+            environment.stop_ollama()
+    num_ctx = args.num_ctx or ollama_default_num_ctx(version, total)
+    rows = fit_rows(models, num_ctx, available)
+    if args.json:
+        json.dump(
+            {
+                "ollama": {"address": address.display, "version": version},
+                "num_ctx": num_ctx,
+                "available_vram_bytes": available,
+                "models": rows,
+            },
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_fit_table(rows, available, names, num_ctx, how))
+    return 0
 
 
 def _environment(settings: Settings, args: argparse.Namespace, demo_at: float):
@@ -209,6 +342,7 @@ def _snapshot(settings: Settings, args: argparse.Namespace, demo_at: float) -> i
         sampler = environment.sampler()
     else:
         sampler = _live_sampler()
+    sampler.power_watch.budget_w = settings.power_budget_w
     snapshot = take_snapshot(sampler)
     if args.json:
         write_json(snapshot, sys.stdout)

@@ -37,6 +37,8 @@ class Settings:
     ollama_host: str = DEFAULT_OLLAMA_HOST
     ollama: bool = True
     """Talk to Ollama (the chat and the loaded-model view)."""
+    power_budget_w: float | None = None
+    """What the PSU or UPS can give the GPUs together: spikes above it are flagged."""
     theme: str = "textual-dark"
     demo: str | None = None
     """A scenario name: run over the simulated rig instead of the real one."""
@@ -53,6 +55,7 @@ FILE_KEYS = {
     "history_minutes": ("history_minutes", float),
     "ollama_host": ("ollama_host", str),
     "theme": ("theme", str),
+    "power_budget": ("power_budget_w", float),
 }
 
 ENVIRONMENT_KEYS = {
@@ -60,6 +63,7 @@ ENVIRONMENT_KEYS = {
     "RIGTUI_HISTORY_MINUTES": ("history_minutes", float),
     "OLLAMA_HOST": ("ollama_host", str),
     "RIGTUI_THEME": ("theme", str),
+    "RIGTUI_POWER_BUDGET": ("power_budget_w", float),
 }
 
 
@@ -86,7 +90,19 @@ def validate_history(value: float, source: str = "--history") -> float:
     return value
 
 
-_VALIDATORS = {"interval_s": validate_interval, "history_minutes": validate_history}
+def validate_power_budget(value: float, source: str = "--power-budget") -> float:
+    if not 50 <= value <= 20_000:
+        raise SettingsError(
+            f"{source}: the power budget must be between 50 and 20000 watts (got {value:g})"
+        )
+    return value
+
+
+_VALIDATORS = {
+    "interval_s": validate_interval,
+    "history_minutes": validate_history,
+    "power_budget_w": validate_power_budget,
+}
 
 
 def _convert(raw: Any, kind: type, source: str) -> Any:

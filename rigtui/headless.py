@@ -95,3 +95,98 @@ def format_table(snapshot: RigSnapshot) -> str:
             f"  {units.size(process.rss_bytes)}"
         )
     return "\n".join(lines) + "\n"
+
+
+# --- rigtui fit --------------------------------------------------------------------------------
+
+
+async def gather_models(client) -> list[tuple]:
+    """(installed model, its /api/show facts or None) for every installed model."""
+    from dataclasses import replace
+
+    from rigtui.llm.ollama import OllamaError
+
+    models = []
+    for model in await client.installed():
+        try:
+            facts = replace(await client.facts(model.name), size_bytes=model.size_bytes)
+        except OllamaError:
+            facts = None
+        models.append((model, facts))
+    return models
+
+
+def fit_rows(models, num_ctx: int, available: list[int]) -> list[dict]:
+    """One row per installed model: its estimate at ``num_ctx`` against ``available`` VRAM."""
+    from rigtui.insight.fit import estimate, shape_from
+
+    rows = []
+    for model, facts in models:
+        shape = shape_from(facts, model.size_bytes) if facts is not None else None
+        row = {
+            "model": model.name,
+            "size_bytes": model.size_bytes,
+            "parameter_size": model.parameter_size,
+            "quantization": model.quantization,
+            "num_ctx": num_ctx,
+        }
+        if shape is None:
+            row.update(placement=None, reason="no layer shape (an embedding or unusual model)")
+            rows.append(row)
+            continue
+        result = estimate(shape, num_ctx, available)
+        row.update(
+            num_ctx=result.num_ctx,
+            placement=result.placement,
+            needed_bytes=result.needed_bytes,
+            weights_bytes=result.weights_bytes,
+            kv_cache_bytes=result.kv_bytes,
+            graph_bytes=result.graph_full_bytes,
+            overhead_bytes=result.overhead_bytes,
+            layers_total=result.layers_total,
+            layers_on_gpu=result.layers_on_gpu,
+            cpu_share=round(result.cpu_share, 4),
+            words=result.words(),
+            suggestions=list(result.suggestions),
+        )
+        rows.append(row)
+    return rows
+
+
+def format_fit_table(
+    rows: list[dict], available: list[int], gpu_names: list[str], num_ctx: int, how: str
+) -> str:
+    gib = 1024**3
+    lines = []
+    if available:
+        cards = ", ".join(
+            f"{name}: {free / gib:.1f} GiB"
+            for name, free in zip(gpu_names, available, strict=False)
+        )
+        lines.append(f"VRAM Ollama could use ({how}): {cards}")
+    else:
+        lines.append(f"No GPU ({how}): every model would run on the CPU.")
+    lines.append(f"Context: num_ctx {num_ctx} (clamped to each model's maximum)")
+    lines.append("")
+    header = f"{'MODEL':<30} {'SIZE':>8} {'PARAMS':>7} {'QUANT':<8} {'NEEDS':>9}  PLACEMENT"
+    lines.append(header)
+    for row in rows:
+        needs = f"{row['needed_bytes'] / gib:.1f} GiB" if row.get("needed_bytes") else "-"
+        if row.get("placement") is None:
+            placement = row["reason"]
+        elif row["placement"] == "fits":
+            placement = "fits: 100% GPU"
+        elif row["placement"] == "cpu":
+            placement = "CPU only"
+        else:
+            placement = (
+                f"~{row['cpu_share']:.0%} on CPU ({row['layers_on_gpu']}/{row['layers_total']}"
+                " layers on GPU)"
+            )
+        lines.append(
+            f"{printable(row['model'])[:30]:<30} {row['size_bytes'] / 1e9:>6.1f}GB "
+            f"{row['parameter_size']:>7} {row['quantization']:<8} {needs:>9}  {placement}"
+        )
+        for suggestion in row.get("suggestions", ()):
+            lines.append(f"{'':<30}   → {suggestion}")
+    return "\n".join(lines) + "\n"

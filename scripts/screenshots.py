@@ -76,6 +76,14 @@ SHOTS = [
     ("dashboard-faults-80x24", "faults", 370.0, (80, 24), "rig-tab", "the same at 80x24"),
     ("dashboard-dual-80x24", "dual", 440.0, (80, 24), "rig-tab", "two GPUs at 80x24"),
     (
+        "power-budget-120x40",
+        "story",
+        345.0,
+        (120, 40),
+        "rig-tab",
+        "a 600 W budget for the GPU: the spikes cross it",
+    ),
+    (
         "chat-on-gpu-160x50",
         "story",
         345.0,
@@ -113,7 +121,14 @@ async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], ta
     from rigtui.sim.stage import hold_live_figures, staged_app
 
     chat = tab == "chat-tab"
-    app = staged_app(scenario, at_s, ollama=True, ollama_speed=20.0, ollama_port=47700)
+    app = staged_app(
+        scenario,
+        at_s,
+        ollama=True,
+        ollama_speed=20.0,
+        ollama_port=47700,
+        power_budget_w=600.0 if "budget" in name else None,
+    )
     server = app.environment.ollama
     if chat:
         server.faults.stall_after_tokens = 60

@@ -127,3 +127,57 @@ def test_python_dash_m_runs_the_same_cli():
     )
     assert result.returncode == 2
     assert "between 0.25 and 60 seconds" in result.stderr
+
+
+def test_snapshot_json_reports_power_peaks_and_the_budget(capsys):
+    argv = ["snapshot", "--json", "--demo", "--demo-at", "45", "--power-budget", "600"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    gpu = data["gpus"][0]
+    assert gpu["power_peaks_instant"] is True
+    assert gpu["power_instant_w"] > 300
+    assert gpu["power_peak_60s_w"] >= gpu["power_instant_w"]
+    assert data["power"]["budget_w"] == 600.0
+
+
+@pytest.mark.parametrize("budget", ["10", "many", "50000"])
+def test_a_bad_power_budget_exits_2(capsys, budget):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--power-budget", budget, "snapshot"])
+    assert exit_info.value.code == 2
+    assert "power" in capsys.readouterr().err
+
+
+def test_fit_json_over_the_simulated_rig(capsys):
+    assert main(["fit", "--json", "--demo", "--demo-at", "20"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["num_ctx"] == 4096  # Ollama 0.12's default
+    assert len(data["available_vram_bytes"]) == 1
+    models = {row["model"]: row for row in data["models"]}
+    assert models["llama3.1:8b"]["placement"] == "fits"
+    big = models["llama3.3:70b"]
+    assert big["placement"] == "partial"
+    assert 0.4 < big["cpu_share"] < 0.5
+    assert big["layers_total"] == 81
+    assert any("num_gpu" in s for s in big["suggestions"])
+
+
+def test_fit_table_for_a_planned_card(capsys):
+    assert main(["fit", "--demo", "--vram", "48", "--num-ctx", "8k"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU 0 (--vram): 48.0 GiB" in out
+    assert "num_ctx 8192" in out
+    assert "llama3.3:70b" in out and "fits: 100% GPU" in out
+
+
+def test_fit_without_ollama_says_how_to_start_it(capsys):
+    assert main(["fit", "--ollama-host", "127.0.0.1:9", "--vram", "24"]) == 1
+    err = capsys.readouterr().err
+    assert "Cannot reach Ollama at 127.0.0.1:9" in err and "ollama serve" in err
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--num-ctx", "lots"), ("--vram", "0")])
+def test_fit_rejects_bad_numbers(capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", flag, value])
+    assert exit_info.value.code == 2

@@ -92,7 +92,7 @@ class OllamaUnreachableError(OllamaError):
         super().__init__(
             f"Cannot reach Ollama at {address.display} ({cause}). Start it with `ollama serve` "
             f"(or `systemctl start ollama`), or point rigtui at it with --ollama-host or "
-            f"OLLAMA_HOST. rigtui keeps trying."
+            f"OLLAMA_HOST."
         )
 
 
@@ -179,6 +179,7 @@ class ModelFacts:
     value_length: int | None
     capabilities: tuple[str, ...] = ()
     size_bytes: int | None = None
+    vocab_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,7 @@ class OllamaClient:
             key_length=arch("attention.key_length"),
             value_length=arch("attention.value_length"),
             capabilities=tuple(_get(response, "capabilities") or ()),
+            vocab_size=arch("vocab_size"),
         )
 
     async def chat(

@@ -50,9 +50,16 @@ class CrossCheck:
     """None when NVML cannot attribute memory to processes (or shows no runner)."""
     agrees: bool | None
     """None when there is nothing to compare."""
+    loading: bool = False
+    """A model is still being copied to the GPU: the runner holds less than it will."""
 
     def explain(self) -> str:
         claimed = self.claimed_vram_bytes / GIB
+        if self.loading and self.runner_vram_bytes is not None:
+            return (
+                f"loading: the runner holds {self.runner_vram_bytes / GIB:.1f} of the "
+                f"{claimed:.1f} GiB Ollama plans for VRAM so far"
+            )
         if self.runner_vram_bytes is None:
             return (
                 f"Ollama says {claimed:.1f} GiB in VRAM; NVML shows no runner process with a "
@@ -72,6 +79,25 @@ class CrossCheck:
         )
 
 
+def runner_gpus(gpus: Iterable[GpuReading]) -> tuple[int, ...]:
+    """The GPUs on which an Ollama runner holds memory."""
+    return tuple(
+        gpu.index
+        for gpu in gpus
+        if any(is_ollama_runner(process) for process in gpu.processes or ())
+    )
+
+
+def runner_bytes_by_gpu(gpus: Iterable[GpuReading]) -> dict[int, int]:
+    """VRAM the Ollama runners hold, per GPU."""
+    held: dict[int, int] = {}
+    for gpu in gpus:
+        for process in gpu.processes or ():
+            if is_ollama_runner(process) and process.used_memory_bytes:
+                held[gpu.index] = held.get(gpu.index, 0) + process.used_memory_bytes
+    return held
+
+
 def runner_vram_bytes(gpus: Iterable[GpuReading]) -> int | None:
     total = 0
     seen = False
@@ -83,7 +109,9 @@ def runner_vram_bytes(gpus: Iterable[GpuReading]) -> int | None:
     return total if seen else None
 
 
-def cross_check(running: Iterable[RunningModel], gpus: Iterable[GpuReading]) -> CrossCheck:
+def cross_check(
+    running: Iterable[RunningModel], gpus: Iterable[GpuReading], *, loading: bool = False
+) -> CrossCheck:
     """Compare all loaded models with all runner processes (NVML cannot tell runners apart).
 
     The runner also holds its CUDA context and scratch buffers, so a few hundred MiB more than
@@ -93,7 +121,9 @@ def cross_check(running: Iterable[RunningModel], gpus: Iterable[GpuReading]) -> 
     claimed = sum(model.size_vram_bytes for model in running)
     held = runner_vram_bytes(gpus)
     if held is None:
-        return CrossCheck(claimed, None, None)
+        return CrossCheck(claimed, None, None, loading)
+    if loading and held < claimed:
+        return CrossCheck(claimed, held, None, loading=True)
     agrees = held >= claimed * 0.5 if claimed >= GIB else held < 2 * GIB
     return CrossCheck(claimed, held, agrees)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from rigtui.insight.power import EnergyReading
 from rigtui.llm.ollama import ReplyEnd
 
 NS_PER_S = 1_000_000_000
@@ -33,6 +34,8 @@ class ReplyStats:
     end: ReplyEnd | None = None
     """Ollama's final chunk; None when the reply was stopped or broke off."""
     stopped: bool = False
+    energy: EnergyReading | None = None
+    """What the model's GPU(s) used from the first token to the last."""
 
     @property
     def load_s(self) -> float | None:
@@ -90,6 +93,28 @@ def describe(stats: ReplyStats) -> str:
         parts.append("stopped")
     elif stats.done_reason == "length":
         parts.append("cut at num_predict")
+    line = " · ".join(parts)
+    energy = describe_energy(stats)
+    return f"{line}\n{energy}" if energy else line
+
+
+def describe_energy(stats: ReplyStats) -> str:
+    """``412 J · 1.6 J/token · 0.6 tokens/J · avg 438 W, peak 655 W (energy counter)``."""
+    energy = stats.energy
+    if energy is None:
+        return ""
+    parts = [f"{energy.joules:,.0f} J"]
+    per_token = energy.per_token(stats.generated_tokens)
+    if per_token is not None:
+        parts.append(f"{per_token:.2f} J/token")
+        parts.append(f"{energy.tokens_per_joule(stats.generated_tokens):.2f} tokens/J")
+    power = f"avg {energy.average_w:.0f} W"
+    if energy.peak_w is not None:
+        kind = "1 s avg" if energy.peak_is_average else "instant"
+        power += f", peak {energy.peak_w:.0f} W ({kind})"
+    parts.append(power)
+    method = "NVML energy counter" if energy.method == "counter" else energy.method
+    parts.append(f"by {method}")
     return " · ".join(parts)
 
 

@@ -1,7 +1,9 @@
-"""The simulated rig: NVML beneath pynvml, psutil, and (later) Ollama, driven by a scenario."""
+"""The simulated rig: NVML beneath pynvml, psutil and Ollama, driven by a scenario."""
 
 from __future__ import annotations
 
+from rigtui.insight.power import FAST_SAMPLE_S as FAST_POWER_S
+from rigtui.insight.power import PowerWatch
 from rigtui.sim.clock import ManualClock, ScaledClock, SimClock
 from rigtui.sim.nvml import SimulatedNvmlLibrary, install, uninstall
 from rigtui.sim.ollama import SimulatedOllama
@@ -12,6 +14,8 @@ from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.nvml import NvmlSource
 from rigtui.telemetry.sampler import RigSampler
 from rigtui.telemetry.system import SystemSource
+
+FAST_POWER_HISTORY_S = 60.0
 
 
 class SimulatedEnvironment:
@@ -39,6 +43,7 @@ class SimulatedEnvironment:
             self.rig, clock=self.rig.epoch_time, speed=ollama_speed, seed=seed, port=ollama_port
         )
         self.scenario.script(self.rig, 0.0, self.ollama)
+        self.power_watch = PowerWatch()
         self.nvml_library = SimulatedNvmlLibrary(self.rig, driver, emulate_latency=emulate_latency)
         self.psutil = SimulatedPsutil(self.rig)
 
@@ -53,11 +58,17 @@ class SimulatedEnvironment:
         return self.rig.clock
 
     def story_so_far(
-        self, until_s: float, interval_s: float, window_s: float
+        self,
+        until_s: float,
+        interval_s: float,
+        window_s: float,
+        fast_power_s: float = FAST_POWER_HISTORY_S,
     ) -> tuple[RigSnapshot, ...]:
         """The scenario from ``until_s - window_s`` up to ``until_s``, one snapshot per interval.
 
         Runs on a manual clock as fast as the machine allows; the rig is left at ``until_s``.
+        In the last ``fast_power_s`` seconds power is also sampled ten times a second, as the
+        live dashboard does, so the power peaks are there from the start.
         """
         clock = ManualClock()
         self.rig.clock = clock
@@ -70,7 +81,12 @@ class SimulatedEnvironment:
         try:
             snapshots = []
             for step in range(steps):
-                clock.set(first + step * interval_s)
+                at = first + step * interval_s
+                if sampler.fast_power and at >= until_s - fast_power_s:
+                    for tenth in range(1, round(interval_s / FAST_POWER_S)):
+                        clock.set(at - interval_s + tenth * FAST_POWER_S)
+                        sampler.sample_power()
+                clock.set(at)
                 snapshots.append(sampler.sample())
         finally:
             sampler.close()
@@ -91,11 +107,13 @@ class SimulatedEnvironment:
             self.ollama.stop()
 
     def sampler(self) -> RigSampler:
+        """A sampler over this rig; all of them share one power trace, as one app would."""
         return RigSampler(
             NvmlSource(),
             SystemSource(self.psutil),
             clock=self.rig.epoch_time,
             hostname=self.rig.hostname,
+            power_watch=self.power_watch,
         )
 
 

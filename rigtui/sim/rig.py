@@ -26,6 +26,9 @@ TICK_S = 0.05
 AVERAGING_TICKS = 20
 """NVML's utilization and (on Ampere and newer) power readings are averages over about 1 s."""
 
+LINK_LANE_BYTES_PER_S = {1: 0.25e9, 2: 0.5e9, 3: 0.985e9, 4: 1.969e9, 5: 3.938e9}
+"""Usable PCIe bandwidth per lane and direction, by generation."""
+
 # Clock-event reason bits, as defined in nvml.h.
 REASON_GPU_IDLE = 0x1
 REASON_SW_POWER_CAP = 0x4
@@ -146,6 +149,8 @@ class GpuState:
     """Clogged heat sink or a hot enclosure: the card runs into thermal slowdown."""
     power_brake: bool = False
     """The external power-brake signal (a PSU or UPS asking the card to back off)."""
+    link_trains_at_gen: int | None = None
+    """A marginal riser or cable: under load the link trains at this generation, not the max."""
 
     temperature_c: float = 35.0
     fans_pct: list[float] = field(default_factory=list)
@@ -448,7 +453,11 @@ class SimulatedRig:
             if work is None:
                 continue
             if work.vram_bytes != work.vram_target_bytes:
-                step = work.fill_rate_bytes_per_s * TICK_S
+                # A copy to the GPU runs at the disk's pace, but never above what the link
+                # carries (about 85 % of its raw rate, after packet overhead).
+                link_gen = min(gpu.pcie_gen_max, gpu.link_trains_at_gen or gpu.pcie_gen_max)
+                link_rate = 0.85 * LINK_LANE_BYTES_PER_S[link_gen] * gpu.pcie_width
+                step = min(work.fill_rate_bytes_per_s, link_rate) * TICK_S
                 if work.vram_bytes < work.vram_target_bytes:
                     moved = min(step, work.vram_target_bytes - work.vram_bytes)
                     work.vram_bytes += moved
@@ -514,7 +523,7 @@ class SimulatedRig:
         if busy:
             gpu.idle_ticks = 0
             gpu.pstate = 2
-            gpu.pcie_gen = gpu.pcie_gen_max
+            gpu.pcie_gen = min(gpu.pcie_gen_max, gpu.link_trains_at_gen or gpu.pcie_gen_max)
             target_sm = model.sm_clock_boost_mhz * clock_scale
             gpu.sm_clock_mhz += (target_sm - gpu.sm_clock_mhz) * 0.5
             gpu.mem_clock_mhz = model.mem_clock_load_mhz

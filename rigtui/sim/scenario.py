@@ -126,6 +126,7 @@ def _faults(rig: SimulatedRig, t0: float, ollama: SimulatedOllama) -> None:
     def degrade(r: SimulatedRig) -> None:
         r.gpus[0].cooling_degraded = True
         r.gpus[0].fan_stuck = True
+        r.gpus[0].link_trains_at_gen = 2  # a marginal Oculink cable
 
     def brake(on: bool):
         def act(r: SimulatedRig) -> None:
@@ -167,8 +168,9 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "faults": Scenario(
         "faults",
-        "Things going wrong: a clogged heat sink and a stuck fan (thermal slowdown), an external "
-        "power brake, and the second GPU falling off the bus.",
+        "Things going wrong: a clogged heat sink and a stuck fan (thermal slowdown), a marginal "
+        "cable that trains the link at Gen2, an external power brake, and the second GPU falling "
+        "off the bus.",
         (OCULINK_4090, DESKTOP_4090),
         _faults,
     ),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from rigtui.config import Settings
 from rigtui.llm.ollama import parse_ollama_host
 from rigtui.sim import SimulatedEnvironment
-from rigtui.telemetry.history import History
 
 
 def staged_app(
@@ -24,6 +23,7 @@ def staged_app(
     ollama: bool = False,
     ollama_speed: float = 1.0,
     ollama_port: int = 0,
+    power_budget_w: float | None = None,
 ):
     """The dashboard at ``at_s`` seconds into ``scenario``; with ``ollama`` the simulated
     Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``)."""
@@ -33,15 +33,19 @@ def staged_app(
         scenario, driver=driver, ollama_speed=ollama_speed, ollama_port=ollama_port
     )
     environment.install()
-    settings = Settings(interval_s=interval_s, history_minutes=history_minutes, demo=scenario)
-    history = History(settings.history_capacity)
-    for snapshot in environment.story_so_far(at_s, interval_s, history_minutes * 60):
-        history.add_snapshot(snapshot)
+    settings = Settings(
+        interval_s=interval_s,
+        history_minutes=history_minutes,
+        demo=scenario,
+        power_budget_w=power_budget_w,
+    )
+    environment.power_watch.budget_w = power_budget_w
+    story = environment.story_so_far(at_s, interval_s, history_minutes * 60)
     address = parse_ollama_host(environment.start_ollama()) if ollama else None
     app = RigApp(
         settings,
         environment.sampler,
-        history=history,
+        prefill=lambda: story,
         source_label=f"demo: {environment.scenario.name}",
         ollama_address=address,
     )

@@ -37,6 +37,10 @@ def gpu_to_dict(gpu: GpuReading) -> dict[str, Any]:
         "power_limit_w": gpu.power_limit_w,
         "power_default_limit_w": gpu.power_default_limit_w,
         "energy_total_j": gpu.energy_total_j,
+        "power_instant_w": gpu.power_instant_w,
+        "power_peak_1s_w": gpu.power_peak_1s_w,
+        "power_peak_60s_w": gpu.power_peak_60s_w,
+        "power_peaks_instant": gpu.power_peaks_instant,
         "pstate": f"P{gpu.pstate}" if gpu.pstate is not None else None,
         "clocks_sm_mhz": gpu.clocks_sm_mhz,
         "clocks_sm_max_mhz": gpu.clocks_sm_max_mhz,
@@ -101,6 +105,16 @@ def snapshot_to_dict(snapshot: RigSnapshot) -> dict[str, Any]:
             "swap_used_bytes": snapshot.memory.swap_used_bytes,
             "swap_total_bytes": snapshot.memory.swap_total_bytes,
         },
+        "power": (
+            {
+                "budget_w": snapshot.power.budget_w,
+                "gpus_peak_60s_w": snapshot.power.peak_60s_w,
+                "over_budget_w": snapshot.power.over_budget_w,
+                "over_budget_at_epoch_s": snapshot.power.over_budget_at,
+            }
+            if snapshot.power is not None
+            else None
+        ),
         "processes": [
             {
                 "pid": process.pid,

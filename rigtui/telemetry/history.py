@@ -14,6 +14,7 @@ GPU_METRICS = (
     "temperature_c",
     "power_draw_w",
     "power_limit_w",
+    "power_peak_1s_w",
     "clocks_sm_mhz",
     "pcie_rx_bytes_per_s",
     "pcie_tx_bytes_per_s",

@@ -70,6 +70,12 @@ class GpuReading:
     power_default_limit_w: float | None = None
     energy_total_j: float | None = None
     """NVML's total-energy counter since the driver loaded."""
+    power_instant_w: float | None = None
+    """The instantaneous power field, where the driver offers it (sampled ten times a second)."""
+    power_peak_1s_w: float | None = None
+    power_peak_60s_w: float | None = None
+    power_peaks_instant: bool = False
+    """False: the peaks are of one-second averages (no instantaneous power field)."""
     pstate: int | None = None
 
     clocks_sm_mhz: int | None = None
@@ -167,3 +173,16 @@ class RigSnapshot:
     cpu: CpuReading
     memory: MemoryReading
     processes: tuple[ProcessReading, ...] = ()
+    power: PowerBudgetReading | None = None
+
+
+@dataclass(frozen=True)
+class PowerBudgetReading:
+    """All GPUs' power together against the budget the user gave (a PSU's or UPS's share)."""
+
+    budget_w: float | None
+    peak_60s_w: float | None
+    """The highest total of a sampling round in the last minute."""
+    over_budget_w: float | None = None
+    """The highest total above the budget in the last minute, if any."""
+    over_budget_at: float | None = None

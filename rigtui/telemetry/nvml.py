@@ -201,6 +201,7 @@ class NvmlSource:
         self._lost: list[bool] = []
         self._probe = _Probe()
         self._initialised = False
+        self._instant_power: list[bool] = []
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -230,6 +231,7 @@ class NvmlSource:
             self._open_gpu(index)
         if self._handles:
             self._probe_functions()
+            self._instant_power = [self._probe_instant_power(i) for i in range(count)]
         self.status = NvmlStatus(
             available=True,
             driver_version=_text(driver),
@@ -250,6 +252,49 @@ class NvmlSource:
         return len(self._handles)
 
     # --- sampling ----------------------------------------------------------------------------
+
+    @property
+    def instant_power(self) -> bool:
+        """Whether any GPU offers the instantaneous power field (worth sampling fast)."""
+        return any(self._instant_power)
+
+    def read_power(self, index: int) -> tuple[float | None, bool, float | None]:
+        """(watts, instantaneous?, energy counter in joules): a cheap read, ten times a second.
+
+        One ``nvmlDeviceGetFieldValues`` call for the instantaneous power and the energy
+        counter; without the power field, the one-second average from ``GetPowerUsage``.
+        """
+        handle = self._handles[index] if index < len(self._handles) else None
+        if handle is None or self._lost[index]:
+            return None, False, None
+        try:
+            if self._instant_power[index]:
+                instant, energy = _field_values(
+                    handle,
+                    [pynvml.NVML_FI_DEV_POWER_INSTANT, pynvml.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION],
+                )
+                watts = instant / 1000 if instant is not None else None
+                return watts, watts is not None, energy / 1000 if energy is not None else None
+            watts = pynvml.nvmlDeviceGetPowerUsage(handle) / 1000
+        except pynvml.NVMLError as error:
+            if error.value == pynvml.NVML_ERROR_GPU_IS_LOST:
+                self._lost[index] = True
+            return None, False, None
+        try:
+            energy = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000
+        except pynvml.NVMLError:
+            energy = None
+        return watts, False, energy
+
+    def _probe_instant_power(self, index: int) -> bool:
+        handle = self._handles[index]
+        if handle is None or self._lost[index] or not _exported("nvmlDeviceGetFieldValues"):
+            return False
+        try:
+            instant = _field_values(handle, [pynvml.NVML_FI_DEV_POWER_INSTANT])[0]
+        except pynvml.NVMLError:
+            return False
+        return instant is not None
 
     def read(self) -> tuple[GpuReading, ...]:
         return tuple(self.read_gpu(index) for index in range(len(self._handles)))
@@ -580,6 +625,32 @@ class NvmlSource:
         else:
             probe.process_suffix = ""
             probe.process_layout = _ProcessInfoV1
+
+
+def _field_values(handle, field_ids: list[int]) -> list[int | float | None]:
+    """Values of NVML fields, None for each field the GPU does not report."""
+    values = pynvml.nvmlDeviceGetFieldValues(handle, field_ids)
+    result: list[int | float | None] = []
+    for value in values:
+        if value.nvmlReturn != pynvml.NVML_SUCCESS:
+            result.append(None)
+            continue
+        kind = value.valueType
+        if kind == pynvml.NVML_VALUE_TYPE_DOUBLE:
+            result.append(value.value.dVal)
+        elif kind == pynvml.NVML_VALUE_TYPE_UNSIGNED_INT:
+            result.append(value.value.uiVal)
+        elif kind == pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG:
+            result.append(value.value.ulVal)
+        elif kind == pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
+            result.append(value.value.ullVal)
+        elif kind == pynvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG:
+            result.append(value.value.sllVal)
+        elif kind == pynvml.NVML_VALUE_TYPE_SIGNED_INT:
+            result.append(value.value.siVal)
+        else:
+            result.append(None)
+    return result
 
 
 def _fan_reason(error: pynvml.NVMLError) -> str:

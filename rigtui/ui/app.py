@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from textual import work
 from textual.app import App
@@ -13,21 +14,33 @@ from textual.binding import Binding
 from textual.worker import get_current_worker
 
 from rigtui.config import INTERVAL_MAX_S, INTERVAL_MIN_S, Settings
+from rigtui.insight.fit import (
+    FitEstimate,
+    estimate,
+    ollama_default_num_ctx,
+    shape_from,
+    usable_vram,
+)
+from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import (
     ChatOptions,
+    ModelFacts,
     OllamaAddress,
     OllamaClient,
     OllamaError,
+    OllamaUnreachableError,
     ReplyEnd,
     ReplyPiece,
 )
-from rigtui.llm.placement import cross_check
+from rigtui.llm.placement import cross_check, runner_bytes_by_gpu, runner_gpus
 from rigtui.llm.stats import ReplyStats
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.sampler import RigSampler
 from rigtui.ui.messages import (
+    ChatOptionsChanged,
     HistoryLoaded,
+    ModelFactsRead,
     ModelsListed,
     ModelsRunning,
     OllamaConnected,
@@ -55,6 +68,7 @@ OLLAMA_TAGS_EVERY = 20
 """Re-read the installed models every this many polls (about every 30 s)."""
 OLLAMA_BACKOFF_MAX_S = 15.0
 GENERATING = "llm.generating"
+FAST_POWER_S = 0.1
 REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second: each Markdown append costs
 about 5 ms whatever its size, so one per token would saturate a core at 200 tokens/s."""
@@ -152,6 +166,12 @@ class RigApp(App):
         self.ollama_connected = False
         self.running_models: list = []
         self.generating = False
+        self.sampler: RigSampler | None = None
+        self.rig_insight = RigInsight()
+        self.insights: dict = {}
+        self.ollama_version: str | None = None
+        self.model_facts: dict[str, ModelFacts] = {}
+        self._facts_read: set[tuple[str, str]] = set()
         self._reply_pieces: list[ReplyPiece] = []
         self._reply_posted = False
         self._last_flush = 0.0
@@ -195,33 +215,45 @@ class RigApp(App):
         if self._prefill is not None:
             self.post_message(HistoryLoaded(self._prefill()))
         sampler = self._sampler_factory()
+        sampler.power_watch.budget_w = self.settings.power_budget_w
         try:
             status = sampler.open()
         except Exception as error:  # noqa: BLE001 - the UI must say what broke, not crash
             self.post_message(SourceFailed("sampler", f"could not start sampling: {error}"))
             return
         self.post_message(SamplerOpened(status))
-        next_due = time.monotonic()
+        self.sampler = sampler
+        next_due = next_power = time.monotonic()
         try:
             while not worker.is_cancelled:
-                if not self.paused:
-                    try:
-                        snapshot = sampler.sample()
-                    except Exception as error:  # noqa: BLE001
-                        self.post_message(SourceFailed("sampler", f"sampling failed: {error}"))
-                    else:
-                        self._hand_over(snapshot)
-                next_due += self.interval_s
-                delay = next_due - time.monotonic()
-                if delay < 0:
-                    # Fell behind (a slow NVML call, a suspended laptop): start counting afresh.
-                    next_due = time.monotonic()
-                    delay = 0
-                if self._wake.wait(delay):
+                now = time.monotonic()
+                if now >= next_power:
+                    # Power alone, ten times a second, to catch spikes the 1 s average hides.
+                    if sampler.fast_power and not self.paused:
+                        self._sample_power(sampler)
+                    next_power = max(next_power + FAST_POWER_S, now)
+                if now >= next_due:
+                    if not self.paused:
+                        try:
+                            snapshot = sampler.sample()
+                        except Exception as error:  # noqa: BLE001
+                            self.post_message(SourceFailed("sampler", f"sampling failed: {error}"))
+                        else:
+                            self._hand_over(snapshot)
+                    # Fell behind (a slow NVML call, a suspended laptop): count afresh.
+                    next_due = max(next_due + self.interval_s, time.monotonic())
+                wake_at = min(next_due, next_power) if sampler.fast_power else next_due
+                if self._wake.wait(max(0.0, wake_at - time.monotonic())):
                     self._wake.clear()
-                    next_due = time.monotonic()
+                    next_due = next_power = time.monotonic()
         finally:
             sampler.close()
+
+    def _sample_power(self, sampler: RigSampler) -> None:
+        try:
+            sampler.sample_power()
+        except Exception as error:  # noqa: BLE001
+            self.post_message(SourceFailed("sampler", f"power sampling failed: {error}"))
 
     def _hand_over(self, snapshot: RigSnapshot) -> None:
         """Post a message only if the previous one was taken: a backlog collapses to the newest."""
@@ -243,6 +275,8 @@ class RigApp(App):
             return  # shutting down: the widgets are going away
         for snapshot in message.snapshots:
             self.history.add_snapshot(snapshot)
+            # So a model load that is under way when the dashboard opens is measured already.
+            self.rig_insight.update(snapshot)
 
     def on_snapshot_taken(self, _message: SnapshotTaken) -> None:
         if not self.is_running:
@@ -260,11 +294,14 @@ class RigApp(App):
         self.history.add(snapshot.taken_at, values)
         self.snapshots_shown += 1
         self.dashboard.query_one(RigHeader).problem = ""
-        self.dashboard.show_snapshot(snapshot, self.history, self.settings.history_minutes * 60)
+        self.insights = self.rig_insight.update(snapshot, self.running_models)
+        self.dashboard.show_snapshot(
+            snapshot, self.history, self.settings.history_minutes * 60, self.insights
+        )
         if self.running_models:
-            self.dashboard.show_running(
-                self.running_models, cross_check(self.running_models, snapshot.gpus)
-            )
+            self._show_running()
+        if self.model_facts and self.snapshots_shown % 5 == 1:
+            self._show_fits()
 
     def on_source_failed(self, message: SourceFailed) -> None:
         if not self.is_running:
@@ -326,7 +363,9 @@ class RigApp(App):
                     if not connected:
                         version = await client.version()
                         self.post_message(OllamaConnected(address, version))
-                    self.post_message(ModelsListed(await client.installed()))
+                    installed = await client.installed()
+                    self.post_message(ModelsListed(installed))
+                    await self._read_facts(client, installed)
                 connected = True
                 backoff = 1.0
                 polls += 1
@@ -335,14 +374,62 @@ class RigApp(App):
             except OllamaError as error:
                 connected = False
                 polls = 0
-                self.post_message(OllamaDisconnected(address, str(error), backoff))
+                message = str(error)
+                if isinstance(error, OllamaUnreachableError):
+                    message += f" rigtui tries again in {backoff:g} s."
+                self.post_message(OllamaDisconnected(address, message, backoff))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, OLLAMA_BACKOFF_MAX_S)
+
+    async def _read_facts(self, client: OllamaClient, installed: list) -> None:
+        """/api/show for each model not seen yet (by digest): the shapes the fit estimate needs."""
+        new = {}
+        for model in installed:
+            key = (model.name, model.digest)
+            if key in self._facts_read:
+                continue
+            try:
+                facts = await client.facts(model.name)
+            except OllamaError:
+                continue
+            self._facts_read.add(key)
+            new[model.name] = replace(facts, size_bytes=model.size_bytes)
+        if new:
+            self.post_message(ModelFactsRead(new))
+
+    def on_model_facts_read(self, message: ModelFactsRead) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        self.model_facts.update(message.facts)
+        self._show_fits()
+
+    def fit_estimates(self, num_ctx: int | None = None) -> dict[str, FitEstimate]:
+        """Where each installed model would go now, at ``num_ctx`` (else Ollama's default)."""
+        gpus = self.snapshot.gpus if self.snapshot is not None else ()
+        available = usable_vram(gpus, runner_bytes_by_gpu(gpus))
+        if num_ctx is None:
+            total = sum(gpu.memory_total_bytes or 0 for gpu in gpus if not gpu.lost)
+            num_ctx = ollama_default_num_ctx(self.ollama_version, total)
+        estimates = {}
+        for name, facts in self.model_facts.items():
+            shape = shape_from(facts, facts.size_bytes or 0)
+            if shape is not None:
+                estimates[name] = estimate(shape, num_ctx, available)
+        return estimates
+
+    def _show_fits(self) -> None:
+        chat = self.dashboard.chat
+        chat.show_fits(self.fit_estimates(chat.options.num_ctx))
+
+    def on_chat_options_changed(self, _message: ChatOptionsChanged) -> None:
+        if self.is_running and self.model_facts:
+            self._show_fits()
 
     def on_ollama_connected(self, message: OllamaConnected) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
         self.ollama_connected = True
+        self.ollama_version = message.version
         self.dashboard.show_ollama(f"Ollama {message.version} at {message.address}", "")
 
     def on_ollama_disconnected(self, message: OllamaDisconnected) -> None:
@@ -361,8 +448,28 @@ class RigApp(App):
         if not self.is_running:
             return  # shutting down: the widgets are going away
         self.running_models = message.models
+        self._show_running()
+
+    def _show_running(self) -> None:
+        """The loaded models, the NVML cross-check, and what the estimate predicted for each."""
         gpus = self.snapshot.gpus if self.snapshot is not None else ()
-        self.dashboard.show_running(message.models, cross_check(message.models, gpus))
+        predictions = {}
+        # Predict as if each model were loading alone now, at the context it was loaded with.
+        held = runner_bytes_by_gpu(gpus)
+        available = usable_vram(gpus, held)
+        for model in self.running_models:
+            facts = self.model_facts.get(model.name)
+            shape = shape_from(facts, facts.size_bytes or 0) if facts is not None else None
+            if shape is not None and model.context_length:
+                predictions[model.name] = estimate(
+                    shape, model.context_length, available, suggest=False
+                )
+        loading = any(insight.loading for insight in self.insights.values())
+        self.dashboard.show_running(
+            self.running_models,
+            cross_check(self.running_models, gpus, loading=loading),
+            predictions,
+        )
 
     def refresh_ollama(self) -> None:
         """Poll now (after a pull, a finished reply), instead of at the next tick."""
@@ -396,6 +503,8 @@ class RigApp(App):
         assert self.ollama is not None
         started = time.monotonic()
         first_token_s = None
+        first_at = last_at = None
+        clock = self.sampler.clock if self.sampler is not None else time.time
         pieces = 0
         end: ReplyEnd | None = None
         error: Exception | None = None
@@ -407,6 +516,8 @@ class RigApp(App):
                 if isinstance(item, ReplyPiece):
                     if first_token_s is None:
                         first_token_s = item.arrived_at - started
+                        first_at = clock()
+                    last_at = clock()
                     pieces += 1
                     self._hand_over_piece(item)
                 else:
@@ -419,9 +530,24 @@ class RigApp(App):
         finally:
             self.generating = False
             stats = ReplyStats(
-                model, first_token_s, time.monotonic() - started, pieces, end, stopped
+                model,
+                first_token_s,
+                time.monotonic() - started,
+                pieces,
+                end,
+                stopped,
+                energy=self._reply_energy(first_at, last_at),
             )
             self.post_message(ReplyFinished(stats, error))
+
+    def _reply_energy(self, first_at: float | None, last_at: float | None):
+        """Energy of the runner's GPUs between the first and the last token."""
+        if self.sampler is None or first_at is None or last_at is None or last_at <= first_at:
+            return None
+        gpus = runner_gpus(self.snapshot.gpus) if self.snapshot is not None else ()
+        if not gpus and self.snapshot is not None:
+            gpus = tuple(gpu.index for gpu in self.snapshot.gpus if not gpu.lost)
+        return self.sampler.power_watch.energy(gpus, first_at, last_at)
 
     def _hand_over_piece(self, piece: ReplyPiece) -> None:
         """Coalesce: one message carries every piece that arrived since the last was shown."""

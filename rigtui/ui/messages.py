@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from rigtui.llm.ollama import ChatOptions, InstalledModel, PullStep, RunningModel
+from rigtui.llm.ollama import ChatOptions, InstalledModel, ModelFacts, PullStep, RunningModel
 from rigtui.llm.stats import ReplyStats
 from rigtui.telemetry.model import NvmlStatus, RigSnapshot
 
@@ -60,6 +60,14 @@ class ModelsListed(Message):
         self.models = models
 
 
+class ModelFactsRead(Message):
+    """``/api/show`` for installed models: their shapes, for the fit estimate."""
+
+    def __init__(self, facts: dict[str, ModelFacts]) -> None:
+        super().__init__()
+        self.facts = facts
+
+
 class ModelsRunning(Message):
     """``/api/ps``: the loaded models and where they live."""
 
@@ -77,6 +85,10 @@ class PromptSubmitted(Message):
         self.model = model
         self.messages = messages
         self.options = options
+
+
+class ChatOptionsChanged(Message):
+    """The chat's options changed (num_ctx changes what fits)."""
 
 
 class StopRequested(Message):

@@ -386,3 +386,46 @@ async def test_scrolling_up_holds_the_view_while_the_reply_streams(chat_app):
         assert log.scroll_y == 0  # the reader's place is kept
         await pilot.press("escape")
         await wait_for(pilot, lambda: not chat.streaming)
+
+
+async def test_each_reply_reports_its_energy(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    server.faults.tokens_per_s = 40
+    clock = app.environment.clock
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "measure me")
+        await wait_for(pilot, lambda: chat.reply is not None and chat.reply.content)
+        # The rig's clock moves on while the reply streams, so the GPU's energy counter does.
+        for _ in range(30):
+            clock.advance(0.1)
+            await pilot.pause(0.05)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.streaming)
+        stats = rendered_text(last_reply(chat).query_one(".reply-stats"), width=200)
+        assert "J/token" in stats and "tokens/J" in stats
+        assert "by NVML energy counter" in stats
+        assert "peak" in stats and "(instant)" in stats
+
+
+async def test_the_model_picker_says_what_fits_before_loading(chat_app):
+    app = chat_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        chat = await open_chat(pilot)
+        await wait_for(pilot, lambda: "llama3.3:70b" in chat.fits)
+        assert chat.fits["llama3.1:8b"].placement == "fits"
+        assert chat.fits["llama3.3:70b"].placement == "partial"
+        labels = {value: str(label) for label, value in chat.query_one("#model-picker")._options}
+        assert "fits @ 4k" in labels["llama3.1:8b"]
+        assert "% CPU @ 4k" in labels["llama3.3:70b"]
+
+
+async def test_a_loaded_model_shows_the_prediction_next_to_what_ollama_did(chat_app):
+    app = chat_app(at_s=440.0)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await shown(pilot)
+        models = app.screen.query_one("#rig-models", LoadedModels)
+        await wait_for(pilot, lambda: models.predictions.get("llama3.3:70b") is not None)
+        text = rendered_text(models, width=150)
+        assert "rigtui predicted ~4" in text and "Ollama: 45%/55% CPU/GPU" in text

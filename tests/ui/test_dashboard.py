@@ -167,11 +167,8 @@ async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():
             self.inner = inner
             self.calls = 0
 
-        def open(self):
-            return self.inner.open()
-
-        def close(self):
-            self.inner.close()
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
 
         def sample(self):
             self.calls += 1

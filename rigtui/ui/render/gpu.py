@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from rigtui.insight.diagnosis import BAD, NOTE, OK, WARN, why_slow
+from rigtui.insight.pcie import link_bytes_per_s
+from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import FanReading, GpuReading
 from rigtui.ui.render import units
 from rigtui.ui.render.palette import DEFAULT_PALETTE, Palette
@@ -137,6 +140,14 @@ def vram_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     )
 
 
+def peak_text(gpu: GpuReading) -> str:
+    """``peak 655 W`` (instantaneous, last minute) or ``peak 479 W (1 s avg)``."""
+    if gpu.power_peak_60s_w is None:
+        return ""
+    kind = "" if gpu.power_peaks_instant else " (1 s avg)"
+    return f"peak {gpu.power_peak_60s_w:.0f} W{kind}"
+
+
 def power_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     fraction = gpu.power_fraction
     if gpu.power_draw_w is None:
@@ -147,6 +158,9 @@ def power_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
         value = f"{gpu.power_draw_w:.0f}/{gpu.power_limit_w:.0f} W"
     if gpu.pstate is not None:
         value += f" P{gpu.pstate}"
+    peak = peak_text(gpu)
+    if peak and width >= 72:
+        value += f"  {peak}"
     return _metric(
         "PWR",
         fraction,
@@ -261,11 +275,14 @@ def clocks_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     return line
 
 
-def pcie_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+def pcie_line(
+    gpu: GpuReading, width: int, palette: Palette, insight: GpuInsight | None = None
+) -> Text:
     line = label("PCIe")
     current = units.pcie_link(gpu.pcie_link_gen, gpu.pcie_link_width)
     maximum = units.pcie_link(gpu.pcie_link_gen_max, gpu.pcie_link_width_max)
-    line.append(current, style="bold")
+    degraded = insight is not None and insight.link is not None and insight.link.gen_below_max
+    line.append(current, style=f"bold {palette.warning}" if degraded else "bold")
     idle = gpu.clocks_event_reasons is not None and "gpu_idle" in gpu.clocks_event_reasons
     if (
         idle
@@ -275,8 +292,29 @@ def pcie_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     ):
         line.append(" (idle)", style=palette.muted)
     line.append(f" / {maximum}", style=palette.muted)
+    bandwidth = link_bytes_per_s(gpu.pcie_link_gen, gpu.pcie_link_width)
+    if bandwidth and width >= 72:
+        line.append(f" {bandwidth / 1e9:.1f} GB/s", style=palette.muted)
     line.append(f"  RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
-    line.append(f"  TX {units.rate(gpu.pcie_tx_bytes_per_s)}")
+    load = insight.load if insight is not None else None
+    if load is not None and load.rate_bytes_per_s:
+        verb = "loading" if insight.loading else "last load"
+        share = f" ({load.link_share:.0%})" if load.link_share is not None else ""
+        line.append(f"  {verb} {load.rate_bytes_per_s / 1e9:.1f} GB/s{share}", style=palette.accent)
+    else:
+        line.append(f"  TX {units.rate(gpu.pcie_tx_bytes_per_s)}")
+    line.truncate(width, pad=True)
+    return line
+
+
+def why_line(gpu: GpuReading, width: int, palette: Palette, insight: GpuInsight | None) -> Text:
+    """Why is it slow, in words: the card's last line."""
+    line = label("WHY")
+    diagnosis = insight.diagnosis if insight is not None else why_slow(gpu)
+    colour = {OK: palette.good, NOTE: palette.warning, WARN: palette.warning, BAD: palette.error}[
+        diagnosis.severity
+    ]
+    line.append(diagnosis.words, style=f"bold {colour}" if diagnosis.severity >= WARN else colour)
     line.truncate(width, pad=True)
     return line
 
@@ -309,7 +347,12 @@ def lost_lines(gpu: GpuReading, width: int, palette: Palette) -> list[Text]:
     return lines
 
 
-def gpu_card_lines(gpu: GpuReading, width: int, palette: Palette = DEFAULT_PALETTE) -> list[Text]:
+def gpu_card_lines(
+    gpu: GpuReading,
+    width: int,
+    palette: Palette = DEFAULT_PALETTE,
+    insight: GpuInsight | None = None,
+) -> list[Text]:
     if gpu.lost:
         return lost_lines(gpu, width, palette)
     return [
@@ -319,7 +362,8 @@ def gpu_card_lines(gpu: GpuReading, width: int, palette: Palette = DEFAULT_PALET
         temperature_line(gpu, width, palette),
         fan_line(gpu, width, palette),
         clocks_line(gpu, width, palette),
-        pcie_line(gpu, width, palette),
+        pcie_line(gpu, width, palette, insight),
+        why_line(gpu, width, palette, insight),
     ]
 
 
@@ -335,7 +379,10 @@ def _half(left: Text, right: Text, width: int) -> Text:
 
 
 def gpu_card_compact_lines(
-    gpu: GpuReading, width: int, palette: Palette = DEFAULT_PALETTE
+    gpu: GpuReading,
+    width: int,
+    palette: Palette = DEFAULT_PALETTE,
+    insight: GpuInsight | None = None,
 ) -> list[Text]:
     """Four lines, two figures each: for several GPUs on a short terminal."""
     if gpu.lost:
@@ -368,4 +415,5 @@ def gpu_card_compact_lines(
         _half(vram, power, width),
         _half(temperature, fans, width),
         _half(clocks, link, width),
+        why_line(gpu, width, palette, insight),
     ]

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from rigtui.insight.fit import FitEstimate
+from rigtui.insight.rig import GpuInsight
 from rigtui.llm.ollama import RunningModel
 from rigtui.llm.placement import CrossCheck
 from rigtui.telemetry.history import History, gpu_key
@@ -66,6 +68,7 @@ class DashboardScreen(Screen):
         self.snapshot: RigSnapshot | None = None
         self.history: History | None = None
         self.window_s = 600.0
+        self.insights: dict[int, GpuInsight] = {}
         self._gpu_count = -1
 
     def compose(self) -> ComposeResult:
@@ -139,10 +142,16 @@ class DashboardScreen(Screen):
                 models.models = ()
         self.chat.show_connection(error)
 
-    def show_running(self, running: list[RunningModel], check: CrossCheck) -> None:
+    def show_running(
+        self,
+        running: list[RunningModel],
+        check: CrossCheck,
+        predictions: dict[str, FitEstimate] | None = None,
+    ) -> None:
         now = self.snapshot.taken_at if self.snapshot is not None else None
         for models in self.query(LoadedModels):
             models.now_epoch_s = now
+            models.predictions = predictions or {}
             models.models = tuple(running)
             models.check = check
             models.status = ""
@@ -153,17 +162,27 @@ class DashboardScreen(Screen):
         self.query_one(RigHeader).nvml = status
         self.set_class(not status.available or status.error is not None, "-no-gpu")
 
-    def show_snapshot(self, snapshot: RigSnapshot, history: History, window_s: float) -> None:
+    def show_snapshot(
+        self,
+        snapshot: RigSnapshot,
+        history: History,
+        window_s: float,
+        insights: dict[int, GpuInsight] | None = None,
+    ) -> None:
         self.snapshot = snapshot
         self.history = history
         self.window_s = window_s
+        self.insights = insights or {}
         with self.app.batch_update():
             header = self.query_one(RigHeader)
             header.taken_at = snapshot.taken_at
             header.hostname = snapshot.hostname
+            header.power = snapshot.power
             self._ensure_cards(len(snapshot.gpus))
             for gpu in snapshot.gpus:
-                self.query_one(f"#gpu-card-{gpu.index}", GpuCard).reading = gpu
+                card = self.query_one(f"#gpu-card-{gpu.index}", GpuCard)
+                card.set_reactive(GpuCard.insight, self.insights.get(gpu.index))
+                card.reading = gpu
             self.query_one("#cpu-panel", CpuPanel).show(snapshot.cpu, snapshot.memory)
             self.chat.show_snapshot(snapshot)
             self._refresh_active_tab()
@@ -190,7 +209,9 @@ class DashboardScreen(Screen):
         elif active == "chat-tab" and self.has_class("-wide"):
             # Beside the chat: the same GPU and CPU figures, compact, to watch a model offload.
             for gpu in self.snapshot.gpus:
-                self.query_one(f"#chat-gpu-{gpu.index}", GpuCard).reading = gpu
+                card = self.query_one(f"#chat-gpu-{gpu.index}", GpuCard)
+                card.set_reactive(GpuCard.insight, self.insights.get(gpu.index))
+                card.reading = gpu
             self.query_one("#chat-cpu", CpuPanel).show(self.snapshot.cpu, self.snapshot.memory)
 
     def on_resize(self, event) -> None:
@@ -293,6 +314,23 @@ class DashboardScreen(Screen):
                     ChartLine(f"GPU {gpu.index} limit", gpu.power_limit_w, palette.warning)
                     for gpu in gpus
                     if gpu.power_limit_w
+                )
+                budget = snapshot.power.budget_w if snapshot.power is not None else None
+                if budget:
+                    lines += (ChartLine("budget", budget, palette.error),)
+                # The instantaneous peaks, where the driver has them: what trips a PSU. Drawn
+                # first, so the one-second average stays visible on top.
+                series = (
+                    tuple(
+                        ChartSeries(
+                            f"GPU {gpu.index} peak",
+                            history.series(gpu_key(gpu.index, "power_peak_1s_w")),
+                            palette.error,
+                        )
+                        for gpu in gpus
+                        if gpu.power_peaks_instant
+                    )
+                    + series
                 )
             data = ChartData(
                 times,

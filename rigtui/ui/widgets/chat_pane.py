@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Button, ProgressBar, Select, Static
 
+from rigtui.insight.fit import FitEstimate
 from rigtui.llm.ollama import (
     ChatOptions,
     InstalledModel,
@@ -27,7 +28,12 @@ from rigtui.llm.ollama import (
 from rigtui.llm.placement import processor_split
 from rigtui.llm.stats import ReplyStats, TokenRate, describe
 from rigtui.telemetry.model import RigSnapshot
-from rigtui.ui.messages import PromptSubmitted, PullRequested, StopRequested
+from rigtui.ui.messages import (
+    ChatOptionsChanged,
+    PromptSubmitted,
+    PullRequested,
+    StopRequested,
+)
 from rigtui.ui.render import units
 from rigtui.ui.render.safe import literal
 from rigtui.ui.screens.chat_options import ChatOptionsScreen, describe_options
@@ -47,12 +53,14 @@ def last_code_block(markdown: str) -> str | None:
     return blocks[-1][1] if blocks else None
 
 
-def model_label(model: InstalledModel) -> str:
+def model_label(model: InstalledModel, fit: FitEstimate | None = None) -> str:
     parts = [model.name, f"{model.size_bytes / 1e9:.1f} GB"]
     if model.parameter_size:
         parts.append(model.parameter_size)
     if model.quantization:
         parts.append(model.quantization)
+    if fit is not None:
+        parts.append(f"{fit.short()} @ {fit.num_ctx // 1024}k")
     return " · ".join(parts)
 
 
@@ -113,6 +121,7 @@ class ChatPane(Vertical):
         self.stall_after_first_token_s = STALL_AFTER_FIRST_TOKEN_S
         self.stall_before_first_token_s = STALL_BEFORE_FIRST_TOKEN_S
         self._pulls: dict[str, tuple[Static, ProgressBar]] = {}
+        self.fits: dict[str, FitEstimate] = {}
         self._user_picked = False
         self._picking = False
         self._ready = False
@@ -151,7 +160,9 @@ class ChatPane(Vertical):
         current = picker.value
         chat_models = [model for model in models if "embed" not in model.name]
         self._picking = True
-        picker.set_options((model_label(model), model.name) for model in chat_models)
+        picker.set_options(
+            (model_label(model, self.fits.get(model.name)), model.name) for model in chat_models
+        )
         names = [model.name for model in chat_models]
         if current in names:
             picker.value = current
@@ -166,6 +177,14 @@ class ChatPane(Vertical):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "model-picker" and not self._picking:
             self._user_picked = True
+
+    def show_fits(self, fits: dict[str, FitEstimate]) -> None:
+        """The fit estimate of each installed model, shown in the picker before loading."""
+        if fits == self.fits:
+            return
+        self.fits = fits
+        if self._ready and self.installed and not self.query_one("#model-picker", Select).expanded:
+            self.show_installed(self.installed)
 
     def show_running(self, models: list[RunningModel]) -> None:
         self.running = models
@@ -401,6 +420,7 @@ class ChatPane(Vertical):
             if options is not None:
                 self.options = options
                 self.query_one("#chat-options-summary", Static).update(describe_options(options))
+                self.post_message(ChatOptionsChanged())
 
         self.app.push_screen(ChatOptionsScreen(self.options), saved)
 

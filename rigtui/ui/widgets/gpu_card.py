@@ -6,6 +6,7 @@ from rich.console import Group
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import GpuReading
 from rigtui.ui.render.gpu import (
     gpu_card_compact_lines,
@@ -19,6 +20,7 @@ from rigtui.ui.render.palette import Palette
 class GpuCard(Widget):
     reading: reactive[GpuReading | None] = reactive(None, layout=True)
     compact: reactive[bool] = reactive(False, layout=True)
+    insight: reactive[GpuInsight | None] = reactive(None)
     """Four lines instead of seven: several GPUs on a short terminal."""
 
     def __init__(self, index: int, *, id: str | None = None, compact: bool = False) -> None:
@@ -52,4 +54,4 @@ class GpuCard(Widget):
             return Group("waiting for the first reading…")
         palette: Palette = getattr(self.app, "palette", Palette())
         lines = gpu_card_compact_lines if self.compact else gpu_card_lines
-        return Group(*lines(self.reading, max(20, self.content_size.width), palette))
+        return Group(*lines(self.reading, max(20, self.content_size.width), palette, self.insight))

@@ -38,6 +38,8 @@ class LoadedModels(Widget):
     status: reactive[str] = reactive("Looking for Ollama…", layout=True)
     """Why the list is empty or stale (Ollama unreachable …); empty when connected."""
     show_advice: reactive[bool] = reactive(True, layout=True)
+    predictions: reactive[dict] = reactive(dict)
+    """The fit estimate for each loaded model, to show next to what Ollama did."""
     now_epoch_s: reactive[float | None] = reactive(None)
     """The time of the latest reading: "4m left" is counted from it (the rig's own clock)."""
 
@@ -63,6 +65,16 @@ class LoadedModels(Widget):
                 line.append(f"  ctx {model.context_length}", style=palette.muted)
             line.append(f"  {until(model.expires_at, now)}", style=palette.muted)
             lines.append(line)
+            prediction = self.predictions.get(model.name)
+            if prediction is not None:
+                lines.append(
+                    Text(
+                        f"  rigtui predicted {prediction.short()} "
+                        f"({prediction.layers_on_gpu}/{prediction.layers_total} layers on GPU); "
+                        f"Ollama: {split}",
+                        style=palette.muted,
+                    )
+                )
         if self.models and self.check is not None:
             colour = palette.muted if self.check.agrees is not False else palette.error
             lines.append(Text(self.check.explain(), style=colour))

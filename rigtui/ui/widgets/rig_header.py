@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from rigtui.telemetry.model import NvmlStatus
+from rigtui.telemetry.model import NvmlStatus, PowerBudgetReading
 from rigtui.ui.render.palette import Palette
 
 
@@ -21,6 +21,7 @@ class RigHeader(Widget):
     source: reactive[str] = reactive("")
     """``demo: story`` over the simulated rig, ``replay`` …; empty for the live rig."""
     problem: reactive[str] = reactive("")
+    power: reactive[PowerBudgetReading | None] = reactive(None)
 
     def render(self) -> Text:
         palette: Palette = getattr(self.app, "palette", Palette())
@@ -38,6 +39,20 @@ class RigHeader(Widget):
         line.append(f"  every {self.interval_s:g} s", style=palette.muted)
         if self.paused:
             line.append("  ⏸ PAUSED", style=f"bold {palette.warning}")
+        power = self.power
+        if power is not None and power.budget_w:
+            if power.over_budget_w is not None:
+                ago = (self.taken_at or 0) - (power.over_budget_at or 0)
+                line.append(
+                    f"  ⚡ {power.over_budget_w:.0f} W spike over the {power.budget_w:.0f} W "
+                    f"budget {max(0, ago):.0f} s ago",
+                    style=f"bold reverse {palette.error}",
+                )
+            elif power.peak_60s_w is not None:
+                line.append(
+                    f"  GPU peak {power.peak_60s_w:.0f}/{power.budget_w:.0f} W",
+                    style=palette.muted,
+                )
         if self.problem:
             line.append(f"  {self.problem}", style=f"bold {palette.error}")
         if self.taken_at is not None:

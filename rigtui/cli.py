@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rigtui {__version__}")
     parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="show a recording (from rigtui record) instead of the live rig",
+    )
+    parser.add_argument(
         "--theme", metavar="NAME", default=None, help="a Textual theme (default textual-dark)"
     )
     _common_options(parser, suppress=False)
@@ -173,6 +179,70 @@ def build_parser() -> argparse.ArgumentParser:
         help="machine-readable output (the contract is in the README)",
     )
     _common_options(snapshot, suppress=True)
+    recorder = commands.add_parser(
+        "record",
+        help="sample the rig to a file until Ctrl-C or --duration",
+        description="Sample every GPU, the CPU, memory and Ollama's loaded models at --interval "
+        "and append them to FILE: JSON Lines (one sample a line, what --replay shows in full) "
+        "or CSV (one row per GPU per sample, units in the header). Each sample is flushed as "
+        "it is written, so a kill loses at most one.",
+    )
+    recorder.add_argument("file", type=Path, metavar="FILE")
+    recorder.add_argument(
+        "--duration",
+        type=_duration,
+        metavar="TIME",
+        help="stop after this long: seconds, or 90s, 10m, 2h",
+    )
+    recorder.add_argument(
+        "--format", choices=("jsonl", "csv"), help="default: csv for a .csv file, else jsonl"
+    )
+    existing = recorder.add_mutually_exclusive_group()
+    existing.add_argument("--append", action="store_true", help="add to an existing recording")
+    existing.add_argument("--force", action="store_true", help="replace an existing file")
+    _common_options(recorder, suppress=True)
+    bench = commands.add_parser(
+        "bench",
+        help="run a prompt set against models and report speed, split, power and energy",
+        description="Run prompts against one or more models (through Ollama) and report, for "
+        "each run, load time, time to first token, prompt and generation rates, the model's "
+        "GPU/CPU split, peak VRAM, average and peak power and joules per token.",
+    )
+    bench.add_argument("--model", action="append", metavar="NAME", help="a model (repeatable)")
+    bench.add_argument("--all", action="store_true", help="every installed model")
+    bench.add_argument(
+        "--prompt",
+        action="append",
+        metavar="TEXT",
+        help="a prompt (repeatable; default: a built-in set of three)",
+    )
+    bench.add_argument(
+        "--prompt-file", type=Path, metavar="FILE", help="prompts, separated by blank lines"
+    )
+    bench.add_argument(
+        "--repeat", type=_count, default=1, metavar="N", help="runs of each prompt (default 1)"
+    )
+    bench.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the warm-up request that loads each model first",
+    )
+    bench.add_argument(
+        "--max-tokens",
+        type=_count,
+        default=256,
+        metavar="N",
+        help="tokens to generate per run (num_predict, default 256)",
+    )
+    bench.add_argument("--num-ctx", type=_num_ctx, metavar="TOKENS", help="context length")
+    output = bench.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="results as JSON")
+    output.add_argument("--csv", action="store_true", help="results as CSV, one row per run")
+    output.add_argument("--markdown", action="store_true", help="results as a Markdown table")
+    bench.add_argument(
+        "--plot", action="store_true", help="also draw tokens/s against the share on the GPU"
+    )
+    _common_options(bench, suppress=True)
     fit = commands.add_parser(
         "fit",
         help="estimate, for every installed model, whether it fits in VRAM",
@@ -197,6 +267,31 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="machine-readable output")
     _common_options(fit, suppress=True)
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 100000")
+    return value
+
+
+def _duration(text: str) -> float:
+    text = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
+    number = text[:-1] if scale else text
+    try:
+        value = float(number) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 90, 90s, 10m or 2h, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the duration must be positive")
+    return value
 
 
 def _num_ctx(text: str) -> int:
@@ -245,7 +340,188 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return _snapshot(settings, args, demo_at)
     if args.command == "fit":
         return _fit(settings, args, demo_at)
+    if args.command == "record":
+        return _record(settings, args, demo_at)
+    if args.command == "bench":
+        return _bench(settings, args, demo_at, parser)
     return _dashboard(settings, args, demo_at)
+
+
+def _record(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
+    import asyncio
+    import signal
+
+    from rigtui.headless import record
+    from rigtui.llm.ollama import OllamaClient
+    from rigtui.recording import RecordingError, RecordingWriter, format_for
+
+    try:
+        writer = RecordingWriter(
+            args.file, format_for(args.file, args.format), append=args.append, force=args.force
+        )
+    except RecordingError as error:
+        print(f"rigtui: error: {error}", file=sys.stderr)
+        return 2
+    environment = None
+    if settings.demo:
+        environment = _environment(settings, args, demo_at)
+        environment.clock.set(demo_at)
+        environment.go_live(settings.demo_speed)
+        address = parse_ollama_host(environment.start_ollama()) if settings.ollama else None
+        sampler = environment.sampler()
+    else:
+        address = parse_ollama_host(settings.ollama_host) if settings.ollama else None
+        sampler = _live_sampler()
+    sampler.power_watch.budget_w = settings.power_budget_w
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+
+    async def run():
+        client = OllamaClient(address) if address is not None else None
+        try:
+            await record(
+                sampler,
+                writer,
+                interval_s=settings.interval_s,
+                duration_s=args.duration,
+                client=client,
+                progress=sys.stderr if sys.stderr.isatty() else None,
+            )
+        finally:
+            if client is not None:
+                await client.close()
+
+    status = 0
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except RecordingError as error:
+        print(f"\nrigtui: error: {error}", file=sys.stderr)
+        status = 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        writer.close()
+        if environment is not None:
+            environment.stop_ollama()
+    print(f"\nrecorded {writer.samples} samples to {args.file} ({writer.format})", file=sys.stderr)
+    return status
+
+
+def _bench_prompts(args: argparse.Namespace) -> list[str]:
+    from rigtui.bench import DEFAULT_PROMPTS
+
+    prompts = list(args.prompt or [])
+    if args.prompt_file is not None:
+        try:
+            text = args.prompt_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise SettingsError(f"cannot read {args.prompt_file}: {error.strerror}") from None
+        prompts += [block.strip() for block in text.split("\n\n") if block.strip()]
+        if not prompts:
+            raise SettingsError(f"{args.prompt_file} holds no prompt")
+    return prompts or list(DEFAULT_PROMPTS)
+
+
+def _bench(settings: Settings, args: argparse.Namespace, demo_at: float, parser) -> int:
+    import asyncio
+
+    from rigtui.bench import RigWatcher, run_bench
+    from rigtui.llm.ollama import OllamaClient, OllamaError
+
+    if not args.model and not args.all:
+        parser.error("bench: name models with --model NAME (repeatable) or use --all")
+    try:
+        prompts = _bench_prompts(args)
+    except SettingsError as error:
+        print(f"rigtui: error: {error}", file=sys.stderr)
+        return 2
+    environment = None
+    if settings.demo:
+        environment = _environment(settings, args, demo_at)
+        environment.clock.set(demo_at)
+        environment.go_live(settings.demo_speed)
+        address = parse_ollama_host(environment.start_ollama())
+        sampler = environment.sampler()
+    else:
+        address = parse_ollama_host(settings.ollama_host)
+        sampler = _live_sampler()
+    progress = _bench_progress()
+
+    async def go():
+        client = OllamaClient(address)
+        try:
+            models = list(args.model or [])
+            if args.all:
+                models += [m.name for m in await client.installed() if "embed" not in m.name]
+            with RigWatcher(sampler) as watcher:
+                return await run_bench(
+                    client,
+                    list(dict.fromkeys(models)),
+                    prompts,
+                    repeat=args.repeat,
+                    warmup=not args.no_warmup,
+                    max_tokens=args.max_tokens,
+                    num_ctx=args.num_ctx,
+                    watcher=watcher,
+                    progress=progress,
+                )
+        finally:
+            await client.close()
+
+    try:
+        runs = asyncio.run(go())
+    except OllamaError as error:
+        print(f"\nrigtui: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nrigtui: bench interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if environment is not None:
+            environment.stop_ollama()
+    return _bench_output(args, runs, prompts)
+
+
+def _bench_output(args: argparse.Namespace, runs, prompts: list[str]) -> int:
+    from rigtui.bench import format_table, plot, to_csv, to_json, to_markdown
+
+    if args.json:
+        sys.stdout.write(to_json(runs, prompts))
+    elif args.csv:
+        sys.stdout.write(to_csv(runs))
+    elif args.markdown:
+        sys.stdout.write(to_markdown(runs))
+    else:
+        sys.stdout.write(format_table(runs, prompts))
+    if args.plot:
+        sys.stdout.write(plot(runs))
+    return 0 if any(run.ok for run in runs) else 1
+
+
+def _bench_progress():
+    """A bar on a terminal; plain lines when stderr goes to a file or a pipe."""
+    if not sys.stderr.isatty():
+
+        def lines(what: str, done: int, total: int) -> None:
+            print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
+
+        return lines
+
+    def bar(what: str, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what[:60]:<60}"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return bar
 
 
 def _fit(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
@@ -361,6 +637,18 @@ def _live_sampler():
 
 def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
     from rigtui.ui.app import RigApp
+
+    if args.replay is not None:
+        from rigtui.recording import RecordingError, read_recording
+
+        try:
+            recording = read_recording(args.replay)
+        except RecordingError as error:
+            print(f"rigtui: error: {error}", file=sys.stderr)
+            return 2
+        app = RigApp(settings, None, replay=recording)
+        app.run()
+        return app.return_code or 0
 
     if settings.demo:
         environment = _environment(settings, args, demo_at)

@@ -190,3 +190,54 @@ def format_fit_table(
         for suggestion in row.get("suggestions", ()):
             lines.append(f"{'':<30}   → {suggestion}")
     return "\n".join(lines) + "\n"
+
+
+# --- rigtui record -----------------------------------------------------------------------------
+
+
+async def record(
+    sampler: RigSampler,
+    writer,
+    *,
+    interval_s: float,
+    duration_s: float | None,
+    client=None,
+    progress: TextIO | None = None,
+) -> None:
+    """Sample every ``interval_s`` until ``duration_s`` (or until interrupted), writing each."""
+    import asyncio
+
+    from rigtui.insight.power import FAST_SAMPLE_S
+    from rigtui.llm.ollama import OllamaError
+
+    await asyncio.to_thread(sampler.open)
+    try:
+        started = time.monotonic()
+        next_due = started
+        while True:
+            snapshot = await asyncio.to_thread(sampler.sample)
+            models = error = None
+            if client is not None:
+                try:
+                    models = await client.running()
+                except OllamaError as failure:
+                    error = str(failure)
+            writer.write(snapshot, models, error)
+            if progress is not None:
+                elapsed = time.monotonic() - started
+                progress.write(
+                    f"\rrecording {writer.path}: {writer.samples} samples, {elapsed:.0f} s "
+                    "(Ctrl-C stops)  "
+                )
+                progress.flush()
+            if duration_s is not None and time.monotonic() - started >= duration_s:
+                return
+            next_due += interval_s
+            # Between samples, power alone ten times a second: the recorded peaks are real.
+            while (wait := next_due - time.monotonic()) > 0:
+                if sampler.fast_power:
+                    await asyncio.to_thread(sampler.sample_power)
+                    wait = next_due - time.monotonic()
+                await asyncio.sleep(min(max(wait, 0), FAST_SAMPLE_S))
+    finally:
+        await asyncio.to_thread(sampler.close)

@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -102,6 +101,17 @@ SHOTS = [
     ("chat-offloaded-80x24", "story", 440.0, (80, 24), "chat-tab", "the same at 80x24"),
 ]
 
+REPLAY_SHOTS = [
+    (
+        "replay-faults-120x40",
+        "faults",
+        (60.0, 130.0),
+        83.0,
+        (120, 40),
+        "replaying a recorded incident: a power brake at 80 s",
+    ),
+]
+
 CHAT_PROMPTS = {
     "chat-on-gpu-160x50": "Why is my GPU slow?",
     "chat-offloaded-160x50": "Why is this model so slow?",
@@ -162,6 +172,52 @@ async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], ta
     return path
 
 
+async def shoot_replay(
+    name: str, scenario: str, span: tuple[float, float], at_s: float, size: tuple[int, int]
+) -> Path:
+    """Record a stretch of a scenario, then show the replay paused at ``at_s``."""
+    import tempfile
+
+    from rigtui.config import Settings
+    from rigtui.llm.ollama import RunningModel
+    from rigtui.recording import RecordingWriter, read_recording
+    from rigtui.sim import SimulatedEnvironment, uninstall
+    from rigtui.ui.app import RigApp
+
+    environment = SimulatedEnvironment(scenario)
+    environment.install()
+    sampler = environment.sampler()
+    sampler.open()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{scenario}-incident.jsonl"
+        writer = RecordingWriter(path, "jsonl")
+        second = span[0]
+        while second < span[1]:
+            for tenth in range(1, 10):
+                environment.clock.set(second - 1 + tenth / 10)
+                sampler.sample_power()
+            environment.clock.set(second)
+            models = [
+                RunningModel(m.name, m.size_bytes, m.size_vram_bytes, m.num_ctx, None)
+                for m in environment.ollama.loaded()
+            ]
+            writer.write(sampler.sample(), models)
+            second += 1.0
+        writer.close()
+        uninstall()
+        app = RigApp(Settings(), None, replay=read_recording(path))
+        async with app.run_test(size=size) as pilot:
+            await _until(pilot, lambda: app.snapshots_shown > 0, "the first sample")
+            await pilot.press("p")
+            app.replay.seek_to(app.replay.start + at_s - span[0])
+            app._show_replay_position()
+            await pilot.pause(0.4)
+            svg = app.export_screenshot(title=f"rigtui — {name}")
+    out = OUT / f"{name}.svg"
+    out.write_text(svg)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--png", action="store_true", help="also write PNGs next to the SVGs")
@@ -176,14 +232,24 @@ def main() -> int:
         path = asyncio.run(shoot(name, scenario, at_s, size, tab))
         print(f"wrote {path.relative_to(ROOT)}")
         if args.png:
-            if shutil.which("rsvg-convert") is None:
-                print("rsvg-convert not found (apt install librsvg2-bin)", file=sys.stderr)
-                return 1
-            png = Path("/tmp/rigtui-screenshots") / f"{name}.png"
-            png.parent.mkdir(exist_ok=True)
-            subprocess.run(["rsvg-convert", "-o", str(png), str(path)], check=True)
-            print(f"     {png}")
+            to_png(path)
+    for name, scenario, span, at_s, size, _ in REPLAY_SHOTS:
+        if args.only and name not in args.only:
+            continue
+        path = asyncio.run(shoot_replay(name, scenario, span, at_s, size))
+        print(f"wrote {path.relative_to(ROOT)}")
+        if args.png:
+            to_png(path)
     return 0
+
+
+def to_png(path: Path) -> None:
+    if shutil.which("rsvg-convert") is None:
+        raise SystemExit("rsvg-convert not found (apt install librsvg2-bin)")
+    png = Path("/tmp/rigtui-screenshots") / f"{path.stem}.png"
+    png.parent.mkdir(exist_ok=True)
+    subprocess.run(["rsvg-convert", "-o", str(png), str(path)], check=True)
+    print(f"     {png}")
 
 
 if __name__ == "__main__":

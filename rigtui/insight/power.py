@@ -104,12 +104,14 @@ def energy_between(
     if joules is None:
         joules = integrate_j(window)
     powered = [sample.watts for sample in window if sample.watts is not None]
+    average = joules / seconds
+    # The counter sees every transient; samples may miss them: the peak is at least the average.
     return EnergyReading(
         joules=joules,
         seconds=seconds,
         method=method,
-        average_w=joules / seconds,
-        peak_w=max(powered) if powered else None,
+        average_w=average,
+        peak_w=max([*powered, average]) if powered else None,
         peak_is_average=not any(sample.instant for sample in window),
     )
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from rigtui.telemetry.model import GpuReading, RigSnapshot
+from rigtui.telemetry.model import (
+    CpuReading,
+    FanReading,
+    GpuProcess,
+    GpuReading,
+    MemoryReading,
+    NvmlStatus,
+    PowerBudgetReading,
+    ProcessReading,
+    RigSnapshot,
+    freeze_reasons,
+)
 
 SCHEMA_VERSION = 1
 
@@ -127,3 +138,129 @@ def snapshot_to_dict(snapshot: RigSnapshot) -> dict[str, Any]:
             for process in snapshot.processes
         ],
     }
+
+
+# --- and back (for replaying a recording) ------------------------------------------------------
+
+
+def gpu_from_dict(data: dict[str, Any]) -> GpuReading:
+    """The inverse of :func:`gpu_to_dict` (what it wrote is what comes back)."""
+    pstate = data.get("pstate")
+    reasons = data.get("clocks_event_reasons")
+    processes = data.get("processes")
+    speeds = data.get("fan_speeds_pct") or []
+    rpms = data.get("fan_speeds_rpm") or [None] * len(speeds)
+    lost = bool(data.get("lost"))
+    return GpuReading(
+        index=int(data["index"]),
+        name=data.get("name"),
+        uuid=data.get("uuid"),
+        pci_bus_id=data.get("pci_bus_id"),
+        lost=lost,
+        utilization_gpu_pct=data.get("utilization_gpu_pct"),
+        utilization_memory_pct=data.get("utilization_memory_pct"),
+        memory_used_bytes=data.get("memory_used_bytes"),
+        memory_total_bytes=data.get("memory_total_bytes"),
+        memory_reserved_bytes=data.get("memory_reserved_bytes"),
+        memory_free_bytes=data.get("memory_free_bytes"),
+        temperature_c=data.get("temperature_c"),
+        temperature_slowdown_c=data.get("temperature_slowdown_c"),
+        temperature_shutdown_c=data.get("temperature_shutdown_c"),
+        temperature_max_operating_c=data.get("temperature_max_operating_c"),
+        fans=tuple(
+            FanReading(index=i, speed_pct=speed, rpm=rpm)
+            for i, (speed, rpm) in enumerate(zip(speeds, rpms, strict=False))
+        ),
+        power_draw_w=data.get("power_draw_w"),
+        power_limit_w=data.get("power_limit_w"),
+        power_default_limit_w=data.get("power_default_limit_w"),
+        energy_total_j=data.get("energy_total_j"),
+        power_instant_w=data.get("power_instant_w"),
+        power_peak_1s_w=data.get("power_peak_1s_w"),
+        power_peak_60s_w=data.get("power_peak_60s_w"),
+        power_peaks_instant=bool(data.get("power_peaks_instant")),
+        pstate=int(pstate[1:]) if isinstance(pstate, str) and pstate[1:].isdigit() else None,
+        clocks_sm_mhz=data.get("clocks_sm_mhz"),
+        clocks_sm_max_mhz=data.get("clocks_sm_max_mhz"),
+        clocks_mem_mhz=data.get("clocks_mem_mhz"),
+        clocks_mem_max_mhz=data.get("clocks_mem_max_mhz"),
+        clocks_event_reasons=tuple(reasons) if reasons is not None else None,
+        pcie_link_gen=data.get("pcie_link_gen"),
+        pcie_link_gen_max=data.get("pcie_link_gen_max"),
+        pcie_link_width=data.get("pcie_link_width"),
+        pcie_link_width_max=data.get("pcie_link_width_max"),
+        pcie_rx_bytes_per_s=data.get("pcie_rx_bytes_per_s"),
+        pcie_tx_bytes_per_s=data.get("pcie_tx_bytes_per_s"),
+        processes=(
+            tuple(
+                GpuProcess(
+                    pid=int(process["pid"]),
+                    name=process.get("name"),
+                    used_memory_bytes=process.get("used_memory_bytes"),
+                    kind=process.get("type") or "C",
+                    command=process.get("command"),
+                )
+                for process in processes
+            )
+            if processes is not None
+            else None
+        ),
+        unavailable=freeze_reasons({} if lost else (data.get("unavailable") or {})),
+    )
+
+
+def snapshot_from_dict(data: dict[str, Any]) -> RigSnapshot:
+    """The inverse of :func:`snapshot_to_dict`; raises KeyError/TypeError/ValueError on bad data."""
+    nvml = data.get("nvml") or {}
+    cpu = data["cpu"]
+    memory = data["memory"]
+    power = data.get("power")
+    load = cpu.get("load_average")
+    return RigSnapshot(
+        taken_at=float(data["taken_at_epoch_s"]),
+        hostname=str(data.get("hostname") or "?"),
+        nvml=NvmlStatus(
+            available=bool(nvml.get("available")),
+            driver_version=nvml.get("driver_version"),
+            cuda_version=nvml.get("cuda_version"),
+            nvml_version=nvml.get("nvml_version"),
+            error=nvml.get("error"),
+            error_code=nvml.get("error_code"),
+        ),
+        gpus=tuple(gpu_from_dict(gpu) for gpu in data.get("gpus") or ()),
+        cpu=CpuReading(
+            percent=float(cpu["percent"]),
+            per_core_pct=tuple(float(value) for value in cpu.get("per_core_pct") or ()),
+            load_average=tuple(load) if load is not None else None,  # type: ignore[arg-type]
+            logical_count=int(cpu.get("logical_count") or 0),
+            physical_count=cpu.get("physical_count"),
+        ),
+        memory=MemoryReading(
+            used_bytes=int(memory["used_bytes"]),
+            total_bytes=int(memory["total_bytes"]),
+            available_bytes=int(memory.get("available_bytes") or 0),
+            swap_used_bytes=int(memory.get("swap_used_bytes") or 0),
+            swap_total_bytes=int(memory.get("swap_total_bytes") or 0),
+        ),
+        processes=tuple(
+            ProcessReading(
+                pid=int(process["pid"]),
+                name=str(process.get("name") or "?"),
+                cpu_pct=float(process.get("cpu_pct") or 0.0),
+                rss_bytes=process.get("rss_bytes"),
+                username=process.get("username"),
+                command=process.get("command"),
+            )
+            for process in data.get("processes") or ()
+        ),
+        power=(
+            PowerBudgetReading(
+                budget_w=power.get("budget_w"),
+                peak_60s_w=power.get("gpus_peak_60s_w"),
+                over_budget_w=power.get("over_budget_w"),
+                over_budget_at=power.get("over_budget_at_epoch_s"),
+            )
+            if power is not None
+            else None
+        ),
+    )

@@ -11,6 +11,7 @@ from dataclasses import replace
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.widgets import Input, TextArea
 from textual.worker import get_current_worker
 
 from rigtui.config import INTERVAL_MAX_S, INTERVAL_MIN_S, Settings
@@ -34,6 +35,7 @@ from rigtui.llm.ollama import (
 )
 from rigtui.llm.placement import cross_check, runner_bytes_by_gpu, runner_gpus
 from rigtui.llm.stats import ReplyStats
+from rigtui.recording import Recording, ReplayCursor
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.sampler import RigSampler
@@ -57,6 +59,7 @@ from rigtui.ui.messages import (
     SourceFailed,
     StopRequested,
 )
+from rigtui.ui.render import units
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
@@ -128,6 +131,69 @@ class RigApp(App):
             tooltip="The Processes tab: GPU and CPU processes with command lines",
         ),
         Binding(
+            "left",
+            "seek(-10)",
+            "-10 s",
+            key_display="←",
+            priority=True,
+            id="replay-back",
+            tooltip="Replay: back 10 s",
+        ),
+        Binding(
+            "right",
+            "seek(10)",
+            "+10 s",
+            key_display="→",
+            priority=True,
+            id="replay-forward",
+            tooltip="Replay: forward 10 s",
+        ),
+        Binding(
+            "shift+left",
+            "seek(-60)",
+            "-1 min",
+            show=False,
+            priority=True,
+            id="replay-back-minute",
+            tooltip="Replay: back one minute",
+        ),
+        Binding(
+            "shift+right",
+            "seek(60)",
+            "+1 min",
+            show=False,
+            priority=True,
+            id="replay-forward-minute",
+            tooltip="Replay: forward one minute",
+        ),
+        Binding(
+            "left_square_bracket",
+            "replay_slower",
+            "Slower",
+            key_display="[",
+            id="replay-slower",
+            tooltip="Replay: play slower (down to 1x)",
+        ),
+        Binding(
+            "right_square_bracket",
+            "replay_faster",
+            "Faster",
+            key_display="]",
+            id="replay-faster",
+            tooltip="Replay: play faster (up to 60x)",
+        ),
+        Binding(
+            "home",
+            "seek_start",
+            "Start",
+            show=False,
+            id="replay-start",
+            tooltip="Replay: back to the start",
+        ),
+        Binding(
+            "end", "seek_end", "End", show=False, id="replay-end", tooltip="Replay: to the end"
+        ),
+        Binding(
             "4",
             "show_tab('chat-tab')",
             "Chat",
@@ -140,14 +206,18 @@ class RigApp(App):
     def __init__(
         self,
         settings: Settings,
-        sampler_factory: Callable[[], RigSampler],
+        sampler_factory: Callable[[], RigSampler] | None,
         *,
         history: History | None = None,
         prefill: Callable[[], tuple[RigSnapshot, ...]] | None = None,
         source_label: str = "",
         ollama_address: OllamaAddress | None = None,
+        replay: Recording | None = None,
     ) -> None:
         super().__init__()
+        self.replay = ReplayCursor(replay) if replay is not None else None
+        self._replay_shown = -1
+        self._standing_problem = ""
         self.settings = settings
         self.interval_s = settings.interval_s
         self.paused = False
@@ -189,6 +259,9 @@ class RigApp(App):
 
     def start_sampling(self) -> None:
         """Called by the dashboard once its widgets exist to receive the readings."""
+        if self.replay is not None:
+            self._start_replay()
+            return
         self._sample_forever()
         if self.ollama_address is not None:
             self.ollama = OllamaClient(self.ollama_address)
@@ -293,7 +366,8 @@ class RigApp(App):
         values[GENERATING] = 1.0 if self.generating else None
         self.history.add(snapshot.taken_at, values)
         self.snapshots_shown += 1
-        self.dashboard.query_one(RigHeader).problem = ""
+        # A fresh reading clears a sampling error; a damaged recording stays noted.
+        self.dashboard.query_one(RigHeader).problem = self._standing_problem
         self.insights = self.rig_insight.update(snapshot, self.running_models)
         self.dashboard.show_snapshot(
             snapshot, self.history, self.settings.history_minutes * 60, self.insights
@@ -312,6 +386,14 @@ class RigApp(App):
     # --- actions ------------------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
+        if self.replay is not None:
+            self.replay.playing = not self.replay.playing
+            if self.replay.playing and self.replay.position >= self.replay.end:
+                self.replay.seek_to(self.replay.start)  # played to the end: start over
+                self._replay_shown = -1
+            self.dashboard.query_one(RigHeader).paused = not self.replay.playing
+            self._show_replay_position()
+            return
         self.paused = not self.paused
         self.dashboard.query_one(RigHeader).paused = self.paused
         if not self.paused:
@@ -615,3 +697,106 @@ class RigApp(App):
             return  # shutting down: the widgets are going away
         self.dashboard.chat.pull_finished(message.model, message.error)
         self.refresh_ollama()
+
+    # --- replaying a recording ------------------------------------------------------------------
+
+    REPLAY_TICK_S = 0.1
+
+    def _start_replay(self) -> None:
+        assert self.replay is not None
+        recording = self.replay.recording
+        header = self.dashboard.query_one(RigHeader)
+        if recording.problems:
+            self._standing_problem = header.problem = recording.problems[0]
+            self.notify(recording.summary(), title=f"replay {recording.path.name}", timeout=10)
+        first = recording.snapshots[0]
+        header.interval_s = 0  # the recording's pace, not a sampling interval
+        self.dashboard.show_status(first.nvml)
+        self._show_replay_position()
+        self.set_interval(self.REPLAY_TICK_S, self._replay_tick)
+
+    def _replay_tick(self) -> None:
+        cursor = self.replay
+        if cursor is None or not self.is_running:
+            return
+        cursor.advance(self.REPLAY_TICK_S)
+        self._show_replay_position()
+        if not cursor.playing:
+            self.dashboard.query_one(RigHeader).paused = True
+
+    def _show_replay_position(self) -> None:
+        """Show the sample at the cursor; a jump rebuilds the history window around it."""
+        cursor = self.replay
+        assert cursor is not None
+        index = cursor.index()
+        recording = cursor.recording
+        if index != self._replay_shown:
+            if index < self._replay_shown or index > self._replay_shown + 120:
+                # Seeking (or a long step at high speed): the charts show the window before it.
+                self.history = History(self.history.capacity)
+                self.rig_insight = RigInsight()
+                window = self.settings.history_minutes * 60
+                first = index
+                while first > 0 and recording.snapshots[first - 1].taken_at >= (
+                    recording.snapshots[index].taken_at - window
+                ):
+                    first -= 1
+                span = range(first, index)
+            else:
+                span = range(self._replay_shown + 1, index)
+            for earlier in span:
+                self.history.add_snapshot(recording.snapshots[earlier])
+                self.rig_insight.update(recording.snapshots[earlier])
+            self._replay_shown = index
+            models = recording.models[index]
+            self.running_models = models or []
+            self.show_snapshot(recording.snapshots[index])
+            if models is not None:
+                self._show_running()
+            else:
+                self.dashboard.show_ollama(
+                    "Ollama (not recorded)", "no Ollama data in the recording"
+                )
+        header = self.dashboard.query_one(RigHeader)
+        at = time.strftime("%H:%M:%S", time.localtime(cursor.position))
+        total = units.duration(cursor.end - cursor.start)
+        done = units.duration(cursor.position - cursor.start)
+        header.source = (
+            f"replay {recording.path.name} · {done} of {total} ({at}) · {cursor.speed:g}x"
+        )
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        replay_only = {"seek", "replay_faster", "replay_slower", "seek_start", "seek_end"}
+        live_only = {"slower", "faster"}
+        if action in replay_only:
+            # Arrow keys stay with a text field that has the focus.
+            typing = isinstance(self.focused, TextArea | Input)
+            return self.replay is not None and not typing
+        if action in live_only:
+            return self.replay is None
+        return True
+
+    def action_seek(self, seconds: float) -> None:
+        if self.replay is not None:
+            self.replay.seek(seconds)
+            self._show_replay_position()
+
+    def action_seek_start(self) -> None:
+        if self.replay is not None:
+            self.replay.seek_to(self.replay.start)
+            self._show_replay_position()
+
+    def action_seek_end(self) -> None:
+        if self.replay is not None:
+            self.replay.seek_to(self.replay.end)
+            self._show_replay_position()
+
+    def action_replay_faster(self) -> None:
+        if self.replay is not None and not self.replay.faster():
+            self.bell()
+        self._show_replay_position()
+
+    def action_replay_slower(self) -> None:
+        if self.replay is not None and not self.replay.slower():
+            self.bell()
+        self._show_replay_position()

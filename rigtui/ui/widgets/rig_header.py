@@ -36,7 +36,8 @@ class RigHeader(Widget):
                 line.append(f" · CUDA {nvml.cuda_version}", style=palette.muted)
         elif nvml is not None:
             line.append("  no NVIDIA GPU", style=palette.warning)
-        line.append(f"  every {self.interval_s:g} s", style=palette.muted)
+        if self.interval_s:  # 0 while replaying a recording
+            line.append(f"  every {self.interval_s:g} s", style=palette.muted)
         if self.paused:
             line.append("  ⏸ PAUSED", style=f"bold {palette.warning}")
         power = self.power

@@ -1,0 +1,143 @@
+"""rigtui bench over the simulated rig: its figures are the simulator's, in every format."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+
+import pytest
+
+from rigtui.bench import (
+    FIELDS,
+    RigWatcher,
+    format_table,
+    plot,
+    run_bench,
+    summarise,
+    to_csv,
+    to_json,
+    to_markdown,
+)
+from rigtui.cli import main
+from rigtui.llm.ollama import OllamaClient, parse_ollama_host
+from rigtui.sim import SimulatedEnvironment
+
+SPEED = 10.0
+PROMPTS = ["How fast is this model?"]
+
+
+@pytest.fixture(scope="module")
+def bench_results():
+    """One run each of a model that fits and a model split with the CPU, at 10x pace."""
+    environment = SimulatedEnvironment("story", ollama_speed=SPEED)
+    environment.install()
+    environment.clock.set(20.0)  # idle: nothing loaded yet
+    environment.go_live(SPEED)
+    address = parse_ollama_host(environment.start_ollama())
+    sampler = environment.sampler()
+
+    async def go():
+        client = OllamaClient(address)
+        try:
+            with RigWatcher(sampler, interval_s=0.2) as watcher:
+                return await run_bench(
+                    client,
+                    ["llama3.1:8b", "llama3.3:70b", "no-such-model"],
+                    PROMPTS,
+                    max_tokens=24,
+                    watcher=watcher,
+                )
+        finally:
+            await client.close()
+
+    try:
+        runs = asyncio.run(go())
+        loaded = {m.name: m for m in environment.ollama.loaded()}
+        catalogue = environment.ollama.catalogue
+    finally:
+        environment.stop_ollama()
+        environment.uninstall()
+    return runs, loaded, catalogue
+
+
+def test_a_model_that_fits_runs_at_the_simulated_rate(bench_results):
+    runs, _, _ = bench_results
+    (small,) = [run for run in runs if run.model == "llama3.1:8b"]
+    assert small.ok and small.processor == "100% GPU" and small.gpu_share == 1.0
+    # The simulator's modelled rate for an 8B Q4_K_M on an RTX 4090, at 10x pace.
+    assert small.generated_tokens_per_s == pytest.approx(143 * SPEED, rel=0.25)
+    assert small.generated_tokens == 24
+    assert small.load_s is not None and small.load_s > 0  # the warm-up loaded it
+
+
+def test_a_split_model_reports_its_split_its_rate_and_its_energy(bench_results):
+    runs, loaded, _ = bench_results
+    (big,) = [run for run in runs if run.model == "llama3.3:70b"]
+    assert big.ok
+    model = loaded["llama3.3:70b"]
+    assert big.gpu_share == pytest.approx(model.size_vram_bytes / model.size_bytes)
+    assert big.processor == "45%/55% CPU/GPU"
+    assert big.generated_tokens_per_s == pytest.approx(
+        model.generation_tokens_per_s * SPEED, rel=0.15
+    )
+    assert big.peak_vram_bytes > 20 * 1024**3
+    assert big.energy_method == "counter"
+    # About 100 W of GPU power for about two tokens a second of rig time.
+    assert 20 < big.joules_per_token < 120
+    assert big.average_power_w < big.peak_power_w
+
+
+def test_a_missing_model_is_a_row_not_a_crash(bench_results):
+    runs, _, _ = bench_results
+    (missing,) = [run for run in runs if run.model == "no-such-model"]
+    assert not missing.ok and "not installed" in missing.error
+
+
+def test_every_output_format_parses_back(bench_results):
+    runs, _, _ = bench_results
+    data = json.loads(to_json(runs, PROMPTS))
+    assert data["prompts"] == PROMPTS and len(data["runs"]) == 3
+    assert {row["model"] for row in data["summary"]} == {run.model for run in runs}
+    rows = list(csv.DictReader(io.StringIO(to_csv(runs))))
+    assert tuple(rows[0]) == FIELDS and len(rows) == 3
+    assert float(rows[1]["generated_tokens_per_s"]) == pytest.approx(runs[1].generated_tokens_per_s)
+    markdown = to_markdown(runs).splitlines()
+    assert markdown[0].startswith("| model |") and len(markdown) == 2 + 3
+    assert all(line.count("|") == markdown[0].count("|") for line in markdown[2:4])
+    table = format_table(runs, PROMPTS)
+    assert "45%/55% CPU/GPU" in table and "failed: not installed" in table
+    summary = {row["model"]: row for row in summarise(runs)}
+    assert summary["llama3.3:70b"]["runs"] == 1
+    chart = plot(runs)
+    assert "llama3.3:70b" in chart and "% on GPU" in chart
+
+
+def test_bench_needs_models(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--demo"])
+    assert exit_info.value.code == 2
+    assert "--model NAME" in capsys.readouterr().err
+
+
+def test_bench_command_over_the_demo(tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("First prompt.\n\nSecond prompt,\non two lines.\n")
+    argv = [
+        "bench",
+        "--demo",
+        "--demo-speed",
+        "20",
+        "--model",
+        "llama3.1:8b",
+        "--prompt-file",
+        str(prompts),
+        "--max-tokens",
+        "8",
+        "--csv",
+    ]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["prompt"] for row in rows] == ["0", "1"]
+    assert all(row["ok"] == "True" for row in rows)

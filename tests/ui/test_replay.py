@@ -1,0 +1,100 @@
+"""Replaying a recording in the dashboard: play, pause, seek, speed, a damaged file."""
+
+from __future__ import annotations
+
+import pytest
+
+from rigtui.config import Settings
+from rigtui.recording import RecordingWriter, read_recording
+from rigtui.ui.app import RigApp
+from rigtui.ui.widgets.gpu_card import GpuCard
+from rigtui.ui.widgets.rig_header import RigHeader
+
+from .helpers import wait_for
+
+
+@pytest.fixture
+def recording_path(tmp_path, sim, clock):
+    """Two minutes of the story from 30 s (a model loads at 30 s), one sample a second."""
+    sampler = sim.sampler()
+    sampler.open()
+    path = tmp_path / "story.jsonl"
+    writer = RecordingWriter(path, "jsonl")
+    for second in range(30, 150):
+        clock.set(second)
+        writer.write(sampler.sample(), [])
+    writer.close()
+    return path
+
+
+def replay_app(path) -> RigApp:
+    return RigApp(Settings(), None, replay=read_recording(path))
+
+
+async def test_replay_plays_the_recorded_samples_in_order(recording_path):
+    app = replay_app(recording_path)
+    recording = read_recording(recording_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        header = app.screen.query_one(RigHeader)
+        assert header.source.startswith("replay story.jsonl")
+        assert app.snapshot == recording.snapshots[0]
+        await wait_for(pilot, lambda: app.replay.index() >= 2)
+        shown = app.snapshot
+        assert shown in recording.snapshots
+        card = app.screen.query_one("#gpu-card-0", GpuCard)
+        assert card.reading == shown.gpus[0]
+
+
+async def test_pause_seek_and_speed_keys(recording_path):
+    app = replay_app(recording_path)
+    recording = read_recording(recording_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        await pilot.press("p")
+        assert not app.replay.playing
+        assert app.screen.query_one(RigHeader).paused
+        position = app.replay.position
+        await pilot.pause(0.4)
+        assert app.replay.position == position  # paused
+        await pilot.press("right")
+        assert app.replay.position == pytest.approx(position + 10)
+        assert app.snapshot == recording.snapshots[app.replay.index()]
+        await pilot.press("shift+right")
+        assert app.replay.position == pytest.approx(position + 70)
+        await pilot.press("left")
+        assert app.replay.position == pytest.approx(position + 60)
+        # The charts show the ten minutes before the new position, rebuilt on the seek.
+        assert app.history.timestamps()[-1] == app.snapshot.taken_at
+        assert len(app.history) == app.replay.index() + 1
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert app.replay.speed == 5.0
+        await pilot.press("left_square_bracket")
+        assert app.replay.speed == 2.0
+        await pilot.press("end")
+        assert app.snapshot == recording.snapshots[-1]
+        await pilot.press("p")  # at the end, play starts over
+        assert app.replay.playing and app.replay.index() == 0
+
+
+async def test_a_damaged_recording_plays_what_is_valid_and_says_where_it_stopped(
+    recording_path,
+):
+    data = recording_path.read_bytes()
+    recording_path.write_bytes(data[: len(data) // 2])  # cut in the middle of a line
+    app = replay_app(recording_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        header = app.screen.query_one(RigHeader)
+        assert header.problem.startswith("stopped at line")
+        assert "cut off" in header.problem
+        assert len(app.replay.recording.snapshots) < 120
+
+
+def test_replaying_a_file_that_is_not_a_recording_exits_2(tmp_path, capsys):
+    from rigtui.cli import main
+
+    path = tmp_path / "x.jsonl"
+    path.write_text("not json at all\n")
+    assert main(["--replay", str(path)]) == 2
+    assert "not a rigtui recording" in capsys.readouterr().err

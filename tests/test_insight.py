@@ -25,7 +25,16 @@ from rigtui.insight.power import (
     energy_between,
     integrate_j,
 )
-from rigtui.telemetry.model import GpuReading
+from rigtui.insight.rig import RigInsight
+from rigtui.llm.ollama import RunningModel
+from rigtui.telemetry.model import (
+    CpuReading,
+    GpuProcess,
+    GpuReading,
+    MemoryReading,
+    NvmlStatus,
+    RigSnapshot,
+)
 
 GIB = 1024**3
 MIB = 1024**2
@@ -230,6 +239,40 @@ def test_a_model_load_is_measured_against_the_link():
     assert load.link_share == pytest.approx(5 * GIB / 7.877e9, rel=0.01)
     assert load.rx_bytes_per_s == pytest.approx(5.3e9)
     assert load.words().startswith("loaded 10.7 GB at 5.4 GB/s (68% of Gen4 x4 (7.9 GB/s))")
+
+
+def _rig(taken_at: float, used_bytes: int, *, runner: bool = True) -> RigSnapshot:
+    processes = (GpuProcess(4242, "ollama", used_bytes),) if runner else ()
+    reading = gpu(
+        memory_used_bytes=used_bytes,
+        utilization_gpu_pct=18,
+        clocks_event_reasons=(),
+        processes=processes,
+    )
+    return RigSnapshot(
+        taken_at=taken_at,
+        hostname="rig",
+        nvml=NvmlStatus(available=True),
+        gpus=(reading,),
+        cpu=CpuReading(percent=90.0, per_core_pct=(90.0, 90.0)),
+        memory=MemoryReading(60 * GIB, 64 * GIB, 4 * GIB, 0, 0),
+    )
+
+
+def test_a_split_reported_after_the_snapshot_is_assessed_without_counting_the_snapshot_twice():
+    insight = RigInsight()
+    insight.update(_rig(0.0, 1 * GIB))
+    loading = _rig(1.0, 23 * GIB)
+    before = insight.update(loading)  # Ollama has not reported the model yet
+    assert before[0].model_cpu_share is None
+    assert before[0].loading
+    split = RunningModel("llama3.3:70b", 44 * GIB, 22 * GIB, 4096, None)
+    after = insight.assess(loading, [split])
+    assert after[0].model_cpu_share == pytest.approx(0.5)
+    assert after[0].diagnosis.words.startswith("model 50% on CPU")
+    # The load is still the one seen once: one snapshot of growth, not two.
+    assert after[0].load is before[0].load
+    assert after[0].load.bytes_loaded == 22 * GIB
 
 
 # --- why is it slow --------------------------------------------------------------------------

@@ -47,11 +47,20 @@ class RigInsight:
     def update(
         self, snapshot: RigSnapshot, running: Sequence[RunningModel] = ()
     ) -> dict[int, GpuInsight]:
+        """Follow the rig one snapshot further and say what it shows."""
+        for gpu in snapshot.gpus:
+            self._loads.setdefault(gpu.index, LoadMonitor()).update(snapshot.taken_at, gpu)
+        return self.assess(snapshot, running)
+
+    def assess(
+        self, snapshot: RigSnapshot, running: Sequence[RunningModel] = ()
+    ) -> dict[int, GpuInsight]:
+        """The insight for the snapshot already followed, e.g. again once Ollama reports a
+        different set of loaded models, without counting the snapshot twice."""
         shares = split_model_share(snapshot, running)
         insights = {}
         for gpu in snapshot.gpus:
             monitor = self._loads.setdefault(gpu.index, LoadMonitor())
-            monitor.update(snapshot.taken_at, gpu)
             load = monitor.current
             loading = load is not None
             if load is None and monitor.last is not None:

@@ -529,7 +529,12 @@ class RigApp(App):
     def on_models_running(self, message: ModelsRunning) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
+        changed = message.models != self.running_models
         self.running_models = message.models
+        if changed and self.snapshot is not None:
+            # A model loaded, unloaded or split: say so now, not at the next sample.
+            self.insights = self.rig_insight.assess(self.snapshot, self.running_models)
+            self.dashboard.show_insights(self.insights)
         self._show_running()
 
     def _show_running(self) -> None:

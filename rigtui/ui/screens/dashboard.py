@@ -181,11 +181,18 @@ class DashboardScreen(Screen):
             self._ensure_cards(len(snapshot.gpus))
             for gpu in snapshot.gpus:
                 card = self.query_one(f"#gpu-card-{gpu.index}", GpuCard)
-                card.set_reactive(GpuCard.insight, self.insights.get(gpu.index))
+                card.insight = self.insights.get(gpu.index)
                 card.reading = gpu
             self.query_one("#cpu-panel", CpuPanel).show(snapshot.cpu, snapshot.memory)
             self.chat.show_snapshot(snapshot)
             self._refresh_active_tab()
+
+    def show_insights(self, insights: dict[int, GpuInsight]) -> None:
+        """New insight for the snapshot on screen (Ollama reported other models)."""
+        self.insights = insights
+        for card in self.query(GpuCard):
+            if card.reading is not None:
+                card.insight = insights.get(card.reading.index)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._refresh_active_tab()
@@ -210,7 +217,7 @@ class DashboardScreen(Screen):
             # Beside the chat: the same GPU and CPU figures, compact, to watch a model offload.
             for gpu in self.snapshot.gpus:
                 card = self.query_one(f"#chat-gpu-{gpu.index}", GpuCard)
-                card.set_reactive(GpuCard.insight, self.insights.get(gpu.index))
+                card.insight = self.insights.get(gpu.index)
                 card.reading = gpu
             self.query_one("#chat-cpu", CpuPanel).show(self.snapshot.cpu, self.snapshot.memory)
 

@@ -6,6 +6,7 @@ field names, so :class:`rigtui.telemetry.system.SystemSource` runs unchanged ove
 
 from __future__ import annotations
 
+import contextlib
 from collections import namedtuple
 
 import psutil as real_psutil
@@ -83,6 +84,10 @@ class SimulatedProcess:
         if process is None:
             raise real_psutil.NoSuchProcess(self.pid)
         return process
+
+    @contextlib.contextmanager
+    def oneshot(self):
+        yield
 
     def name(self) -> str:
         return self._process().name

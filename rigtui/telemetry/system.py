@@ -12,8 +12,6 @@ import psutil as real_psutil
 
 from rigtui.telemetry.model import CpuReading, MemoryReading, ProcessReading
 
-_PROCESS_ATTRS = ["pid", "name", "cpu_percent", "memory_info", "username"]
-
 
 class SystemSource:
     def __init__(self, psutil: ModuleType | object = real_psutil, top_processes: int = 12) -> None:
@@ -55,26 +53,38 @@ class SystemSource:
         )
 
     def read_processes(self) -> tuple[ProcessReading, ...]:
-        """The busiest processes by CPU, with the command line only for those shown."""
+        """The busiest processes by CPU; the rest of their details only for those shown.
+
+        Every process is asked only for its CPU time (one read of /proc/PID/stat): asking all of
+        them for names, memory and owners cost four times as much on a machine with many.
+        """
         psutil = self._psutil
         candidates = []
-        for process in psutil.process_iter(_PROCESS_ATTRS):
-            info = process.info
-            cpu = info.get("cpu_percent")
-            if cpu is None:
-                continue
-            candidates.append((cpu, process, info))
-        candidates.sort(key=lambda item: (-item[0], item[2]["pid"]))
+        for process in psutil.process_iter(["cpu_percent"]):
+            cpu = process.info.get("cpu_percent")
+            if cpu is not None:
+                candidates.append((cpu, process.pid, process))
+        candidates.sort(key=lambda item: (-item[0], item[1]))
         readings = []
-        for cpu, process, info in candidates[: self.top_processes]:
-            memory = info.get("memory_info")
+        for cpu, pid, process in candidates:
+            if len(readings) == self.top_processes:
+                break
+            try:
+                with process.oneshot():
+                    name = process.name()
+                    memory = _or_none(psutil, process.memory_info)
+                    username = _or_none(psutil, process.username)
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue  # ended since the CPU count
+            except psutil.AccessDenied:
+                name, memory, username = "?", None, None
             readings.append(
                 ProcessReading(
-                    pid=info["pid"],
-                    name=info.get("name") or "?",
+                    pid=pid,
+                    name=name or "?",
                     cpu_pct=round(float(cpu), 1),
                     rss_bytes=memory.rss if memory is not None else None,
-                    username=info.get("username"),
+                    username=username,
                     command=self._command(process),
                 )
             )
@@ -106,3 +116,12 @@ class SystemSource:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return None
         return " ".join(parts) if parts else None
+
+
+def _or_none(psutil, read):
+    """What ``read`` says, or ``None`` where this user may not read it (another user's
+    process on some systems)."""
+    try:
+        return read()
+    except psutil.AccessDenied:
+        return None

@@ -66,9 +66,9 @@ from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.widgets.rig_header import RigHeader
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-OLLAMA_POLL_S = 1.5
-OLLAMA_TAGS_EVERY = 20
-"""Re-read the installed models every this many polls (about every 30 s)."""
+OLLAMA_POLL_S = 2.0
+OLLAMA_TAGS_EVERY = 15
+"""Re-read the installed models every this many polls (every 30 s)."""
 OLLAMA_BACKOFF_MAX_S = 15.0
 GENERATING = "llm.generating"
 FAST_POWER_S = 0.1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from rigtui.insight.fit import FitEstimate
@@ -15,14 +18,16 @@ from rigtui.llm.placement import CrossCheck
 from rigtui.telemetry.history import History, gpu_key
 from rigtui.telemetry.model import NvmlStatus, RigSnapshot
 from rigtui.ui.render import units
+from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.render.safe import literal
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard
-from rigtui.ui.widgets.history_chart import ChartData, ChartLine, ChartSeries, HistoryChart
+from rigtui.ui.widgets.history_chart import HistoryChart
 from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.nvml_notice import NvmlNotice
+from rigtui.ui.widgets.process_list import ProcessList
 from rigtui.ui.widgets.process_table import ProcessTable
 from rigtui.ui.widgets.rig_header import RigHeader
 
@@ -47,14 +52,15 @@ CPU_PROCESS_COLUMNS = [
 GPU_CHARTS = (
     ("util", "GPU utilization %", "utilization_gpu_pct", 1.0),
     ("vram", "VRAM used GiB", "memory_used_bytes", float(units.GIB)),
-    ("temp", "Temperature °C", "temperature_c", 1.0),
-    ("power", "Power W (limit ─)", "power_draw_w", 1.0),
+    ("temp", "Temp °C (slowdown ╌)", "temperature_c", 1.0),
+    ("power", "Power W (limit ╌)", "power_draw_w", 1.0),
 )
 EXTRA_CHARTS = (
     ("cpu", "CPU load %", 1.0),
     ("pcie", "PCIe RX MB/s", 1e6),
 )
 SERIES_COLOURS = ("normal", "accent", "good", "error")
+W = TypeVar("W", bound=Widget)
 
 
 class DashboardScreen(Screen):
@@ -70,6 +76,7 @@ class DashboardScreen(Screen):
         self.window_s = 600.0
         self.insights: dict[int, GpuInsight] = {}
         self._gpu_count = -1
+        self._found: dict[str, Widget] = {}
 
     def compose(self) -> ComposeResult:
         yield RigHeader(id="header")
@@ -86,12 +93,12 @@ class DashboardScreen(Screen):
                             yield HistoryChart(title, scale=scale, id=f"rig-chart-{suffix}")
                         yield HistoryChart("CPU load %", id="rig-chart-cpu")
                     with Horizontal(id="rig-processes"):
-                        yield ProcessTable(
+                        yield ProcessList(
                             GPU_PROCESS_COLUMNS[:5],
                             id="rig-gpu-processes",
                             empty_message="no GPU processes",
                         )
-                        yield ProcessTable(CPU_PROCESS_COLUMNS[:5], id="rig-cpu-processes")
+                        yield ProcessList(CPU_PROCESS_COLUMNS[:5], id="rig-cpu-processes")
             with TabPane("Charts", id="charts-tab"):
                 with Vertical(id="chart-grid"):
                     with Horizontal(classes="chart-row"):
@@ -149,12 +156,8 @@ class DashboardScreen(Screen):
         predictions: dict[str, FitEstimate] | None = None,
     ) -> None:
         now = self.snapshot.taken_at if self.snapshot is not None else None
-        for models in self.query(LoadedModels):
-            models.now_epoch_s = now
-            models.predictions = predictions or {}
-            models.models = tuple(running)
-            models.check = check
-            models.status = ""
+        for selector in ("#rig-models", "#chat-models"):
+            self._one(selector, LoadedModels).show(tuple(running), check, predictions or {}, now)
         self.chat.show_running(running)
 
     def show_status(self, status: NvmlStatus) -> None:
@@ -174,17 +177,16 @@ class DashboardScreen(Screen):
         self.window_s = window_s
         self.insights = insights or {}
         with self.app.batch_update():
-            header = self.query_one(RigHeader)
+            header = self._one("#header", RigHeader)
             header.taken_at = snapshot.taken_at
             header.hostname = snapshot.hostname
             header.power = snapshot.power
             self._ensure_cards(len(snapshot.gpus))
             for gpu in snapshot.gpus:
-                card = self.query_one(f"#gpu-card-{gpu.index}", GpuCard)
+                card = self._one(f"#gpu-card-{gpu.index}", GpuCard)
                 card.insight = self.insights.get(gpu.index)
                 card.reading = gpu
-            self.query_one("#cpu-panel", CpuPanel).show(snapshot.cpu, snapshot.memory)
-            self.chat.show_snapshot(snapshot)
+            self._one("#cpu-panel", CpuPanel).show(snapshot.cpu, snapshot.memory)
             self._refresh_active_tab()
 
     def show_insights(self, insights: dict[int, GpuInsight]) -> None:
@@ -204,7 +206,7 @@ class DashboardScreen(Screen):
         """Only what the user can see is rebuilt: hidden tables and charts cost nothing."""
         if self.snapshot is None or self.history is None:
             return
-        active = self.query_one(TabbedContent).active
+        active = self._one("#tabs", TabbedContent).active
         if active == "rig-tab":
             self._fill_processes("#rig-gpu-processes", "#rig-cpu-processes", full=False)
             if self.has_class("-tall"):
@@ -213,13 +215,20 @@ class DashboardScreen(Screen):
             self._fill_charts("big-chart")
         elif active == "processes-tab":
             self._fill_processes("#gpu-processes", "#cpu-processes", full=True)
-        elif active == "chat-tab" and self.has_class("-wide"):
-            # Beside the chat: the same GPU and CPU figures, compact, to watch a model offload.
-            for gpu in self.snapshot.gpus:
-                card = self.query_one(f"#chat-gpu-{gpu.index}", GpuCard)
-                card.insight = self.insights.get(gpu.index)
-                card.reading = gpu
-            self.query_one("#chat-cpu", CpuPanel).show(self.snapshot.cpu, self.snapshot.memory)
+        elif active == "chat-tab":
+            # The live strip only while it is seen: a hidden widget that repaints has Textual
+            # work out the whole screen's map again, every second.
+            self.chat.show_snapshot(self.snapshot)
+            if self.has_class("-wide"):
+                self._fill_chat_side(self.snapshot)
+
+    def _fill_chat_side(self, snapshot: RigSnapshot) -> None:
+        """Beside the chat: the same GPU and CPU figures, compact, to watch a model offload."""
+        for gpu in snapshot.gpus:
+            card = self._one(f"#chat-gpu-{gpu.index}", GpuCard)
+            card.insight = self.insights.get(gpu.index)
+            card.reading = gpu
+        self._one("#chat-cpu", CpuPanel).show(snapshot.cpu, snapshot.memory)
 
     def on_resize(self, event) -> None:
         # Short terminals get one line of per-core blocks instead of a grid of bars.
@@ -270,7 +279,7 @@ class DashboardScreen(Screen):
                 if full:
                     cells.append(literal(process.command))
                 gpu_rows.append((f"{gpu.index}:{process.pid}", cells))
-        self.query_one(gpu_table_id, ProcessTable).show_rows(gpu_rows)
+        self._one(gpu_table_id, ProcessTable if full else ProcessList).show_rows(gpu_rows)
         cpu_rows = []
         for process in snapshot.processes:
             cells = [
@@ -283,7 +292,7 @@ class DashboardScreen(Screen):
             if full:
                 cells.append(literal(process.command))
             cpu_rows.append((str(process.pid), cells))
-        self.query_one(cpu_table_id, ProcessTable).show_rows(cpu_rows)
+        self._one(cpu_table_id, ProcessTable if full else ProcessList).show_rows(cpu_rows)
 
     def _fill_charts(self, prefix: str) -> None:
         snapshot = self.snapshot
@@ -360,6 +369,8 @@ class DashboardScreen(Screen):
             span_color=palette.accent,
         )
         self._show_chart(f"#{prefix}-cpu", cpu)
+        if prefix != "big-chart":
+            return  # the PCIe chart is on the Charts tab only
         pcie = ChartData(
             times,
             now,
@@ -376,7 +387,13 @@ class DashboardScreen(Screen):
         self._show_chart(f"#{prefix}-pcie", pcie)
 
     def _show_chart(self, selector: str, data: ChartData) -> None:
-        charts = self.query(selector)
-        for chart in charts:
-            if isinstance(chart, HistoryChart):
-                chart.show_data(data)
+        self._one(selector, HistoryChart).show_data(data)
+
+    def _one(self, selector: str, expect: type[W]) -> W:
+        """``query_one``, remembered: the same widgets are updated every second, and looking
+        them up in the DOM each time was a fifth of the idle dashboard's work."""
+        widget = self._found.get(selector)
+        if widget is None or not widget.is_attached:
+            widget = self.query_one(selector, expect)
+            self._found[selector] = widget
+        return widget  # type: ignore[return-value]

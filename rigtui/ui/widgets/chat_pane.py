@@ -186,6 +186,14 @@ class ChatPane(Vertical):
         if self._ready and self.installed and not self.query_one("#model-picker", Select).expanded:
             self.show_installed(self.installed)
 
+    @property
+    def live_strip(self) -> LiveStrip:
+        """Looked up once: it is updated with every reading and every streamed piece."""
+        strip = getattr(self, "_live_strip", None)
+        if strip is None:
+            strip = self._live_strip = self.query_one(LiveStrip)
+        return strip
+
     def show_running(self, models: list[RunningModel]) -> None:
         self.running = models
         if not self._ready:
@@ -199,7 +207,7 @@ class ChatPane(Vertical):
                 self._picking = True
                 picker.value = loaded[0]
                 self.call_after_refresh(self._picking_done)
-        strip = self.query_one(LiveStrip)
+        strip = self.live_strip
         model = self.current_model
         for running in models:
             if running.name == model:
@@ -211,7 +219,7 @@ class ChatPane(Vertical):
     def show_snapshot(self, snapshot: RigSnapshot) -> None:
         if not self._ready:
             return
-        strip = self.query_one(LiveStrip)
+        strip = self.live_strip
         utilizations = [
             g.utilization_gpu_pct for g in snapshot.gpus if g.utilization_gpu_pct is not None
         ]
@@ -221,7 +229,7 @@ class ChatPane(Vertical):
     def show_connection(self, message: str) -> None:
         if not self._ready:
             return
-        strip = self.query_one(LiveStrip)
+        strip = self.live_strip
         if message:
             strip.state = message
             strip.warning = True
@@ -287,7 +295,7 @@ class ChatPane(Vertical):
         self.rate.clear()
         self.reply_started_at = time.monotonic()
         self.last_piece_at = None
-        strip = self.query_one(LiveStrip)
+        strip = self.live_strip
         strip.clear_rates()
         strip.state = "waiting for the first token…"
         strip.warning = False
@@ -301,7 +309,7 @@ class ChatPane(Vertical):
             self.rate.add(piece.arrived_at)
         self.last_piece_at = pieces[-1].arrived_at
         await self.reply.append(content, thinking)
-        strip = self.query_one(LiveStrip)
+        strip = self.live_strip
         strip.record_rate(self.rate.rate(time.monotonic()))
         if strip.state:
             strip.state = "thinking…" if thinking and not self.reply.content else ""
@@ -311,7 +319,7 @@ class ChatPane(Vertical):
         reply = self.reply
         self.streaming = False
         self.reply = None
-        strip = self.query_one(LiveStrip)
+        strip = self.live_strip
         strip.state = ""
         strip.warning = False
         if stats.generated_tokens_per_s:
@@ -357,7 +365,7 @@ class ChatPane(Vertical):
         if not self.streaming or self.reply_started_at is None:
             return
         now = time.monotonic()
-        strip = self.query_one(LiveStrip)
+        strip = self.live_strip
         if self.last_piece_at is None:
             waited = now - self.reply_started_at
             if waited > self.stall_before_first_token_s:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.text import Text
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import GpuReading
@@ -15,13 +14,18 @@ from rigtui.ui.render.gpu import (
     gpu_title,
 )
 from rigtui.ui.render.palette import Palette
+from rigtui.ui.widgets.text_panel import TextPanel
+
+SLOWED = frozenset(
+    {"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
+)
 
 
-class GpuCard(Widget):
-    reading: reactive[GpuReading | None] = reactive(None, layout=True)
-    compact: reactive[bool] = reactive(False, layout=True)
-    insight: reactive[GpuInsight | None] = reactive(None)
+class GpuCard(TextPanel):
+    reading: reactive[GpuReading | None] = reactive(None, repaint=False)
+    compact: reactive[bool] = reactive(False, repaint=False)
     """Four lines instead of seven: several GPUs on a short terminal."""
+    insight: reactive[GpuInsight | None] = reactive(None, repaint=False)
 
     def __init__(self, index: int, *, id: str | None = None, compact: bool = False) -> None:
         super().__init__(id=id or f"gpu-card-{index}")
@@ -32,26 +36,24 @@ class GpuCard(Widget):
     def watch_reading(self, reading: GpuReading | None) -> None:
         if reading is None:
             return
-        self.border_title = gpu_title(reading)
-        self.border_subtitle = gpu_subtitle(reading)
+        self.set_border_title(gpu_title(reading))
+        self.set_border_subtitle(gpu_subtitle(reading))
         self.set_class(reading.lost, "-lost")
         fans_stuck = any(fan.speed_pct and fan.rpm == 0 for fan in reading.fans)
         reasons = set(reading.clocks_event_reasons or ())
-        slowed = bool(
-            reasons
-            & {
-                "hw_slowdown",
-                "sw_thermal_slowdown",
-                "hw_thermal_slowdown",
-                "hw_power_brake_slowdown",
-            }
-        )
-        self.set_class(slowed or fans_stuck, "-alert")
+        self.set_class(bool(reasons & SLOWED) or fans_stuck, "-alert")
         self.set_class("sw_power_cap" in reasons, "-capped")
+        self.update_lines()
 
-    def render(self) -> Group:
+    def watch_insight(self) -> None:
+        self.update_lines()
+
+    def watch_compact(self) -> None:
+        self.update_lines()
+
+    def panel_lines(self) -> list[Text]:
         if self.reading is None:
-            return Group("waiting for the first reading…")
+            return [Text("waiting for the first reading…")]
         palette: Palette = getattr(self.app, "palette", Palette())
         lines = gpu_card_compact_lines if self.compact else gpu_card_lines
-        return Group(*lines(self.reading, max(20, self.content_size.width), palette, self.insight))
+        return lines(self.reading, max(20, self.content_size.width), palette, self.insight)

@@ -1,85 +1,31 @@
-"""A history chart drawn with plotext, rebuilt only when its data or size changed and it is seen."""
+"""A history chart that repaints only the rows that changed, and nothing while it is hidden."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
 
-from rich.text import Text
-from textual.app import RenderResult
-from textual_plotext import PlotextPlot
-
-from rigtui.ui.render import units
-
-
-@dataclass(frozen=True)
-class ChartSeries:
-    label: str
-    values: tuple[float | None, ...]
-    color: str
-    """A ``#rrggbb`` colour."""
+from rigtui.ui.render.chart import ChartData, ChartStyle, Row, chart_rows
+from rigtui.ui.render.palette import Palette
+from rigtui.ui.widgets.text_panel import shown
 
 
-@dataclass(frozen=True)
-class ChartLine:
-    """A horizontal reference line, such as the power limit."""
+class HistoryChart(Widget):
+    DEFAULT_CSS = """
+    HistoryChart {
+        height: 1fr;
+        min-height: 4;
+    }
+    """
 
-    label: str
-    value: float
-    color: str
-
-
-@dataclass(frozen=True)
-class ChartData:
-    times: tuple[float, ...]
-    now: float
-    window_s: float
-    series: tuple[ChartSeries, ...]
-    lines: tuple[ChartLine, ...] = ()
-    y_min: float = 0.0
-    y_max: float | None = None
-    spans: tuple[tuple[float, float], ...] = ()
-    """Time spans to mark along the bottom (e.g. while a reply was generating)."""
-    span_color: str = "#FEA62B"
-
-
-def _rgb(color: str) -> tuple[int, int, int]:
-    color = color.lstrip("#")
-    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
-
-
-def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
-    """Round tick values (0, 25, 50 … or 0, 100, 200 …) covering ``low`` to ``high``."""
-    span = high - low
-    if span <= 0:
-        return [low]
-    raw = span / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-6:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
-
-
-def tick_label(value: float) -> str:
-    return f"{value:g}" if abs(value) < 1e5 else f"{value:.0e}"
-
-
-def _time_label(seconds_ago: float) -> str:
-    return "now" if seconds_ago == 0 else f"-{units.duration(seconds_ago)}"
-
-
-class HistoryChart(PlotextPlot):
     def __init__(
         self,
         title: str,
         *,
         scale: float = 1.0,
-        unit: str = "",
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
@@ -87,77 +33,81 @@ class HistoryChart(PlotextPlot):
         self.title = title
         self.scale = scale
         """Values are divided by this before plotting (bytes → GiB)."""
-        self.unit = unit
         self.data: ChartData | None = None
         self.renders = 0
-        """How many times the plot was rebuilt: charts nobody sees must not be rebuilt."""
-        self._version = 0
-        self._cached_key: tuple | None = None
-        self._cached: Text | None = None
+        """How many times the rows were computed: charts nobody sees must not be."""
+        self._rows: list[Row] = []
+        self._strips: dict[int, Strip] = {}
+        self._drawn_for: tuple | None = None
+        self._stale = True
+        self._base: Style | None = None
+        self._styles: dict[tuple[Style, str], Style] = {}
 
     def show_data(self, data: ChartData) -> None:
         self.data = data
-        self._version += 1
+        self._stale = True
+        if shown(self):  # on screen: work out what changed now, repaint just that
+            self._redraw()
+
+    def on_resize(self) -> None:
+        self._stale = True
         self.refresh()
 
-    def render(self) -> RenderResult:
-        width, height = self.size.width, self.size.height
-        key = (self._version, width, height, self.app.theme)
-        if key == self._cached_key and self._cached is not None:
-            return self._cached
-        if self.data is None or width < 12 or height < 4:
-            return Text(self.title, style="dim")
-        self._draw(self.data)
-        self.renders += 1
-        self._cached = super().render()  # type: ignore[assignment]
-        self._cached_key = key
-        return self._cached
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        # Perhaps a new theme (then _redraw sees other colours and repaints everything), more
+        # often a class changed somewhere above and nothing here did.
+        self._stale = True
+        self._base = None
 
-    def _draw(self, data: ChartData) -> None:
-        plt = self.plt
-        plt.clear_figure()
-        plt.title(self.title)
-        plt.xlim(-data.window_s, 0)
-        upper = data.y_max
-        plotted_max = data.y_min
-        show_legend = len(data.series) > 1
-        for series in data.series:
-            xs = []
-            ys = []
-            for time, value in zip(data.times, series.values, strict=False):
-                if value is None:
-                    continue
-                xs.append(time - data.now)
-                ys.append(value / self.scale)
-            if xs:
-                plotted_max = max(plotted_max, max(ys))
-                # One series is drawn as a filled area (easier to read at a glance); several
-                # as lines, so none hides another.
-                plt.plot(
-                    xs,
-                    ys,
-                    color=_rgb(series.color),
-                    marker="braille" if show_legend else "hd",
-                    label=series.label if show_legend else None,
-                    fillx=not show_legend,
-                )
-        for line in data.lines:
-            plotted_max = max(plotted_max, line.value / self.scale)
-            plt.horizontal_line(line.value / self.scale, color=_rgb(line.color))
-        if upper is None:
-            upper = plotted_max * 1.1 if plotted_max > data.y_min else data.y_min + 1
-        for start, end in data.spans:
-            start_x = max(start - data.now, -data.window_s)
-            end_x = min(end - data.now, 0)
-            if end_x > start_x:
-                plt.plot(
-                    [start_x, end_x],
-                    [data.y_min, data.y_min],
-                    color=_rgb(data.span_color),
-                    marker="hd",
-                )
-        plt.ylim(data.y_min, upper)
-        y_ticks = nice_ticks(data.y_min, upper, max(2, min(5, (self.size.height - 4) // 2)))
-        plt.yticks(y_ticks, [tick_label(tick) for tick in y_ticks])
-        ticks = [-data.window_s, -data.window_s / 2, 0]
-        plt.xticks(ticks, [_time_label(-tick) for tick in ticks])
+    def _redraw(self) -> None:
+        width, height = self.size
+        if self._base is None:
+            self._base = self.rich_style  # walks up to the screen: once per style change
+        base = self._base
+        palette: Palette = getattr(self.app, "palette", Palette())
+        key = (width, height, base, palette)
+        rows = chart_rows(
+            self.data,
+            self.title,
+            width,
+            height,
+            scale=self.scale,
+            style=ChartStyle(text=palette.text, axis=palette.muted),
+        )
+        self.renders += 1
+        self._stale = False
+        if key != self._drawn_for:
+            self._drawn_for = key
+            self._rows = rows
+            self._strips.clear()
+            self.refresh()
+            return
+        for y, row in enumerate(rows):
+            if y >= len(self._rows) or row != self._rows[y]:
+                self._strips.pop(y, None)
+                self.refresh(Region(0, y, width, 1))
+        self._rows = rows
+
+    def _style(self, colour: str | None) -> Style:
+        base = self._base
+        if colour is None:
+            return base
+        style = self._styles.get((base, colour))
+        if style is None:  # parsing a colour costs more than the rest of a row
+            style = self._styles[(base, colour)] = base + Style(color=colour)
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        if self._stale:
+            self._redraw()
+        strip = self._strips.get(y)
+        if strip is None:
+            if y >= len(self._rows):
+                return Strip.blank(self.size.width, self._base)
+            strip = Strip(
+                [Segment(text, self._style(colour)) for text, colour in self._rows[y]],
+                self.size.width,
+            )
+            self._strips[y] = strip
+        return strip

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from rich.console import Group
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from rigtui.llm.ollama import RunningModel
 from rigtui.llm.placement import CrossCheck, offload_advice, processor_split
 from rigtui.ui.render import units
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.render.safe import literal
+from rigtui.ui.widgets.text_panel import TextPanel
 
 FOREVER_S = 20 * 365 * 24 * 3600
 
@@ -32,18 +31,39 @@ def until(expires_at: datetime | None, now: datetime) -> str:
     return f"{units.duration(left)} left"
 
 
-class LoadedModels(Widget):
-    models: reactive[tuple[RunningModel, ...]] = reactive((), layout=True)
-    check: reactive[CrossCheck | None] = reactive(None, layout=True)
-    status: reactive[str] = reactive("Looking for Ollama…", layout=True)
+class LoadedModels(TextPanel):
+    models: reactive[tuple[RunningModel, ...]] = reactive((), repaint=False)
+    check: reactive[CrossCheck | None] = reactive(None, repaint=False)
+    status: reactive[str] = reactive("Looking for Ollama…", repaint=False)
     """Why the list is empty or stale (Ollama unreachable …); empty when connected."""
-    show_advice: reactive[bool] = reactive(True, layout=True)
-    predictions: reactive[dict] = reactive(dict)
+    show_advice: reactive[bool] = reactive(True, repaint=False)
+    predictions: reactive[dict] = reactive(dict, repaint=False)
     """The fit estimate for each loaded model, to show next to what Ollama did."""
-    now_epoch_s: reactive[float | None] = reactive(None)
+    now_epoch_s: reactive[float | None] = reactive(None, repaint=False)
     """The time of the latest reading: "4m left" is counted from it (the rig's own clock)."""
 
-    def render(self) -> Group:
+    def show(
+        self,
+        models: tuple[RunningModel, ...],
+        check: CrossCheck,
+        predictions: dict,
+        now_epoch_s: float | None,
+    ) -> None:
+        """Everything of one poll at once: worked out and repainted once, not per field."""
+        self.set_reactive(LoadedModels.models, models)
+        self.set_reactive(LoadedModels.check, check)
+        self.set_reactive(LoadedModels.predictions, predictions)
+        self.set_reactive(LoadedModels.now_epoch_s, now_epoch_s)
+        self.set_reactive(LoadedModels.status, "")
+        self.update_lines()
+
+    def _changed(self) -> None:
+        self.update_lines()
+
+    watch_models = watch_check = watch_status = watch_show_advice = _changed
+    watch_predictions = watch_now_epoch_s = _changed
+
+    def panel_lines(self) -> list[Text]:
         palette: Palette = getattr(self.app, "palette", Palette())
         lines: list[Text] = []
         if self.status:
@@ -83,4 +103,4 @@ class LoadedModels(Widget):
                 advice = offload_advice(model)
                 if advice:
                     lines.append(Text(advice, style=palette.warning))
-        return Group(*lines)
+        return lines

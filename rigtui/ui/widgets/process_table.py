@@ -9,7 +9,9 @@ from textual.widgets import DataTable
 
 
 class ProcessTable(DataTable):
-    """Rows keyed by PID; each update replaces the rows and puts the cursor back on its PID."""
+    """Rows keyed by PID. An update changes only the cells that changed while the same
+    processes stay in the same order; otherwise the rows are replaced and the cursor put back
+    on its PID."""
 
     def __init__(
         self,
@@ -25,6 +27,7 @@ class ProcessTable(DataTable):
         keys = [key for key, _ in self._column_spec]
         # The message goes in the name column, where it reads naturally and widens nothing odd.
         self._message_column = keys.index("name") if "name" in keys else 0
+        self._shown: list[tuple[str, list[Text | str]]] | None = None
 
     def on_mount(self) -> None:
         for key, label in self._column_spec:
@@ -32,6 +35,19 @@ class ProcessTable(DataTable):
 
     def show_rows(self, rows: Sequence[tuple[str, Sequence[Text | str]]]) -> None:
         """``rows`` are ``(row key, cells)``; cells are ``Text`` so names are never markup."""
+        rows = [(key, list(cells)) for key, cells in rows]
+        shown = self._shown
+        if shown is not None and not rows and not shown:
+            return  # still nothing to show
+        if shown is not None and rows and [key for key, _ in rows] == [key for key, _ in shown]:
+            column_keys = [key for key, _ in self._column_spec]
+            for (key, cells), (_, old_cells) in zip(rows, shown, strict=True):
+                for column, (new, old) in enumerate(zip(cells, old_cells, strict=True)):
+                    if new != old:
+                        self.update_cell(key, column_keys[column], new, update_width=True)
+            self._shown = rows
+            return
+        self._shown = rows
         selected = None
         if self.row_count and self.cursor_row < self.row_count:
             selected = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value

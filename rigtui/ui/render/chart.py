@@ -1,0 +1,315 @@
+"""History charts drawn in braille, row by row, cheaply enough to redraw every second.
+
+A chart is a title row, a plot of braille cells (2 × 4 dots each) with a y axis, an x axis that
+also marks time spans (a reply generating), and a row of time labels. Samples fall into time
+bins aligned to the clock, not to "now": between two bin boundaries only the newest column can
+change, so the rows that reach the terminal stay the same from one second to the next and the
+widget repaints only the rows that did change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rigtui.ui.render import units
+
+BRAILLE = 0x2800
+# Braille dot bits by [column][row from the top] within one cell.
+DOT_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
+# CELL_MASKS[side][first][last]: the bits of dots first..last counted from the cell's bottom.
+CELL_MASKS = tuple(
+    tuple(
+        tuple(sum(side[3 - dot] for dot in range(first, last + 1)) for last in range(4))
+        for first in range(4)
+    )
+    for side in DOT_BITS
+)
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    label: str
+    values: tuple[float | None, ...]
+    color: str
+    """A ``#rrggbb`` colour."""
+
+
+@dataclass(frozen=True)
+class ChartLine:
+    """A horizontal reference line, such as the power limit."""
+
+    label: str
+    value: float
+    color: str
+
+
+@dataclass(frozen=True)
+class ChartData:
+    times: tuple[float, ...]
+    now: float
+    window_s: float
+    series: tuple[ChartSeries, ...]
+    lines: tuple[ChartLine, ...] = ()
+    y_min: float = 0.0
+    y_max: float | None = None
+    """The y range, in the units shown (after the chart's scale); no ``y_max``: from the data."""
+    spans: tuple[tuple[float, float], ...] = ()
+    """Time spans to mark along the x axis (e.g. while a reply was generating)."""
+    span_color: str = "#FEA62B"
+
+
+@dataclass(frozen=True)
+class ChartStyle:
+    """The colours that are not the data's own."""
+
+    text: str = "#E0E0E0"
+    axis: str = "#8A8A8A"
+
+
+Run = tuple[str, str | None]
+"""A stretch of text and its foreground colour (``None``: the widget's own)."""
+Row = tuple[Run, ...]
+
+
+def nice_step(span: float, count: int) -> float:
+    """A round step (1, 2, 2.5, 5 × 10^n) that splits ``span`` into at most ``count`` parts."""
+    raw = span / max(1, count)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+
+
+def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Round tick values (0, 25, 50 … or 0, 100, 200 …) covering ``low`` to ``high``."""
+    span = high - low
+    if span <= 0:
+        return [low]
+    step = nice_step(span, count)
+    ticks = []
+    value = math.ceil(low / step) * step
+    while value <= high + step * 1e-6:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def nice_upper(low: float, highest: float) -> float:
+    """A round top for the y axis a little above ``highest``: it moves only when the data
+    outgrows it, so the whole plot is not redrawn for every new maximum."""
+    if highest <= low:
+        return low + 1
+    step = nice_step((highest - low) * 1.05, 10)
+    return low + math.ceil((highest - low) * 1.05 / step) * step
+
+
+def tick_label(value: float) -> str:
+    """Short: 24 (not 23.9883, the top of a 24 GiB card), 2.5, 6000, 2e+05."""
+    if abs(value) >= 1e5:
+        return f"{value:.0e}"
+    if abs(value) >= 10:
+        return f"{value:.0f}"
+    return f"{value:.2g}"
+
+
+def _time_label(seconds_ago: float) -> str:
+    return "now" if seconds_ago == 0 else f"-{units.duration(seconds_ago)}"
+
+
+def binned(
+    times: Sequence[float], values: Sequence[float | None], start: float, step: float, count: int
+) -> list[float | None]:
+    """The largest value in each of ``count`` bins of ``step`` seconds from ``start``: the
+    peak, because a chart that averages hides the spikes people look for."""
+    bins: list[float | None] = [None] * count
+    for time, value in zip(times, values, strict=False):
+        if value is None:
+            continue
+        index = int((time - start) // step)
+        if 0 <= index < count:
+            held = bins[index]
+            if held is None or value > held:
+                bins[index] = value
+    return bins
+
+
+def _runs(cells: Sequence[tuple[str, str | None]]) -> Row:
+    """Join neighbouring cells of one colour, so a row is a few segments, not one per cell."""
+    runs: list[Run] = []
+    text: list[str] = []
+    colour: str | None = None
+    for char, cell_colour in cells:
+        if text and cell_colour != colour:
+            runs.append(("".join(text), colour))
+            text = []
+        colour = cell_colour
+        text.append(char)
+    if text:
+        runs.append(("".join(text), colour))
+    return tuple(runs)
+
+
+def _y_axis(data: ChartData, scale: float, plot_rows: int) -> tuple[float, list[float]]:
+    """The top of the y axis and the values labelled on it."""
+    y_min = data.y_min
+    highest = y_min
+    for series in data.series:
+        present = [value for value in series.values if value is not None]
+        if present:
+            highest = max(highest, max(present) / scale)
+    for line in data.lines:
+        highest = max(highest, line.value / scale)
+    upper = data.y_max if data.y_max is not None else nice_upper(y_min, highest)
+    ticks = nice_ticks(y_min, upper, max(1, min(5, plot_rows // 2)))
+    if ticks[-1] != upper:
+        # The top of the axis is labelled too (24 GiB of VRAM), clear of the tick below it.
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else upper - y_min
+        if upper - ticks[-1] < step / 2 and len(ticks) > 1:
+            ticks.pop()
+        ticks.append(upper)
+    return upper, ticks
+
+
+class _Canvas:
+    """Braille dots, ``rows`` × ``cells`` cells, each cell in the colour that drew last."""
+
+    def __init__(self, rows: int, cells: int, low: float, high: float, scale: float) -> None:
+        self.rows, self.cells = rows, cells
+        self.low, self.high, self.scale = low, high, scale
+        self.dots_high = rows * 4
+        self.bits = [[0] * cells for _ in range(rows)]
+        self.colours: list[list[str | None]] = [[None] * cells for _ in range(rows)]
+
+    def level(self, value: float) -> int:
+        """Dots lit from the bottom for ``value``: at least one for anything above the floor."""
+        shown = value / self.scale
+        dots = round((shown - self.low) / (self.high - self.low) * self.dots_high)
+        if dots <= 0 and shown > self.low:
+            dots = 1
+        return max(0, min(self.dots_high, dots))
+
+    def row_of(self, dot: int) -> int:
+        return self.rows - 1 - (max(1, dot) - 1) // 4
+
+    def draw(self, levels: Sequence[int | None], colour: str, *, filled: bool) -> None:
+        previous: int | None = None
+        bits, colours, rows = self.bits, self.colours, self.rows
+        for column, lit in enumerate(levels):
+            if lit is None:
+                previous = None
+                continue
+            if filled:
+                if lit == 0:
+                    continue
+                low, high = 1, lit
+            else:
+                # A line: the dot for this bin, joined vertically to the last one.
+                low = high = max(1, lit)
+                if previous is not None:
+                    low, high = min(low, max(1, previous)), max(high, max(1, previous))
+                previous = lit
+            cell, masks = column // 2, CELL_MASKS[column % 2]
+            # Cell by cell up the column, each with the dots of [low, high] it holds.
+            for level in range((low - 1) // 4, (high - 1) // 4 + 1):
+                first = max(low, level * 4 + 1) - level * 4 - 1
+                last = min(high, level * 4 + 4) - level * 4 - 1
+                row = rows - 1 - level
+                bits[row][cell] |= masks[first][last]
+                colours[row][cell] = colour
+
+    def row_cells(self, row: int, line_colour: str | None) -> list[tuple[str, str | None]]:
+        cells: list[tuple[str, str | None]] = []
+        bits, colours = self.bits[row], self.colours[row]
+        for cell in range(self.cells):
+            if bits[cell]:
+                cells.append((chr(BRAILLE + bits[cell]), colours[cell]))
+            elif line_colour is not None:
+                cells.append(("╌", line_colour))
+            else:
+                cells.append((" ", None))
+        return cells
+
+
+def chart_rows(
+    data: ChartData | None,
+    title: str,
+    width: int,
+    height: int,
+    *,
+    scale: float = 1.0,
+    style: ChartStyle = ChartStyle(),
+) -> list[Row]:
+    """The chart as ``height`` rows of ``width`` cells. ``scale`` divides every value (bytes
+    to GiB)."""
+    if width <= 0 or height <= 0:
+        return []
+    title_row = _title_row(data, title, width, style)
+    blank: list[Row] = [((" " * width, None),)] * (height - 1)
+    if data is None or width < 12 or height < 4:
+        return [title_row, *blank]
+    plot_rows = height - 3
+    upper, ticks = _y_axis(data, scale, plot_rows)
+    labels = [tick_label(tick) for tick in ticks]
+    label_width = max(len(label) for label in labels)
+    plot_width = width - label_width - 1
+    if plot_width < 4:
+        return [title_row, *blank]
+
+    canvas = _Canvas(plot_rows, plot_width, data.y_min, upper, scale)
+    columns = plot_width * 2
+    step = data.window_s / columns
+    # Bins end at the next multiple of ``step``: aligned to the clock, not to this sample.
+    end = (math.floor(data.now / step) + 1) * step
+    start = end - columns * step
+    for series in data.series:
+        peaks = binned(data.times, series.values, start, step, columns)
+        levels = [None if peak is None else canvas.level(peak) for peak in peaks]
+        canvas.draw(levels, series.color, filled=len(data.series) == 1)
+    line_rows = {canvas.row_of(canvas.level(line.value)): line.color for line in data.lines}
+    tick_rows: dict[int, str] = {}
+    for tick, label in zip(ticks, labels, strict=True):
+        tick_rows.setdefault(canvas.row_of(canvas.level(tick * scale)), label)
+
+    rows = [title_row]
+    for row in range(plot_rows):
+        label = tick_rows.get(row, "")
+        axis = [(label.rjust(label_width), style.axis), ("┤" if label else "│", style.axis)]
+        rows.append(_runs(axis + canvas.row_cells(row, line_rows.get(row))))
+    rows.append(_axis_row(data, label_width, plot_width, start, step * 2, style))
+    rows.append(_time_labels(data.window_s, label_width, plot_width, style))
+    return rows
+
+
+def _title_row(data: ChartData | None, title: str, width: int, style: ChartStyle) -> Row:
+    cells: list[tuple[str, str | None]] = [(char, style.text) for char in title[:width]]
+    legend = data.series if data is not None and len(data.series) > 1 else ()
+    for series in legend:
+        entry = f"  ▪{series.label}"
+        if len(cells) + len(entry) > width:
+            break
+        cells.extend((char, series.color if char == "▪" else style.axis) for char in entry)
+    cells.extend((" ", None) for _ in range(width - len(cells)))
+    return _runs(cells)
+
+
+def _axis_row(
+    data: ChartData, label_width: int, plot_width: int, start: float, cell_s: float, style
+) -> Row:
+    cells: list[tuple[str, str | None]] = [(" " * label_width, None), ("└", style.axis)]
+    for cell in range(plot_width):
+        begin = start + cell * cell_s
+        finish = begin + cell_s
+        marked = any(first < finish and last >= begin for first, last in data.spans)
+        cells.append(("━", data.span_color) if marked else ("─", style.axis))
+    return _runs(cells)
+
+
+def _time_labels(window_s: float, label_width: int, plot_width: int, style: ChartStyle) -> Row:
+    left = _time_label(window_s)
+    middle = _time_label(window_s / 2)
+    text = [" "] * plot_width
+    for position, label in ((0, left), ((plot_width - len(middle)) // 2, middle)):
+        if position + len(label) < plot_width - 4:
+            text[position : position + len(label)] = label
+    text[plot_width - 3 :] = "now"
+    return _runs([(" " * (label_width + 1), None), ("".join(text), style.axis)])

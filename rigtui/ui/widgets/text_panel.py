@@ -1,0 +1,128 @@
+"""A bordered panel of text lines that repaints only the lines that changed."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
+
+
+def shown(widget: Widget) -> bool:
+    """Laid out and not hidden (by an inactive tab, say): cheaper than asking for the region,
+    which has the compositor look the widget up."""
+    if not widget.size.area:
+        return False
+    node = widget
+    while isinstance(node, Widget):
+        if not node.display:
+            return False
+        node = node.parent
+    return True
+
+
+class TextPanel(Widget):
+    """A panel updated every second must cost next to nothing: it renders and repaints only
+    the lines whose text changed, and has the screen laid out again only when it grows or
+    shrinks. Lines longer than the panel are cut, never wrapped.
+
+    Subclasses say what to show in :meth:`panel_lines` and call :meth:`update_lines` when
+    their data changed (their reactives do not repaint by themselves).
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._lines: list[Text] = []
+        self._strips: dict[int, Strip] = {}
+        self._drawn_for: tuple | None = None
+        self._stale = True
+        self._base: Style | None = None
+
+    @property
+    def base_style(self) -> Style:
+        """``rich_style``, remembered until the styles change: it walks up to the screen."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def panel_lines(self) -> list[Text]:
+        raise NotImplementedError
+
+    def set_border_title(self, title: str) -> None:
+        if title != self.border_title:  # the setter repaints the whole panel
+            self.border_title = title
+
+    def set_border_subtitle(self, subtitle: str) -> None:
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+
+    def update_lines(self) -> None:
+        if not self.is_mounted or not shown(self):
+            # Hidden (another tab) or not laid out yet: worked out when shown. Asking for a
+            # layout here would have the whole screen laid out and painted again.
+            self._stale = True
+            return
+        self._update()
+
+    def _update(self) -> None:
+        lines = self.panel_lines()
+        self._stale = False
+        old, self._lines = self._lines, lines
+        if len(lines) != len(old):
+            self._strips.clear()
+            self.refresh(layout=True)
+            return
+        width = self.content_size.width
+        for y, (new, previous) in enumerate(zip(lines, old, strict=True)):
+            if new != previous:
+                self._strips.pop(y, None)
+                self.refresh(Region(0, y, width, 1))
+
+    def on_resize(self) -> None:
+        self._stale = True
+        self._strips.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._stale = True
+        self._base = None
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if self._stale:
+            self._lines = self.panel_lines()
+            self._stale = False
+            self._strips.clear()
+        return len(self._lines)
+
+    def render(self) -> Group:
+        """The lines as one renderable (what :meth:`render_line` paints line by line)."""
+        return Group(*(self.panel_lines() if self._stale else self._lines))
+
+    def render_line(self, y: int) -> Strip:
+        if self._stale:
+            self._update()
+        width = self.content_size.width
+        base = self.base_style
+        if (width, base) != self._drawn_for:
+            # Resized (perhaps by a scrollbar, before the Resize event arrives) or a new theme:
+            # the lines are laid out for the width they fill.
+            self._drawn_for = (width, base)
+            self._lines = self.panel_lines()
+            self._stale = False
+            self._strips.clear()
+        strip = self._strips.get(y)
+        if strip is None:
+            if y >= len(self._lines):
+                return Strip.blank(width, base)
+            line = self._lines[y]
+            segments = [
+                Segment(segment.text, base + segment.style if segment.style else base)
+                for segment in line.render(self.app.console)
+                if segment.text != "\n"
+            ]
+            strip = Strip(segments).crop_extend(0, width, base)
+            self._strips[y] = strip
+        return strip

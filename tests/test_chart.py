@@ -1,0 +1,169 @@
+"""The braille history chart: what each row says, and that it stays still between bins."""
+
+from __future__ import annotations
+
+import pytest
+
+from rigtui.ui.render.chart import (
+    BRAILLE,
+    ChartData,
+    ChartLine,
+    ChartSeries,
+    binned,
+    chart_rows,
+    nice_ticks,
+    nice_upper,
+)
+
+BLUE, RED, ORANGE = "#0000ff", "#ff0000", "#ffa500"
+
+
+def text(row) -> str:
+    return "".join(part for part, _ in row)
+
+
+def colours(row) -> set:
+    return {colour for _, colour in row}
+
+
+def flat(value: float, *, seconds: int = 600, now: float = 1_000_000.0, **extra) -> ChartData:
+    times = tuple(now - seconds + 1 + i for i in range(seconds))
+    return ChartData(
+        times,
+        now,
+        600.0,
+        (ChartSeries("GPU 0", tuple(value for _ in times), BLUE),),
+        y_max=100.0,
+        **extra,
+    )
+
+
+def plot(rows) -> list[str]:
+    """The plot cells of each plot row: after the y axis, without title, axis and labels."""
+    return [text(row).split("┤" if "┤" in text(row) else "│", 1)[1] for row in rows[1:-2]]
+
+
+def test_a_full_series_fills_every_plot_cell():
+    rows = chart_rows(flat(100.0), "GPU %", 40, 10)
+    assert len(rows) == 10 and all(len(text(row)) == 40 for row in rows)
+    assert text(rows[0]).rstrip() == "GPU %"
+    cells = plot(rows)
+    assert len(cells) == 7
+    assert all(set(row) == {"⣿"} for row in cells)
+    assert text(rows[-1]).split() == ["-10m", "-5m", "now"]
+
+
+def test_half_the_range_fills_the_bottom_half_of_the_dots():
+    rows = chart_rows(flat(50.0), "GPU %", 40, 10)  # 7 rows = 28 dots high: 14 lit
+    cells = plot(rows)
+    assert [set(row) for row in cells[-3:]] == [{"⣿"}] * 3
+    assert set(cells[3]) == {"⣤"}  # the two lower dots of each column
+    assert all(set(row) == {" "} for row in cells[:3])
+
+
+def test_a_value_at_the_floor_draws_nothing_and_a_tiny_one_a_dot():
+    assert all(set(row) == {" "} for row in plot(chart_rows(flat(0.0), "x", 40, 8)))
+    assert set(plot(chart_rows(flat(0.1), "x", 40, 8))[-1]) == {"⣀"}
+
+
+def test_y_labels_are_round_ticks_on_the_axis():
+    rows = chart_rows(flat(30.0), "GPU %", 40, 12)
+    labels = [text(row).split("┤")[0].strip() for row in rows[1:-2] if "┤" in text(row)]
+    assert labels == ["100", "75", "50", "25", "0"]
+
+
+def test_without_a_maximum_the_axis_ends_at_a_round_value_above_the_data():
+    full = flat(37.0)
+    data = ChartData(full.times, full.now, full.window_s, full.series)
+    rows = chart_rows(data, "W", 40, 12)
+    assert text(rows[1]).split("┤")[0].strip() == "40"
+    assert nice_upper(0, 437) == 500 and nice_upper(0, 95) == 100 and nice_upper(0, 0) == 1
+
+
+def test_values_are_scaled_for_display():
+    gib = 1024**3
+    times = (999_999.0,)
+    data = ChartData(
+        times, 1_000_000.0, 600.0, (ChartSeries("VRAM", (12 * gib,), BLUE),), y_max=24.0
+    )
+    rows = chart_rows(data, "VRAM GiB", 40, 12, scale=gib)
+    labels = [text(row).split("┤")[0].strip() for row in rows[1:-2] if "┤" in text(row)]
+    assert labels[0] == "24" and labels[-1] == "0"
+    last_column = [row[-1] for row in plot(rows)]
+    # 9 rows of 4 dots: 12 of 24 GiB lights 18 dots, four and a half rows
+    assert last_column[-4:] == ["⢸"] * 4 and last_column[-5] == "⢠"
+
+
+def test_bins_keep_the_peak_so_a_spike_is_never_averaged_away():
+    bins = binned((0.0, 1.0, 2.0, 3.0), (10.0, 450.0, None, 20.0), 0.0, 2.0, 2)
+    assert bins == [450.0, 20.0]
+    assert binned((5.0,), (1.0,), 0.0, 2.0, 2) == [None, None]  # outside the window
+
+
+def test_between_bin_boundaries_only_the_newest_column_can_change():
+    width = 44  # "100┤" and 40 plot cells: 80 bins of 7.5 s
+    base = 1_000_000.0 - (1_000_000.0 % 7.5)
+
+    def at(now: float) -> list[str]:
+        # One sample a second; each keeps its value as it moves back in time.
+        times = tuple(float(t) for t in range(int(now) - 599, int(now) + 1))
+        values = tuple(float((int(t) * 37) % 100) for t in times)
+        data = ChartData(times, now, 600.0, (ChartSeries("x", values, BLUE),), y_max=100.0)
+        return plot(chart_rows(data, "x", width, 10))
+
+    first, second = at(base + 1.0), at(base + 6.0)
+    assert [row[:-1] for row in first] != [row[:-1] for row in at(base + 8.0)]
+    for a, b in zip(first, second, strict=True):
+        assert a[:-1] == b[:-1]
+
+
+def test_several_series_are_lines_in_their_own_colours_with_a_legend():
+    times = tuple(float(t) for t in range(600))
+    data = ChartData(
+        times,
+        599.0,
+        600.0,
+        (
+            ChartSeries("GPU 0", tuple(20.0 for _ in times), BLUE),
+            ChartSeries("GPU 1", tuple(80.0 for _ in times), RED),
+        ),
+        y_max=100.0,
+    )
+    rows = chart_rows(data, "GPU %", 60, 12)
+    assert "▪GPU 0" in text(rows[0]) and "▪GPU 1" in text(rows[0])
+    lit = [colours(row) for row in rows[1:-2] if {BLUE, RED} & colours(row)]
+    assert len(lit) == 2  # one row of dots per flat line, not a filled area
+    assert RED in lit[0] and BLUE in lit[1]
+
+
+def test_a_reference_line_is_drawn_where_there_is_no_data():
+    data = flat(10.0, lines=(ChartLine("slowdown", 87.0, RED),))
+    rows = chart_rows(data, "°C", 40, 12)
+    marked = [row for row in rows[1:-2] if RED in colours(row)]
+    assert len(marked) == 1 and "╌" * 30 in text(marked[0])
+
+
+def test_spans_are_marked_on_the_time_axis():
+    now = 1_000_000.0
+    data = flat(10.0, spans=((now - 300.0, now - 240.0),), span_color=ORANGE)
+    axis = chart_rows(data, "x", 42, 10)[-2]
+    marked = "".join(part for part, colour in axis if colour == ORANGE)
+    assert set(marked) == {"━"} and 3 <= len(marked) <= 5  # 60 s of 600 on 40 cells
+
+
+def test_too_small_a_chart_shows_its_title_only():
+    rows = chart_rows(flat(50.0), "GPU utilization %", 11, 3)
+    assert text(rows[0]) == "GPU utiliza" and len(rows) == 3
+    assert chart_rows(flat(50.0), "x", 0, 10) == []
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ticks"),
+    [(0, 100, [0, 25, 50, 75, 100]), (0, 450, [0, 200, 400]), (0, 24, [0, 10, 20])],
+)
+def test_nice_ticks(low, high, ticks):
+    assert nice_ticks(low, high, 4) == ticks
+
+
+def test_braille_cells_are_what_the_dots_say():
+    assert chr(BRAILLE + 0xFF) == "⣿" and chr(BRAILLE + 0x40 + 0x80) == "⣀"

@@ -662,7 +662,10 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
             return snapshots
 
         address = None
-        if settings.ollama:
+        if settings.ollama and getattr(args, "ollama_host", None) is not None:
+            # Simulated GPUs, a real (or separately run) Ollama: chat on a machine without one.
+            address = parse_ollama_host(settings.ollama_host)
+        elif settings.ollama:
             address = parse_ollama_host(environment.start_ollama())
         app = RigApp(
             settings,

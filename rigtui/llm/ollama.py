@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import ollama
 
 DEFAULT_PORT = 11434
 CONNECT_TIMEOUT_S = 3.0
@@ -256,6 +255,10 @@ class OllamaClient:
     """The official ``ollama.AsyncClient``, with errors mapped and results as our dataclasses."""
 
     def __init__(self, address: OllamaAddress, *, connect_timeout_s: float = CONNECT_TIMEOUT_S):
+        # Imported here: with its pydantic models it takes a fifth of a second, which the
+        # dashboard's first frame need not wait for.
+        import ollama
+
         self.address = address
         # No read timeout: a cold load of a large model can take minutes before the first byte.
         self._client = ollama.AsyncClient(
@@ -268,7 +271,9 @@ class OllamaClient:
     def _translate(self, error: BaseException, model: str | None = None) -> OllamaError:
         if isinstance(error, OllamaError):
             return error
-        if isinstance(error, ollama.ResponseError):
+        from ollama import ResponseError
+
+        if isinstance(error, ResponseError):
             if error.status_code == 404 and model is not None:
                 return ModelNotFoundError(model, str(error.error))
             return OllamaResponseError(error.status_code, str(error.error))

@@ -824,7 +824,9 @@ class SimulatedOllama:
         self._runners: dict[str, _Runner] = {}
         self._page_cache: set[str] = set()
         self.requests: list[dict] = []
-        """One entry per HTTP request: method, path, model, status, tokens_sent, cancelled, fault
+        """One entry per HTTP request: method, path, model, status, tokens_sent, cancelled, fault,
+        and for a generation ``generating_at`` and ``finished_at`` (``time.monotonic()`` as the
+        first token was due and as the last line went out)
         (the last ``MAX_LOGGED_REQUESTS``)."""
         self.cancelled_requests = 0
         self.accepted_connections = 0
@@ -1817,6 +1819,7 @@ class SimulatedOllama:
         thought: list[str] = []
         sent = 0
         eval_start = time.perf_counter()
+        log["generating_at"] = time.monotonic()
         for index, (is_thought, token) in enumerate(plan):
             if await self._fault(conn, log, sent, stream) == "error":
                 return True
@@ -1858,6 +1861,7 @@ class SimulatedOllama:
         )
         if stream:
             await conn.send_line(self._chunk(model, chat, done=True, tail=tail))
+            log["finished_at"] = time.monotonic()
             return await conn.end_stream()
         final = self._chunk(model, chat, "".join(content), "".join(thought), done=True, tail=tail)
         await conn.send_json(200, final)

@@ -597,7 +597,9 @@ def canned_reply(prompt: str, seed: int = 0) -> str:
         long_reply = []
         while len(tokenize("".join(long_reply))) < 2000:
             long_reply.extend(f"\n\n## Part {len(long_reply) + 1}\n\n{reply}" for reply in REPLIES)
-        return "".join(long_reply).strip() + "\n"
+        # A last line said once, so a benchmark can tell the whole reply is on the screen.
+        ending = f"\n\nThat was all of it, in {len(long_reply)} parts.\n"
+        return "".join(long_reply).strip() + ending
     return _pick(REPLIES, prompt, seed, "reply")
 
 

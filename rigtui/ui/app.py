@@ -263,7 +263,10 @@ class RigApp(App):
             self._start_replay()
             return
         self._sample_forever()
-        if self.ollama_address is not None:
+
+    def _start_ollama(self) -> None:
+        """After the first frame: the client library takes a fifth of a second to import."""
+        if self.ollama_address is not None and self.ollama is None:
             self.ollama = OllamaClient(self.ollama_address)
             self._watch_ollama()
 
@@ -366,6 +369,8 @@ class RigApp(App):
         values[GENERATING] = 1.0 if self.generating else None
         self.history.add(snapshot.taken_at, values)
         self.snapshots_shown += 1
+        if self.snapshots_shown == 1:
+            self.call_after_refresh(self._start_ollama)
         # A fresh reading clears a sampling error; a damaged recording stays noted.
         self.dashboard.query_one(RigHeader).problem = self._standing_problem
         self.insights = self.rig_insight.update(snapshot, self.running_models)

@@ -21,8 +21,9 @@ def streamed_as_parsed(markdown: Markdown, source: str) -> bool:
     """Whether the streamed blocks are the blocks a full parse of ``source`` would make.
 
     Streaming appends re-parse from the last block, so this holds for every reply we have seen;
-    the check (a parse, no widgets mounted: milliseconds) spares the whole re-render (about half
-    a second for a 2,000-token reply) unless a reply really needs it.
+    the check spares the whole re-render (about half a second for a 2,000-token reply) unless a
+    reply really needs it. It compares the parser's top-level tokens with the blocks shown (type
+    and source lines), without making widgets of them: a few milliseconds for a long reply.
     """
     if markdown.source != source:
         return False
@@ -30,11 +31,12 @@ def streamed_as_parsed(markdown: Markdown, source: str) -> bool:
         MarkdownIt("gfm-like") if markdown._parser_factory is None else (markdown._parser_factory())
     )
     expected = [
-        (type(block).__name__, block.source_range)
-        for block in markdown._parse_markdown(parser.parse(source))
+        (token.type, (token.map[0], token.map[1]))
+        for token in parser.parse(source)
+        if token.level == 0 and token.nesting >= 0 and token.map is not None
     ]
     shown = [
-        (type(block).__name__, block.source_range)
+        (block.name, tuple(block.source_range))
         for block in markdown.children
         if isinstance(block, MarkdownBlock)
     ]
@@ -91,12 +93,17 @@ class ChatMessage(Vertical):
             await self._stream.write(sanitise(content))
 
     async def finish(self, stats_line: str, *, stopped: bool = False, error: str = "") -> None:
-        """Stop the streams and render the whole reply once, properly (code highlighting)."""
+        """Stop the streams, and render the whole reply again only if streaming left it other
+        than a full parse would (code highlighting)."""
         for stream in (self._stream, self._thinking_stream):
             if stream is not None:
                 await stream.stop()
         self._stream = self._thinking_stream = None
         self.stopped = stopped
+        for markdown in self.query(Markdown):
+            # stop() leaves the last append running on its own: let it finish first.
+            async with markdown.lock:
+                pass
         if self.content and not streamed_as_parsed(self.reply_markdown, sanitise(self.content)):
             await self.reply_markdown.update(sanitise(self.content))
         if self.thinking:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -37,9 +38,11 @@ from rigtui.ui.messages import (
 from rigtui.ui.render import units
 from rigtui.ui.render.safe import literal
 from rigtui.ui.screens.chat_options import ChatOptionsScreen, describe_options
-from rigtui.ui.widgets.chat_message import ChatMessage
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.prompt_input import PromptInput
+
+if TYPE_CHECKING:
+    from rigtui.ui.widgets.chat_message import ChatMessage
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -268,6 +271,8 @@ class ChatPane(Vertical):
     def _send(self, model: str, text: str) -> None:
         self.pending_prompt = text
         self.conversation.append({"role": "user", "content": text})
+        from rigtui.ui.widgets.chat_message import ChatMessage  # Markdown: loaded when needed
+
         self._log_mount(ChatMessage("user", text))
         self.post_message(PromptSubmitted(model, list(self.conversation), self.options))
 
@@ -290,6 +295,8 @@ class ChatPane(Vertical):
 
     def reply_started(self, model: str) -> None:
         self.streaming = True
+        from rigtui.ui.widgets.chat_message import ChatMessage
+
         self.reply = ChatMessage("assistant", model=model)
         self._log_mount(self.reply)
         self.rate.clear()

@@ -27,7 +27,7 @@ def shown(widget: Widget) -> bool:
 class TextPanel(Widget):
     """A panel updated every second must cost next to nothing: it renders and repaints only
     the lines whose text changed, and has the screen laid out again only when it grows or
-    shrinks. Lines longer than the panel are cut, never wrapped.
+    shrinks. Lines longer than the panel are wrapped.
 
     Subclasses say what to show in :meth:`panel_lines` and call :meth:`update_lines` when
     their data changed (their reactives do not repaint by themselves).
@@ -51,6 +51,17 @@ class TextPanel(Widget):
     def panel_lines(self) -> list[Text]:
         raise NotImplementedError
 
+    def _fitted(self, width: int | None = None) -> list[Text]:
+        """The panel's lines, those longer than the panel wrapped (advice, long names)."""
+        width = self.content_size.width if width is None else width
+        lines = []
+        for line in self.panel_lines():
+            if 0 < width < line.cell_len:
+                lines.extend(line.wrap(self.app.console, width))
+            else:
+                lines.append(line)
+        return lines
+
     def set_border_title(self, title: str) -> None:
         if title != self.border_title:  # the setter repaints the whole panel
             self.border_title = title
@@ -68,7 +79,7 @@ class TextPanel(Widget):
         self._update()
 
     def _update(self) -> None:
-        lines = self.panel_lines()
+        lines = self._fitted()
         self._stale = False
         old, self._lines = self._lines, lines
         if len(lines) != len(old):
@@ -92,14 +103,14 @@ class TextPanel(Widget):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if self._stale:
-            self._lines = self.panel_lines()
+            self._lines = self._fitted(width)
             self._stale = False
             self._strips.clear()
         return len(self._lines)
 
     def render(self) -> Group:
         """The lines as one renderable (what :meth:`render_line` paints line by line)."""
-        return Group(*(self.panel_lines() if self._stale else self._lines))
+        return Group(*(self._fitted() if self._stale else self._lines))
 
     def render_line(self, y: int) -> Strip:
         if self._stale:
@@ -110,7 +121,7 @@ class TextPanel(Widget):
             # Resized (perhaps by a scrollbar, before the Resize event arrives) or a new theme:
             # the lines are laid out for the width they fill.
             self._drawn_for = (width, base)
-            self._lines = self.panel_lines()
+            self._lines = self._fitted()
             self._stale = False
             self._strips.clear()
         strip = self._strips.get(y)
@@ -118,9 +129,12 @@ class TextPanel(Widget):
             if y >= len(self._lines):
                 return Strip.blank(width, base)
             line = self._lines[y]
+            console = self.app.console
+            # Text.render leaves out the line's own style when it has no spans: add it here.
+            under = base + console.get_style(line.style) if line.style else base
             segments = [
-                Segment(segment.text, base + segment.style if segment.style else base)
-                for segment in line.render(self.app.console)
+                Segment(segment.text, under + segment.style if segment.style else under)
+                for segment in line.render(console)
                 if segment.text != "\n"
             ]
             strip = Strip(segments).crop_extend(0, width, base)

@@ -181,3 +181,20 @@ def test_fit_rejects_bad_numbers(capsys, flag, value):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", flag, value])
     assert exit_info.value.code == 2
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(monkeypatch):
+    import contextlib
+    import os
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` having read enough and left
+    closed_pipe = os.fdopen(write_end, "w")
+    monkeypatch.setattr(sys, "stdout", closed_pipe)
+    try:
+        assert main(["snapshot", "--json", "--demo"]) == 141  # no traceback: it returned
+    finally:
+        monkeypatch.undo()
+        with contextlib.suppress(BrokenPipeError):
+            closed_pipe.close()

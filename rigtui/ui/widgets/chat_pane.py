@@ -145,7 +145,8 @@ class ChatPane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#chat-log", VerticalScroll).anchor()
-        self.set_interval(0.25, self._watch_stream)
+        # Only while a reply streams: a timer ticking four times a second costs an idle rig too.
+        self._stream_watch = self.set_interval(0.25, self._watch_stream, pause=True)
         self._ready = True
         # What the app told the pane before its widgets existed.
         if self.installed:
@@ -295,6 +296,7 @@ class ChatPane(Vertical):
 
     def reply_started(self, model: str) -> None:
         self.streaming = True
+        self._stream_watch.resume()
         from rigtui.ui.widgets.chat_message import ChatMessage
 
         self.reply = ChatMessage("assistant", model=model)
@@ -325,6 +327,7 @@ class ChatPane(Vertical):
     async def reply_finished(self, stats: ReplyStats, error: Exception | None) -> None:
         reply = self.reply
         self.streaming = False
+        self._stream_watch.pause()
         self.reply = None
         strip = self.live_strip
         strip.state = ""

@@ -182,11 +182,7 @@ class DashboardScreen(Screen):
             header.hostname = snapshot.hostname
             header.power = snapshot.power
             self._ensure_cards(len(snapshot.gpus))
-            for gpu in snapshot.gpus:
-                card = self._one(f"#gpu-card-{gpu.index}", GpuCard)
-                card.insight = self.insights.get(gpu.index)
-                card.reading = gpu
-            self._one("#cpu-panel", CpuPanel).show(snapshot.cpu, snapshot.memory)
+            self._show_gpus_and_cpu(snapshot, "#gpu-card-", "#cpu-panel")
             self._refresh_active_tab()
 
     def show_insights(self, insights: dict[int, GpuInsight]) -> None:
@@ -220,15 +216,15 @@ class DashboardScreen(Screen):
             # work out the whole screen's map again, every second.
             self.chat.show_snapshot(self.snapshot)
             if self.has_class("-wide"):
-                self._fill_chat_side(self.snapshot)
+                # Beside the chat: the same figures, compact, to watch a model offload.
+                self._show_gpus_and_cpu(self.snapshot, "#chat-gpu-", "#chat-cpu")
 
-    def _fill_chat_side(self, snapshot: RigSnapshot) -> None:
-        """Beside the chat: the same GPU and CPU figures, compact, to watch a model offload."""
+    def _show_gpus_and_cpu(self, snapshot: RigSnapshot, card_prefix: str, cpu_id: str) -> None:
         for gpu in snapshot.gpus:
-            card = self._one(f"#chat-gpu-{gpu.index}", GpuCard)
+            card = self._one(f"{card_prefix}{gpu.index}", GpuCard)
             card.insight = self.insights.get(gpu.index)
             card.reading = gpu
-        self._one("#chat-cpu", CpuPanel).show(snapshot.cpu, snapshot.memory)
+        self._one(cpu_id, CpuPanel).show(snapshot.cpu, snapshot.memory)
 
     def on_resize(self, event) -> None:
         # Short terminals get one line of per-core blocks instead of a grid of bars.

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
 
 from rigtui.ui.render.chart import ChartData, ChartStyle, Row, chart_rows
 from rigtui.ui.render.palette import Palette
-from rigtui.ui.widgets.text_panel import shown
+from rigtui.ui.widgets.row_widget import RowWidget, shown
 
 
-class HistoryChart(Widget):
+class HistoryChart(RowWidget):
     DEFAULT_CSS = """
     HistoryChart {
         height: 1fr;
@@ -37,10 +35,7 @@ class HistoryChart(Widget):
         self.renders = 0
         """How many times the rows were computed: charts nobody sees must not be."""
         self._rows: list[Row] = []
-        self._strips: dict[int, Strip] = {}
         self._drawn_for: tuple | None = None
-        self._stale = True
-        self._base: Style | None = None
         self._styles: dict[tuple[Style, str], Style] = {}
 
     def show_data(self, data: ChartData) -> None:
@@ -53,18 +48,9 @@ class HistoryChart(Widget):
         self._stale = True
         self.refresh()
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        # Perhaps a new theme (then _redraw sees other colours and repaints everything), more
-        # often a class changed somewhere above and nothing here did.
-        self._stale = True
-        self._base = None
-
     def _redraw(self) -> None:
         width, height = self.size
-        if self._base is None:
-            self._base = self.rich_style  # walks up to the screen: once per style change
-        base = self._base
+        base = self.base_style
         palette: Palette = getattr(self.app, "palette", Palette())
         key = (width, height, base, palette)
         rows = chart_rows(
@@ -83,14 +69,11 @@ class HistoryChart(Widget):
             self._strips.clear()
             self.refresh()
             return
-        for y, row in enumerate(rows):
-            if y >= len(self._rows) or row != self._rows[y]:
-                self._strips.pop(y, None)
-                self.refresh(Region(0, y, width, 1))
+        self.repaint_changed(self._rows, rows)
         self._rows = rows
 
     def _style(self, colour: str | None) -> Style:
-        base = self._base
+        base = self.base_style
         if colour is None:
             return base
         style = self._styles.get((base, colour))
@@ -101,13 +84,10 @@ class HistoryChart(Widget):
     def render_line(self, y: int) -> Strip:
         if self._stale:
             self._redraw()
-        strip = self._strips.get(y)
-        if strip is None:
-            if y >= len(self._rows):
-                return Strip.blank(self.size.width, self._base)
-            strip = Strip(
-                [Segment(text, self._style(colour)) for text, colour in self._rows[y]],
-                self.size.width,
-            )
-            self._strips[y] = strip
-        return strip
+        return self.kept_strip(y, len(self._rows), self._paint)
+
+    def _paint(self, y: int) -> Strip:
+        return Strip(
+            [Segment(text, self._style(colour)) for text, colour in self._rows[y]],
+            self.size.width,
+        )

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.strip import Strip
-from textual.widget import Widget
+
+from rigtui.ui.widgets.row_widget import RowWidget, shown
 
 
-def shown(widget: Widget) -> bool:
-    """Laid out and not hidden (by an inactive tab, say): cheaper than asking for the region,
-    which has the compositor look the widget up."""
-    if not widget.size.area:
-        return False
-    node = widget
-    while isinstance(node, Widget):
-        if not node.display:
-            return False
-        node = node.parent
-    return True
-
-
-class TextPanel(Widget):
+class TextPanel(RowWidget):
     """A panel updated every second must cost next to nothing: it renders and repaints only
     the lines whose text changed, and has the screen laid out again only when it grows or
     shrinks. Lines longer than the panel are wrapped.
@@ -36,17 +23,7 @@ class TextPanel(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._lines: list[Text] = []
-        self._strips: dict[int, Strip] = {}
         self._drawn_for: tuple | None = None
-        self._stale = True
-        self._base: Style | None = None
-
-    @property
-    def base_style(self) -> Style:
-        """``rich_style``, remembered until the styles change: it walks up to the screen."""
-        if self._base is None:
-            self._base = self.rich_style
-        return self._base
 
     def panel_lines(self) -> list[Text]:
         raise NotImplementedError
@@ -86,20 +63,11 @@ class TextPanel(Widget):
             self._strips.clear()
             self.refresh(layout=True)
             return
-        width = self.content_size.width
-        for y, (new, previous) in enumerate(zip(lines, old, strict=True)):
-            if new != previous:
-                self._strips.pop(y, None)
-                self.refresh(Region(0, y, width, 1))
+        self.repaint_changed(old, lines)
 
     def on_resize(self) -> None:
         self._stale = True
         self._strips.clear()
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._stale = True
-        self._base = None
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if self._stale:
@@ -124,19 +92,15 @@ class TextPanel(Widget):
             self._lines = self._fitted()
             self._stale = False
             self._strips.clear()
-        strip = self._strips.get(y)
-        if strip is None:
-            if y >= len(self._lines):
-                return Strip.blank(width, base)
-            line = self._lines[y]
-            console = self.app.console
-            # Text.render leaves out the line's own style when it has no spans: add it here.
-            under = base + console.get_style(line.style) if line.style else base
-            segments = [
-                Segment(segment.text, under + segment.style if segment.style else under)
-                for segment in line.render(console)
-                if segment.text != "\n"
-            ]
-            strip = Strip(segments).crop_extend(0, width, base)
-            self._strips[y] = strip
-        return strip
+        return self.kept_strip(y, len(self._lines), self._paint)
+
+    def _paint(self, y: int) -> Strip:
+        line, base, console = self._lines[y], self.base_style, self.app.console
+        # Text.render leaves out the line's own style when it has no spans: add it here.
+        under = base + console.get_style(line.style) if line.style else base
+        segments = [
+            Segment(segment.text, under + segment.style if segment.style else under)
+            for segment in line.render(console)
+            if segment.text != "\n"
+        ]
+        return Strip(segments).crop_extend(0, self.content_size.width, base)

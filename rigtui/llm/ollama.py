@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+
+T = TypeVar("T")
 
 DEFAULT_PORT = 11434
 CONNECT_TIMEOUT_S = 3.0
@@ -298,11 +300,15 @@ class OllamaClient:
         except Exception as error:
             raise self._translate(error) from error
 
-    async def installed(self) -> list[InstalledModel]:
+    async def _ask(self, request: Awaitable[T], model: str | None = None) -> T:
+        """One request of the official client, its errors in our words."""
         try:
-            response = await self._client.list()
+            return await request
         except Exception as error:
-            raise self._translate(error) from error
+            raise self._translate(error, model) from error
+
+    async def installed(self) -> list[InstalledModel]:
+        response = await self._ask(self._client.list())
         models = []
         for item in _get(response, "models", []) or []:
             details = _get(item, "details") or {}
@@ -320,10 +326,7 @@ class OllamaClient:
         return models
 
     async def running(self) -> list[RunningModel]:
-        try:
-            response = await self._client.ps()
-        except Exception as error:
-            raise self._translate(error) from error
+        response = await self._ask(self._client.ps())
         models = []
         for item in _get(response, "models", []) or []:
             details = _get(item, "details") or {}
@@ -342,10 +345,7 @@ class OllamaClient:
         return models
 
     async def facts(self, model: str) -> ModelFacts:
-        try:
-            response = await self._client.show(model)
-        except Exception as error:
-            raise self._translate(error, model) from error
+        response = await self._ask(self._client.show(model), model)
         info = _get(response, "modelinfo") or _get(response, "model_info") or {}
         details = _get(response, "details") or {}
         architecture = info.get("general.architecture")

@@ -21,10 +21,12 @@ import argparse
 import contextlib
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from terminal import (
     RIGTUI,
+    TAB_KEYS,
     SimulatedOllamaServer,
     TerminalRun,
     btop_config,
@@ -34,7 +36,6 @@ from terminal import (
 
 SIZES = ((80, 24), (120, 40))
 SCENARIOS = (("1 GPU", "story"), ("2 GPUs", "dual"))
-TAB_KEYS = {"rig": "", "charts": "2", "processes": "3", "chat": "4"}
 
 
 def measure(argv, cols, rows, runs, settle_s, window_s, env=None, keys="") -> tuple[float, float]:
@@ -42,8 +43,6 @@ def measure(argv, cols, rows, runs, settle_s, window_s, env=None, keys="") -> tu
     for _ in range(runs):
         with TerminalRun(argv, cols, rows, env=env) as run:
             if keys:
-                import time
-
                 time.sleep(settle_s / 2)
                 run.send(keys)
             share, bytes_per_s = measure_steady(run, settle_s, window_s)
@@ -69,6 +68,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     btop = None if args.no_btop else btop_path()
+    keys = "" if args.tab == "rig" else TAB_KEYS[args.tab]  # rigtui opens on the Rig tab
     print(
         f"idle dashboard, {args.tab} tab, 1 s refresh: median of {args.runs} runs, "
         f"{args.window:g} s each after {args.settle:g} s"
@@ -94,7 +94,7 @@ def main() -> int:
                     server = stack.enter_context(SimulatedOllamaServer("--scenario", scenario))
                     argv += ["--ollama-host", server.url]
                 cpu, rate = measure(
-                    argv, cols, rows, args.runs, args.settle, args.window, keys=TAB_KEYS[args.tab]
+                    argv, cols, rows, args.runs, args.settle, args.window, keys=keys
                 )
             ratio = ""
             if btop_result and btop_result[0] > 0:

@@ -22,11 +22,11 @@ import sys
 import time
 
 import psutil
+from terminal import TAB_KEYS
 
 from rigtui.sim.stage import staged_app
 
 CHECKPOINTS_S = (600, 3600, 6 * 3600, 24 * 3600)
-TAB_KEYS = {"rig": "1", "charts": "2", "processes": "3", "chat": "4"}
 
 
 def rss_mib() -> float:

@@ -25,6 +25,8 @@ from pathlib import Path
 import psutil
 
 RIGTUI = [sys.executable, "-m", "rigtui"]
+TAB_KEYS = {"rig": "1", "charts": "2", "processes": "3", "chat": "4"}
+"""The key that shows each of rigtui's tabs."""
 
 
 class TerminalRun:

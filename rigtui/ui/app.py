@@ -265,7 +265,8 @@ class RigApp(App):
         self._sample_forever()
 
     def _start_ollama(self) -> None:
-        """After the first frame: the client library takes a fifth of a second to import."""
+        """After the first reading is shown (or sampling failed): the client library takes a
+        fifth of a second to import, which the first complete frame need not wait for."""
         if self.ollama_address is not None and self.ollama is None:
             self.ollama = OllamaClient(self.ollama_address)
             self._watch_ollama()
@@ -387,6 +388,8 @@ class RigApp(App):
             return  # shutting down: the widgets are going away
         self.dashboard.query_one(RigHeader).problem = message.error
         self.notify(message.error, title="rigtui", severity="error", timeout=8)
+        # No reading may ever come to start it: the chat must work all the same.
+        self._start_ollama()
 
     # --- actions ------------------------------------------------------------------------------
 

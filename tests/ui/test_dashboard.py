@@ -185,3 +185,28 @@ async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():
         await wait_for(pilot, lambda: "psutil hiccup" in header.problem or app.snapshots_shown > 1)
         await wait_for(pilot, lambda: app.snapshots_shown >= 2)
         assert app.is_running
+
+
+async def test_the_chat_connects_to_ollama_even_when_sampling_cannot_start():
+    from rigtui.llm.ollama import parse_ollama_host
+
+    def broken_sampler():
+        sampler = base.environment.sampler()
+
+        def open_fails():
+            raise RuntimeError("NVML exploded")
+
+        sampler.open = open_fails
+        return sampler
+
+    base = staged_app("story", 45.0, ollama=True)
+    address = parse_ollama_host(base.environment.ollama.url)
+    app = RigApp(Settings(), broken_sampler, ollama_address=address)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            header = app.screen.query_one(RigHeader)
+            await wait_for(pilot, lambda: "NVML exploded" in header.problem)
+            await wait_for(pilot, lambda: app.ollama_connected, timeout_s=15)
+            assert app.snapshots_shown == 0
+    finally:
+        base.environment.stop_ollama()

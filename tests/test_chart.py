@@ -13,6 +13,7 @@ from rigtui.ui.render.chart import (
     chart_rows,
     nice_ticks,
     nice_upper,
+    plan_chart,
 )
 
 BLUE, RED, ORANGE = "#0000ff", "#ff0000", "#ffa500"
@@ -115,6 +116,47 @@ def test_between_bin_boundaries_only_the_newest_column_can_change():
     assert [row[:-1] for row in first] != [row[:-1] for row in at(base + 8.0)]
     for a, b in zip(first, second, strict=True):
         assert a[:-1] == b[:-1]
+
+
+def test_a_sample_that_changes_no_bin_leaves_the_plan_equal_so_nothing_is_drawn():
+    width = 44  # 80 bins of 7.5 s
+    base = 1_000_000.0 - (1_000_000.0 % 7.5)
+    times = tuple(float(t) for t in range(int(base) - 598, int(base) + 2))
+    values = tuple(40.0 + (int(t) % 3) for t in times)  # 40-42 in every bin
+
+    def plan(extra_value: float | None, seconds_later: float = 1.0):
+        more = () if extra_value is None else (times[-1] + seconds_later,)
+        data = ChartData(
+            times + more,
+            (times + more)[-1],
+            600.0,
+            (ChartSeries("x", values + ((extra_value,) if more else ()), BLUE),),
+            y_max=100.0,
+        )
+        return plan_chart(data, "x", width, 10)
+
+    before = plan(None)
+    assert plan(41.0) == before  # below the newest bin's peak: the same rows
+    assert plan(None) == before
+    assert plan(95.0) != before  # a new peak in the newest bin
+    assert plan(41.0, seconds_later=7.0) != before  # a new bin: everything moves left
+    assert chart_rows(
+        ChartData(times, times[-1], 600.0, (ChartSeries("x", values, BLUE),), y_max=100.0),
+        "x",
+        width,
+        10,
+    ) == chart_rows(
+        ChartData(
+            (*times, times[-1] + 1),
+            times[-1] + 1,
+            600.0,
+            (ChartSeries("x", (*values, 41.0), BLUE),),
+            y_max=100.0,
+        ),
+        "x",
+        width,
+        10,
+    )
 
 
 def test_several_series_are_lines_in_their_own_colours_with_a_legend():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from rigtui.ui.widgets.text_panel import TextPanel
 
@@ -63,3 +64,37 @@ async def test_a_line_keeps_its_own_style_and_its_spans():
         assert red and all(seg.style.color.triplet.hex == "#ff0000" for seg in red)
         blue = [seg for seg in panel.render_line(1) if seg.text == "blue"]
         assert blue[0].style.color.triplet.hex == "#0000ff"
+
+
+class Titled(TextPanel):
+    DEFAULT_CSS = "Titled { border: round white; height: auto; width: 30; }"
+
+    def panel_lines(self) -> list[Text]:
+        return [Text("one"), Text("two")]
+
+
+class TitledApp(App):
+    def compose(self) -> ComposeResult:
+        yield Titled()
+
+
+async def test_a_new_title_repaints_the_border_row_and_nothing_else():
+    app = TitledApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        panel = app.query_one(Titled)
+        panel.set_border_title("load 1.00")
+        await pilot.pause()
+
+        def border_rows() -> tuple[str, str]:
+            strips = panel.render_lines(Region(0, 0, 30, 4))
+            return strips[0].text, strips[-1].text
+
+        assert "load 1.00" in border_rows()[0]
+        panel.set_border_title("load 2.00")
+        panel.set_border_subtitle("PCI 01:00.0")
+        # Textual's setter would have the whole panel repainted: here only its top and bottom.
+        assert panel._repaint_regions == {Region(0, 0, 30, 1), Region(0, 3, 30, 1)}
+        await pilot.pause()
+        top, bottom = border_rows()
+        assert "load 2.00" in top and "PCI 01:00.0" in bottom
+        assert [panel.render_line(y).text.rstrip() for y in range(2)] == ["one", "two"]

@@ -230,6 +230,119 @@ class _Canvas:
         return cells
 
 
+@dataclass(frozen=True)
+class ChartPlan:
+    """What a chart's rows are drawn from, worked out from its data: two equal plans draw the
+    same rows, so a chart whose plan did not change with a new sample is not drawn again (most
+    seconds: between bin boundaries only a new peak in the newest bin changes anything)."""
+
+    width: int
+    height: int
+    title: str
+    legend: tuple[tuple[str, str], ...]
+    """(label, colour) of each series, when there are several."""
+    label_width: int = 0
+    """0: too small to plot, or no data: the title and blank rows."""
+    plot_width: int = 0
+    low: float = 0.0
+    high: float = 1.0
+    series: tuple[tuple[str, tuple[int | None, ...]], ...] = ()
+    """(colour, dots lit in each bin) of each series, drawn in this order."""
+    line_rows: tuple[tuple[int, str], ...] = ()
+    tick_rows: tuple[tuple[int, str], ...] = ()
+    marked_cells: tuple[bool, ...] = ()
+    """The x axis cells under a marked span."""
+    span_color: str = ""
+    window_s: float = 0.0
+
+
+def plan_chart(
+    data: ChartData | None, title: str, width: int, height: int, *, scale: float = 1.0
+) -> ChartPlan:
+    """The plan of a ``width`` x ``height`` chart. ``scale`` divides every value (bytes to
+    GiB)."""
+    legend = (
+        tuple((series.label, series.color) for series in data.series)
+        if data is not None and len(data.series) > 1
+        else ()
+    )
+    blank = ChartPlan(max(0, width), max(0, height), title, legend)
+    if data is None or width < 12 or height < 4:
+        return blank
+    plot_rows = height - 3
+    upper, ticks = _y_axis(data, scale, plot_rows)
+    labels = [tick_label(tick) for tick in ticks]
+    label_width = max(len(label) for label in labels)
+    plot_width = width - label_width - 1
+    if plot_width < 4:
+        return blank
+
+    canvas = _Canvas(plot_rows, plot_width, data.y_min, upper, scale)
+    columns = plot_width * 2
+    step = data.window_s / columns
+    # Bins end at the next multiple of ``step``: aligned to the clock, not to this sample.
+    end = (math.floor(data.now / step) + 1) * step
+    start = end - columns * step
+    series = []
+    for one in data.series:
+        peaks = binned(data.times, one.values, start, step, columns)
+        levels = tuple(None if peak is None else canvas.level(peak) for peak in peaks)
+        series.append((one.color, levels))
+    line_rows = {canvas.row_of(canvas.level(line.value)): line.color for line in data.lines}
+    tick_rows: dict[int, str] = {}
+    for tick, label in zip(ticks, labels, strict=True):
+        tick_rows.setdefault(canvas.row_of(canvas.level(tick * scale)), label)
+    cell_s = step * 2
+    marked = []
+    for cell in range(plot_width):
+        begin = start + cell * cell_s
+        finish = begin + cell_s
+        marked.append(any(first < finish and last >= begin for first, last in data.spans))
+    return ChartPlan(
+        width,
+        height,
+        title,
+        legend,
+        label_width,
+        plot_width,
+        data.y_min,
+        upper,
+        tuple(series),
+        tuple(sorted(line_rows.items())),
+        tuple(sorted(tick_rows.items())),
+        tuple(marked),
+        data.span_color,
+        data.window_s,
+    )
+
+
+def draw_chart(plan: ChartPlan, style: ChartStyle = ChartStyle()) -> list[Row]:
+    """The chart's ``plan.height`` rows of ``plan.width`` cells."""
+    width, height = plan.width, plan.height
+    if width <= 0 or height <= 0:
+        return []
+    title_row = _title_row(plan, style)
+    if not plan.label_width:
+        return [title_row, *[((" " * width, None),)] * (height - 1)]
+    plot_rows = height - 3
+    # The scale is applied already: the levels are dots.
+    canvas = _Canvas(plot_rows, plot_width := plan.plot_width, plan.low, plan.high, 1.0)
+    for colour, levels in plan.series:
+        canvas.draw(levels, colour, filled=len(plan.series) == 1)
+    line_rows, tick_rows = dict(plan.line_rows), dict(plan.tick_rows)
+    label_width = plan.label_width
+    rows = [title_row]
+    for row in range(plot_rows):
+        label = tick_rows.get(row, "")
+        axis = [(label.rjust(label_width), style.axis), ("┤" if label else "│", style.axis)]
+        rows.append(_runs(axis + canvas.row_cells(row, line_rows.get(row))))
+    axis_cells: list[tuple[str, str | None]] = [(" " * label_width, None), ("└", style.axis)]
+    axis_cells += [("━", plan.span_color) if on else ("─", style.axis) for on in plan.marked_cells]
+    rows.append(_runs(axis_cells))
+    rows.append(_time_labels(plan.window_s, label_width, plot_width, style))
+    return rows
+
+
 def chart_rows(
     data: ChartData | None,
     title: str,
@@ -241,66 +354,18 @@ def chart_rows(
 ) -> list[Row]:
     """The chart as ``height`` rows of ``width`` cells. ``scale`` divides every value (bytes
     to GiB)."""
-    if width <= 0 or height <= 0:
-        return []
-    title_row = _title_row(data, title, width, style)
-    blank: list[Row] = [((" " * width, None),)] * (height - 1)
-    if data is None or width < 12 or height < 4:
-        return [title_row, *blank]
-    plot_rows = height - 3
-    upper, ticks = _y_axis(data, scale, plot_rows)
-    labels = [tick_label(tick) for tick in ticks]
-    label_width = max(len(label) for label in labels)
-    plot_width = width - label_width - 1
-    if plot_width < 4:
-        return [title_row, *blank]
-
-    canvas = _Canvas(plot_rows, plot_width, data.y_min, upper, scale)
-    columns = plot_width * 2
-    step = data.window_s / columns
-    # Bins end at the next multiple of ``step``: aligned to the clock, not to this sample.
-    end = (math.floor(data.now / step) + 1) * step
-    start = end - columns * step
-    for series in data.series:
-        peaks = binned(data.times, series.values, start, step, columns)
-        levels = [None if peak is None else canvas.level(peak) for peak in peaks]
-        canvas.draw(levels, series.color, filled=len(data.series) == 1)
-    line_rows = {canvas.row_of(canvas.level(line.value)): line.color for line in data.lines}
-    tick_rows: dict[int, str] = {}
-    for tick, label in zip(ticks, labels, strict=True):
-        tick_rows.setdefault(canvas.row_of(canvas.level(tick * scale)), label)
-
-    rows = [title_row]
-    for row in range(plot_rows):
-        label = tick_rows.get(row, "")
-        axis = [(label.rjust(label_width), style.axis), ("┤" if label else "│", style.axis)]
-        rows.append(_runs(axis + canvas.row_cells(row, line_rows.get(row))))
-    rows.append(_axis_row(data, label_width, plot_width, start, step * 2, style))
-    rows.append(_time_labels(data.window_s, label_width, plot_width, style))
-    return rows
+    return draw_chart(plan_chart(data, title, width, height, scale=scale), style)
 
 
-def _title_row(data: ChartData | None, title: str, width: int, style: ChartStyle) -> Row:
-    cells: list[tuple[str, str | None]] = [(char, style.text) for char in title[:width]]
-    legend = data.series if data is not None and len(data.series) > 1 else ()
-    for series in legend:
-        entry = f"  ▪{series.label}"
+def _title_row(plan: ChartPlan, style: ChartStyle) -> Row:
+    width = plan.width
+    cells: list[tuple[str, str | None]] = [(char, style.text) for char in plan.title[:width]]
+    for label, colour in plan.legend:
+        entry = f"  ▪{label}"
         if len(cells) + len(entry) > width:
             break
-        cells.extend((char, series.color if char == "▪" else style.axis) for char in entry)
+        cells.extend((char, colour if char == "▪" else style.axis) for char in entry)
     cells.extend((" ", None) for _ in range(width - len(cells)))
-    return _runs(cells)
-
-
-def _axis_row(
-    data: ChartData, label_width: int, plot_width: int, start: float, cell_s: float, style
-) -> Row:
-    cells: list[tuple[str, str | None]] = [(" " * label_width, None), ("└", style.axis)]
-    for cell in range(plot_width):
-        begin = start + cell * cell_s
-        finish = begin + cell_s
-        marked = any(first < finish and last >= begin for first, last in data.spans)
-        cells.append(("━", data.span_color) if marked else ("─", style.axis))
     return _runs(cells)
 
 

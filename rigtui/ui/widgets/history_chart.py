@@ -6,7 +6,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from rigtui.ui.render.chart import ChartData, ChartStyle, Row, chart_rows
+from rigtui.ui.render.chart import ChartData, ChartPlan, ChartStyle, Row, draw_chart, plan_chart
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.widgets.row_widget import RowWidget, shown
 
@@ -33,8 +33,10 @@ class HistoryChart(RowWidget):
         """Values are divided by this before plotting (bytes → GiB)."""
         self.data: ChartData | None = None
         self.renders = 0
-        """How many times the rows were computed: charts nobody sees must not be."""
+        """How many times the rows were drawn: charts nobody sees must not be, nor charts whose
+        plan did not change."""
         self._rows: list[Row] = []
+        self._plan: ChartPlan | None = None
         self._drawn_for: tuple | None = None
         self._styles: dict[tuple[Style, str], Style] = {}
 
@@ -50,19 +52,15 @@ class HistoryChart(RowWidget):
 
     def _redraw(self) -> None:
         width, height = self.size
-        base = self.base_style
-        palette: Palette = getattr(self.app, "palette", Palette())
-        key = (width, height, base, palette)
-        rows = chart_rows(
-            self.data,
-            self.title,
-            width,
-            height,
-            scale=self.scale,
-            style=ChartStyle(text=palette.text, axis=palette.muted),
-        )
-        self.renders += 1
+        plan = plan_chart(self.data, self.title, width, height, scale=self.scale)
         self._stale = False
+        palette: Palette = getattr(self.app, "palette", Palette())
+        key = (width, height, self.base_style, palette)
+        if plan == self._plan and key == self._drawn_for:
+            return
+        rows = draw_chart(plan, ChartStyle(text=palette.text, axis=palette.muted))
+        self.renders += 1
+        self._plan = plan
         if key != self._drawn_for:
             self._drawn_for = key
             self._rows = rows

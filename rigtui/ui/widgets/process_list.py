@@ -37,6 +37,9 @@ class ProcessList(TextPanel):
         self.rows: list[tuple[str, list[Text | str]]] = []
         # Columns only ever widen, so figures do not jump sideways from one second to the next.
         self._widths = [len(label) for _, label in self.columns]
+        # Nor does the list shrink when a process goes: the charts above would change size, and
+        # the whole screen be laid out and painted again.
+        self._most_lines = 0
 
     def show_rows(self, rows: Sequence[tuple[str, Sequence[Text | str]]]) -> None:
         """``rows`` are ``(key, cells)``; cells are ``Text`` so names are never markup."""
@@ -70,4 +73,5 @@ class ProcessList(TextPanel):
         width = self.content_size.width
         for line in lines:
             line.truncate(max(1, width), overflow="ellipsis")
-        return lines
+        self._most_lines = max(self._most_lines, len(lines))
+        return lines + [Text() for _ in range(self._most_lines - len(lines))]

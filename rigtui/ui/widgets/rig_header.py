@@ -1,4 +1,7 @@
-"""The top line: host, driver, sampling state and the time of the shown reading."""
+"""The top line: host, driver, sampling state and the time of the shown reading.
+
+It changes every second (the time), so it is painted as a kept line that is rebuilt only when
+its text changes: rendered the general way, through ``render``, it cost more than a GPU card."""
 
 from __future__ import annotations
 
@@ -6,24 +9,35 @@ import time
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from rigtui.telemetry.model import NvmlStatus, PowerBudgetReading
 from rigtui.ui.render.palette import Palette
+from rigtui.ui.widgets.text_panel import TextPanel
 
 
-class RigHeader(Widget):
-    hostname: reactive[str] = reactive("")
-    nvml: reactive[NvmlStatus | None] = reactive(None)
-    interval_s: reactive[float] = reactive(1.0)
-    paused: reactive[bool] = reactive(False)
-    taken_at: reactive[float | None] = reactive(None)
-    source: reactive[str] = reactive("")
+class RigHeader(TextPanel):
+    wrap_lines = False  # one line, cut at the edge
+
+    hostname: reactive[str] = reactive("", repaint=False)
+    nvml: reactive[NvmlStatus | None] = reactive(None, repaint=False)
+    interval_s: reactive[float] = reactive(1.0, repaint=False)
+    paused: reactive[bool] = reactive(False, repaint=False)
+    taken_at: reactive[float | None] = reactive(None, repaint=False)
+    source: reactive[str] = reactive("", repaint=False)
     """``demo: story`` over the simulated rig, ``replay`` …; empty for the live rig."""
-    problem: reactive[str] = reactive("")
-    power: reactive[PowerBudgetReading | None] = reactive(None)
+    problem: reactive[str] = reactive("", repaint=False)
+    power: reactive[PowerBudgetReading | None] = reactive(None, repaint=False)
 
-    def render(self) -> Text:
+    def _changed(self) -> None:
+        self.update_lines()
+
+    watch_hostname = watch_nvml = watch_interval_s = watch_paused = _changed
+    watch_taken_at = watch_source = watch_problem = watch_power = _changed
+
+    def panel_lines(self) -> list[Text]:
+        return [self.header_line()]
+
+    def header_line(self) -> Text:
         palette: Palette = getattr(self.app, "palette", Palette())
         line = Text.styled(" rigtui ", style=f"bold reverse {palette.normal}")
         line.append(f" {self.hostname}", style="bold")
@@ -58,7 +72,7 @@ class RigHeader(Widget):
             line.append(f"  {self.problem}", style=f"bold {palette.error}")
         if self.taken_at is not None:
             stamp = time.strftime("%H:%M:%S", time.localtime(self.taken_at))
-            width = self.size.width
+            width = self.content_size.width
             if width > line.cell_len + len(stamp) + 2:
                 line.append(" " * (width - line.cell_len - len(stamp) - 1))
                 line.append(stamp, style="bold")

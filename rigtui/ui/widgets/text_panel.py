@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Self
+
 from rich.console import Group
 from rich.segment import Segment
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from rigtui.ui.widgets.row_widget import RowWidget, shown
@@ -20,6 +24,9 @@ class TextPanel(RowWidget):
     their data changed (their reactives do not repaint by themselves).
     """
 
+    wrap_lines = True
+    """Wrap lines longer than the panel (else they are cut at its edge)."""
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._lines: list[Text] = []
@@ -30,6 +37,8 @@ class TextPanel(RowWidget):
 
     def _fitted(self, width: int | None = None) -> list[Text]:
         """The panel's lines, those longer than the panel wrapped (advice, long names)."""
+        if not self.wrap_lines:
+            return self.panel_lines()
         width = self.content_size.width if width is None else width
         lines = []
         for line in self.panel_lines():
@@ -40,12 +49,31 @@ class TextPanel(RowWidget):
         return lines
 
     def set_border_title(self, title: str) -> None:
-        if title != self.border_title:  # the setter repaints the whole panel
-            self.border_title = title
+        if title != self.border_title:
+            with self._repainting_border_row(0):
+                self.border_title = title
 
     def set_border_subtitle(self, subtitle: str) -> None:
         if subtitle != self.border_subtitle:
-            self.border_subtitle = subtitle
+            with self._repainting_border_row(self.outer_size.height - 1):
+                self.border_subtitle = subtitle
+
+    @contextmanager
+    def _repainting_border_row(self, row: int) -> Iterator[None]:
+        """Textual's title setters repaint the whole panel; a title that changes every second
+        (the CPU's load average) needs its border row repainted, nothing more."""
+        self._border_row = row
+        try:
+            yield
+        finally:
+            self._border_row = None
+
+    def refresh(self, *regions: Region, **options) -> Self:
+        row = getattr(self, "_border_row", None)
+        if row is not None and not regions and not options:
+            offset = self.content_offset
+            regions = (Region(-offset.x, row - offset.y, self.outer_size.width, 1),)
+        return super().refresh(*regions, **options)
 
     def update_lines(self) -> None:
         if not self.is_mounted or not shown(self):

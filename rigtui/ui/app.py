@@ -693,7 +693,15 @@ class RigApp(App):
         if not self.is_running:
             return  # shutting down: the widgets are going away
         await self._flush_pieces()
-        await self.dashboard.chat.reply_finished(message.stats, message.error)
+        # The reply's last words reach the screen first; the stats line (and the check that
+        # the reply reads as it was streamed) a frame later: with a fast model, one frame of a
+        # long chat is what the user waits for.
+        self.call_after_refresh(self._finish_reply, message.stats, message.error)
+
+    async def _finish_reply(self, stats: ReplyStats, error: Exception | None) -> None:
+        if not self.is_running:
+            return  # shutting down: the widgets are going away
+        await self.dashboard.chat.reply_finished(stats, error)
         self.refresh_ollama()
 
     # --- Ollama: pulling a model --------------------------------------------------------------

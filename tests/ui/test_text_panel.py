@@ -98,3 +98,30 @@ async def test_a_new_title_repaints_the_border_row_and_nothing_else():
         top, bottom = border_rows()
         assert "load 2.00" in top and "PCI 01:00.0" in bottom
         assert [panel.render_line(y).text.rstrip() for y in range(2)] == ["one", "two"]
+
+
+class FullWidth(TextPanel):
+    """Like the CPU panel: figures right-aligned at the edge, lines exactly as wide as asked."""
+
+    DEFAULT_CSS = "FullWidth { width: 30; height: auto; }"
+
+    def panel_lines(self) -> list[Text]:
+        return [Text("RAM".ljust(self.line_width - 8) + "5.3/64.0"), Text("SWAP")]
+
+
+class FullWidthApp(App):
+    def compose(self) -> ComposeResult:
+        yield FullWidth()
+
+
+async def test_lines_are_made_for_the_width_the_layout_asks_about():
+    app = FullWidthApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        panel = app.query_one(FullWidth)
+        await pilot.pause()
+        assert panel.size.height == 2
+        # A scrollbar's column less: made for 29, the lines still fit on two rows. Made for the
+        # 30 the panel had and wrapped at 29, they took three, and the panel grew and shrank.
+        panel._stale = True
+        assert panel.get_content_height(panel.size, panel.size, 29) == 2
+        assert panel._lines[0].cell_len == 29

@@ -33,5 +33,5 @@ class CpuPanel(TextPanel):
             return [Text("waiting for the first reading…")]
         palette: Palette = getattr(self.app, "palette", Palette())
         return cpu_panel_lines(
-            self.cpu, self.memory, max(20, self.content_size.width), self.max_core_rows + 3, palette
+            self.cpu, self.memory, max(20, self.line_width), self.max_core_rows + 3, palette
         )

@@ -56,4 +56,4 @@ class GpuCard(TextPanel):
             return [Text("waiting for the first reading…")]
         palette: Palette = getattr(self.app, "palette", Palette())
         lines = gpu_card_compact_lines if self.compact else gpu_card_lines
-        return lines(self.reading, max(20, self.content_size.width), palette, self.insight)
+        return lines(self.reading, max(20, self.line_width), palette, self.insight)

@@ -70,7 +70,7 @@ class ProcessList(TextPanel):
                     padded.append(" " * (self._widths[column] - text.cell_len + GAP))
                 line.append_text(padded)
             lines.append(line)
-        width = self.content_size.width
+        width = self.line_width
         for line in lines:
             line.truncate(max(1, width), overflow="ellipsis")
         self._most_lines = max(self._most_lines, len(lines))

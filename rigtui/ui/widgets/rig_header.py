@@ -72,7 +72,7 @@ class RigHeader(TextPanel):
             line.append(f"  {self.problem}", style=f"bold {palette.error}")
         if self.taken_at is not None:
             stamp = time.strftime("%H:%M:%S", time.localtime(self.taken_at))
-            width = self.content_size.width
+            width = self.line_width
             if width > line.cell_len + len(stamp) + 2:
                 line.append(" " * (width - line.cell_len - len(stamp) - 1))
                 line.append(stamp, style="bold")

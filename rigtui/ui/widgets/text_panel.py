@@ -31,17 +31,34 @@ class TextPanel(RowWidget):
         super().__init__(id=id, classes=classes)
         self._lines: list[Text] = []
         self._drawn_for: tuple | None = None
+        self._fitting_width: int | None = None
 
     def panel_lines(self) -> list[Text]:
+        """The lines, made for :attr:`line_width` cells."""
         raise NotImplementedError
+
+    @property
+    def line_width(self) -> int:
+        """The width the lines are made for: while the layout asks how tall the panel would be
+        at some width, that width, not the one it has now. Lines made for the current width and
+        wrapped at another (a scrollbar's column less) made the panel taller, then shorter, then
+        taller again, every second."""
+        if self._fitting_width is not None:
+            return self._fitting_width
+        return self.content_size.width
 
     def _fitted(self, width: int | None = None) -> list[Text]:
         """The panel's lines, those longer than the panel wrapped (advice, long names)."""
-        if not self.wrap_lines:
-            return self.panel_lines()
         width = self.content_size.width if width is None else width
+        self._fitting_width = width
+        try:
+            made = self.panel_lines()
+        finally:
+            self._fitting_width = None
+        if not self.wrap_lines:
+            return made
         lines = []
-        for line in self.panel_lines():
+        for line in made:
             if 0 < width < line.cell_len:
                 lines.extend(line.wrap(self.app.console, width))
             else:

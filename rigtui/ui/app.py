@@ -82,8 +82,9 @@ about 5 ms whatever its size, so one per token would saturate a core at 200 toke
 
 def _freeze_startup_objects() -> None:
     """Leave what lives as long as the app out of garbage collection: the full collections
-    that walk all of it took 40 ms every 20 s or so, a fifth of the idle dashboard's CPU and a
-    stall in a streaming reply. Once per process (tests run many apps)."""
+    that walked all of it took 40 ms every 20 s or so (2 ms a second, a tenth of the idle
+    dashboard's main thread; 0.5 ms after this) and stalled a streaming reply. Once per
+    process (tests run many apps)."""
     global _frozen
     if not _frozen:
         _frozen = True

@@ -60,7 +60,7 @@ def core_grid_lines(cpu: CpuReading, width: int, max_rows: int, palette: Palette
                 line.append(f"{value:4.0f}%")
             lines.append(line)
         return lines
-    line = Text.styled(f"{'cores':<{LABEL_WIDTH}}", style="bold")
+    line = label("CORE")  # 'cores' filled the label column and ran into the first block
     room = max(0, width - LABEL_WIDTH - 12)
     gap = " " if len(cores) * 2 <= room else ""
     for value in cores[: room // (2 if gap else 1)]:

@@ -26,6 +26,8 @@ class TextPanel(RowWidget):
 
     wrap_lines = True
     """Wrap lines longer than the panel (else they are cut at its edge)."""
+    _border_row: int | None = None
+    """While a title is set: the border row that alone is repainted for it."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -86,7 +88,7 @@ class TextPanel(RowWidget):
             self._border_row = None
 
     def refresh(self, *regions: Region, **options) -> Self:
-        row = getattr(self, "_border_row", None)
+        row = self._border_row
         if row is not None and not regions and not options:
             offset = self.content_offset
             regions = (Region(-offset.x, row - offset.y, self.outer_size.width, 1),)

@@ -6,6 +6,8 @@ import io
 import time
 
 from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.widget import Widget
 
 
 async def wait_for(pilot, condition, timeout_s: float = 10.0) -> None:
@@ -29,3 +31,14 @@ def rendered_text(widget, width: int = 120) -> str:
     console = Console(width=width, record=True, color_system=None, file=io.StringIO())
     console.print(widget.content if isinstance(widget, Static) else widget.render())
     return console.export_text()
+
+
+class Hosting(App):
+    """An app that shows one widget, to try it on its own."""
+
+    def __init__(self, widget: Widget) -> None:
+        super().__init__()
+        self.hosted = widget
+
+    def compose(self) -> ComposeResult:
+        yield self.hosted

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from textual.app import App, ComposeResult
 
 from rigtui.sim.ollama_models import HOSTILE_REPLY, REPLIES, canned_reply, tokenize
 from rigtui.ui.widgets.chat_message import ChatMessage, sanitise, streamed_as_parsed
 
-
-class OneReply(App):
-    def compose(self) -> ComposeResult:
-        yield ChatMessage("assistant", model="llama3.1:8b")
+from .helpers import Hosting
 
 
 @pytest.mark.parametrize("text", [*REPLIES, HOSTILE_REPLY, canned_reply("[long]")])
 async def test_streaming_in_pieces_gives_the_blocks_of_a_full_parse(text):
-    app = OneReply()
+    app = Hosting(ChatMessage("assistant", model="llama3.1:8b"))
     async with app.run_test(size=(100, 40)) as pilot:
         message = app.query_one(ChatMessage)
         tokens = tokenize(text)
@@ -31,7 +27,7 @@ async def test_streaming_in_pieces_gives_the_blocks_of_a_full_parse(text):
 
 
 async def test_a_document_that_differs_from_its_parse_is_detected():
-    app = OneReply()
+    app = Hosting(ChatMessage("assistant", model="llama3.1:8b"))
     async with app.run_test(size=(100, 40)) as pilot:
         markdown = app.query_one(ChatMessage).reply_markdown
         await markdown.update("# Title\n\nsome text\n")

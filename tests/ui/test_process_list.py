@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import App, ComposeResult
 
 from rigtui.ui.widgets.process_list import ProcessList
 
+from .helpers import Hosting
+
 COLUMNS = [("pid", "PID"), ("name", "NAME")]
-
-
-class ListApp(App):
-    def compose(self) -> ComposeResult:
-        yield ProcessList(COLUMNS, id="procs")
 
 
 def row(pid: int, name: str) -> tuple[str, list]:
@@ -20,7 +16,7 @@ def row(pid: int, name: str) -> tuple[str, list]:
 
 
 async def test_the_list_keeps_its_height_when_processes_go():
-    app = ListApp()
+    app = Hosting(ProcessList(COLUMNS, id="procs"))
     async with app.run_test(size=(40, 12)) as pilot:
         procs = app.query_one(ProcessList)
         procs.show_rows([row(1, "systemd"), row(2231, "ollama"), row(48000, "runner")])

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from rigtui.ui.widgets.text_panel import TextPanel
 
+from .helpers import Hosting
+
 
 class Lines(TextPanel):
+    DEFAULT_CSS = "Lines { width: 30; height: auto; }"
+
     def __init__(self) -> None:
         super().__init__(id="lines")
         self.texts = ["short", "a long line " * 8]
@@ -18,19 +21,12 @@ class Lines(TextPanel):
         return [Text(text) for text in self.texts]
 
 
-class OnePanel(App):
-    CSS = "Lines { width: 30; height: auto; }"
-
-    def compose(self) -> ComposeResult:
-        yield Lines()
-
-
 def painted(panel: TextPanel) -> list[str]:
     return [panel.render_line(y).text.rstrip() for y in range(panel.size.height)]
 
 
 async def test_long_lines_wrap_and_a_change_is_painted():
-    app = OnePanel()
+    app = Hosting(Lines())
     async with app.run_test(size=(60, 20)) as pilot:
         panel = app.query_one(Lines)
         await pilot.pause()
@@ -50,13 +46,8 @@ class Styled(TextPanel):
         return [Text("all of it red", style="#ff0000"), Text.assemble(("blue", "#0000ff"), " not")]
 
 
-class StyledApp(App):
-    def compose(self) -> ComposeResult:
-        yield Styled()
-
-
 async def test_a_line_keeps_its_own_style_and_its_spans():
-    app = StyledApp()
+    app = Hosting(Styled())
     async with app.run_test(size=(40, 10)) as pilot:
         await pilot.pause()
         panel = app.query_one(Styled)
@@ -73,13 +64,8 @@ class Titled(TextPanel):
         return [Text("one"), Text("two")]
 
 
-class TitledApp(App):
-    def compose(self) -> ComposeResult:
-        yield Titled()
-
-
 async def test_a_new_title_repaints_the_border_row_and_nothing_else():
-    app = TitledApp()
+    app = Hosting(Titled())
     async with app.run_test(size=(40, 10)) as pilot:
         panel = app.query_one(Titled)
         panel.set_border_title("load 1.00")
@@ -109,13 +95,8 @@ class FullWidth(TextPanel):
         return [Text("RAM".ljust(self.line_width - 8) + "5.3/64.0"), Text("SWAP")]
 
 
-class FullWidthApp(App):
-    def compose(self) -> ComposeResult:
-        yield FullWidth()
-
-
 async def test_lines_are_made_for_the_width_the_layout_asks_about():
-    app = FullWidthApp()
+    app = Hosting(FullWidth())
     async with app.run_test(size=(40, 10)) as pilot:
         panel = app.query_one(FullWidth)
         await pilot.pause()

@@ -64,15 +64,14 @@ from rigtui.ui.render import units
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
-from rigtui.ui.widgets.rig_header import RigHeader
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 OLLAMA_POLL_S = 2.0
-STARTUP_SETTLED_S = 5.0
-"""By then the modules, widgets and history that live as long as the app are all there."""
 OLLAMA_TAGS_EVERY = 15
 """Re-read the installed models every this many polls (every 30 s)."""
 OLLAMA_BACKOFF_MAX_S = 15.0
+STARTUP_SETTLED_S = 5.0
+"""By then the modules, widgets and history that live as long as the app are all there."""
 GENERATING = "llm.generating"
 FAST_POWER_S = 0.1
 REPLY_FLUSH_S = 0.05
@@ -392,7 +391,7 @@ class RigApp(App):
         if self.snapshots_shown == 1:
             self.call_after_refresh(self._start_ollama)
         # A fresh reading clears a sampling error; a damaged recording stays noted.
-        self.dashboard.query_one(RigHeader).problem = self._standing_problem
+        self.dashboard.header.problem = self._standing_problem
         self.insights = self.rig_insight.update(snapshot, self.running_models)
         self.dashboard.show_snapshot(
             snapshot, self.history, self.settings.history_minutes * 60, self.insights
@@ -405,7 +404,7 @@ class RigApp(App):
     def on_source_failed(self, message: SourceFailed) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
-        self.dashboard.query_one(RigHeader).problem = message.error
+        self.dashboard.header.problem = message.error
         self.notify(message.error, title="rigtui", severity="error", timeout=8)
         # No reading may ever come to start it: the chat must work all the same.
         self._start_ollama()
@@ -418,11 +417,11 @@ class RigApp(App):
             if self.replay.playing and self.replay.position >= self.replay.end:
                 self.replay.seek_to(self.replay.start)  # played to the end: start over
                 self._replay_shown = -1
-            self.dashboard.query_one(RigHeader).paused = not self.replay.playing
+            self.dashboard.header.paused = not self.replay.playing
             self._show_replay_position()
             return
         self.paused = not self.paused
-        self.dashboard.query_one(RigHeader).paused = self.paused
+        self.dashboard.header.paused = self.paused
         if not self.paused:
             self._wake.set()
 
@@ -440,7 +439,7 @@ class RigApp(App):
             return
         self.interval_s = interval_s
         self.history.resize(max(2, round(self.settings.history_minutes * 60 / interval_s)))
-        self.dashboard.query_one(RigHeader).interval_s = interval_s
+        self.dashboard.header.interval_s = interval_s
         self._wake.set()
 
     def action_help(self) -> None:
@@ -745,7 +744,7 @@ class RigApp(App):
     def _start_replay(self) -> None:
         assert self.replay is not None
         recording = self.replay.recording
-        header = self.dashboard.query_one(RigHeader)
+        header = self.dashboard.header
         if recording.problems:
             self._standing_problem = header.problem = recording.problems[0]
             self.notify(recording.summary(), title=f"replay {recording.path.name}", timeout=10)
@@ -762,7 +761,7 @@ class RigApp(App):
         cursor.advance(self.REPLAY_TICK_S)
         self._show_replay_position()
         if not cursor.playing:
-            self.dashboard.query_one(RigHeader).paused = True
+            self.dashboard.header.paused = True
 
     def _show_replay_position(self) -> None:
         """Show the sample at the cursor; a jump rebuilds the history window around it."""
@@ -797,7 +796,7 @@ class RigApp(App):
                 self.dashboard.show_ollama(
                     "Ollama (not recorded)", "no Ollama data in the recording"
                 )
-        header = self.dashboard.query_one(RigHeader)
+        header = self.dashboard.header
         at = time.strftime("%H:%M:%S", time.localtime(cursor.position))
         total = units.duration(cursor.end - cursor.start)
         done = units.duration(cursor.position - cursor.start)

@@ -127,12 +127,17 @@ class DashboardScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        header = self.query_one(RigHeader)
+        header = self.header
         header.interval_s = self._initial_interval_s
         header.source = self._source_label
         start = getattr(self.app, "start_sampling", None)
         if start is not None:
             start()
+
+    @property
+    def header(self) -> RigHeader:
+        """The top line; the app sets its problem, pause and interval."""
+        return self._one("#header", RigHeader)
 
     @property
     def chat(self) -> ChatPane:
@@ -162,7 +167,7 @@ class DashboardScreen(Screen):
 
     def show_status(self, status: NvmlStatus) -> None:
         self.query_one(NvmlNotice).status = status
-        self.query_one(RigHeader).nvml = status
+        self.header.nvml = status
         self.set_class(not status.available or status.error is not None, "-no-gpu")
 
     def show_snapshot(
@@ -177,7 +182,7 @@ class DashboardScreen(Screen):
         self.window_s = window_s
         self.insights = insights or {}
         with self.app.batch_update():
-            header = self._one("#header", RigHeader)
+            header = self.header
             header.taken_at = snapshot.taken_at
             header.hostname = snapshot.hostname
             header.power = snapshot.power

@@ -170,15 +170,13 @@ def _y_axis(data: ChartData, scale: float, plot_rows: int) -> tuple[float, list[
     return upper, ticks
 
 
-class _Canvas:
-    """Braille dots, ``rows`` × ``cells`` cells, each cell in the colour that drew last."""
+class _Scale:
+    """Values to dots: ``rows`` rows of four dots from ``low`` to ``high`` (after ``scale``)."""
 
-    def __init__(self, rows: int, cells: int, low: float, high: float, scale: float) -> None:
-        self.rows, self.cells = rows, cells
+    def __init__(self, rows: int, low: float, high: float, scale: float) -> None:
+        self.rows = rows
         self.low, self.high, self.scale = low, high, scale
         self.dots_high = rows * 4
-        self.bits = [[0] * cells for _ in range(rows)]
-        self.colours: list[list[str | None]] = [[None] * cells for _ in range(rows)]
 
     def level(self, value: float) -> int:
         """Dots lit from the bottom for ``value``: at least one for anything above the floor."""
@@ -190,6 +188,15 @@ class _Canvas:
 
     def row_of(self, dot: int) -> int:
         return self.rows - 1 - (max(1, dot) - 1) // 4
+
+
+class _Canvas:
+    """Braille dots, ``rows`` × ``cells`` cells, each cell in the colour that drew last."""
+
+    def __init__(self, rows: int, cells: int) -> None:
+        self.rows, self.cells = rows, cells
+        self.bits = [[0] * cells for _ in range(rows)]
+        self.colours: list[list[str | None]] = [[None] * cells for _ in range(rows)]
 
     def draw(self, levels: Sequence[int | None], colour: str, *, filled: bool) -> None:
         previous: int | None = None
@@ -244,8 +251,6 @@ class ChartPlan:
     label_width: int = 0
     """0: too small to plot, or no data: the title and blank rows."""
     plot_width: int = 0
-    low: float = 0.0
-    high: float = 1.0
     series: tuple[tuple[str, tuple[int | None, ...]], ...] = ()
     """(colour, dots lit in each bin) of each series, drawn in this order."""
     line_rows: tuple[tuple[int, str], ...] = ()
@@ -277,7 +282,7 @@ def plan_chart(
     if plot_width < 4:
         return blank
 
-    canvas = _Canvas(plot_rows, plot_width, data.y_min, upper, scale)
+    to_dots = _Scale(plot_rows, data.y_min, upper, scale)
     columns = plot_width * 2
     step = data.window_s / columns
     # Bins end at the next multiple of ``step``: aligned to the clock, not to this sample.
@@ -286,12 +291,12 @@ def plan_chart(
     series = []
     for one in data.series:
         peaks = binned(data.times, one.values, start, step, columns)
-        levels = tuple(None if peak is None else canvas.level(peak) for peak in peaks)
+        levels = tuple(None if peak is None else to_dots.level(peak) for peak in peaks)
         series.append((one.color, levels))
-    line_rows = {canvas.row_of(canvas.level(line.value)): line.color for line in data.lines}
+    line_rows = {to_dots.row_of(to_dots.level(line.value)): line.color for line in data.lines}
     tick_rows: dict[int, str] = {}
     for tick, label in zip(ticks, labels, strict=True):
-        tick_rows.setdefault(canvas.row_of(canvas.level(tick * scale)), label)
+        tick_rows.setdefault(to_dots.row_of(to_dots.level(tick * scale)), label)
     cell_s = step * 2
     marked = []
     for cell in range(plot_width):
@@ -305,8 +310,6 @@ def plan_chart(
         legend,
         label_width,
         plot_width,
-        data.y_min,
-        upper,
         tuple(series),
         tuple(sorted(line_rows.items())),
         tuple(sorted(tick_rows.items())),
@@ -325,8 +328,7 @@ def draw_chart(plan: ChartPlan, style: ChartStyle = ChartStyle()) -> list[Row]:
     if not plan.label_width:
         return [title_row, *[((" " * width, None),)] * (height - 1)]
     plot_rows = height - 3
-    # The scale is applied already: the levels are dots.
-    canvas = _Canvas(plot_rows, plot_width := plan.plot_width, plan.low, plan.high, 1.0)
+    canvas = _Canvas(plot_rows, plot_width := plan.plot_width)  # the levels are dots already
     for colour, levels in plan.series:
         canvas.draw(levels, colour, filled=len(plan.series) == 1)
     line_rows, tick_rows = dict(plan.line_rows), dict(plan.tick_rows)

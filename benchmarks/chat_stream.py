@@ -24,7 +24,14 @@ import statistics
 import threading
 import time
 
-from terminal import RIGTUI, EmulatedScreen, SimulatedOllamaServer, TerminalRun, wait_until
+from terminal import (
+    RIGTUI,
+    EmulatedScreen,
+    SimulatedOllamaServer,
+    TerminalRun,
+    terminal_size,
+    wait_until,
+)
 
 PROMPT = "[long] tell me everything about GPU offload"
 LAST_LINE = "That was all of it, in 8 parts."
@@ -95,9 +102,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[200, 500, 1000, 2000])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--size", default="120x40")
+    parser.add_argument("--size", type=terminal_size, default="120x40")
     args = parser.parse_args()
-    cols, rows = (int(part) for part in args.size.split("x"))
+    cols, rows = args.size
     print(f"rigtui chat streaming at {cols}x{rows}, median of {args.runs} runs")
     print(
         f"{'tok/s':>6} {'lag at end ms':>14} {'(min-max)':>10} {'CPU while streaming':>20} "

@@ -23,7 +23,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from terminal import RIGTUI, EmulatedScreen, TerminalRun
+from terminal import RIGTUI, EmulatedScreen, TerminalRun, terminal_size
 
 # What a complete first frame shows: header, a GPU card with a reading, CPU panel, footer.
 COMPLETE = ("rigtui", "GPU 0", "VRAM", "°C", "CPU ·", "RAM", "Quit")
@@ -41,12 +41,12 @@ def one_start(argv: list[str], cols: int, rows: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--size", default="120x40")
+    parser.add_argument("--size", type=terminal_size, default="120x40")
     parser.add_argument("--scenario", default="story")
     args = parser.parse_args()
     package = Path(__file__).resolve().parent.parent / "rigtui"
     compileall.compile_dir(package, quiet=1)
-    cols, rows = (int(part) for part in args.size.split("x"))
+    cols, rows = args.size
     for label, extra in (("a live start", ["--demo-at", "0"]), ("rigtui --demo", [])):
         argv = [*RIGTUI, "--demo", "--scenario", args.scenario, *extra]
         one_start(argv, cols, rows)  # the first start fills the OS's file cache; not counted

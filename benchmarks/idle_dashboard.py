@@ -32,6 +32,7 @@ from terminal import (
     btop_config,
     btop_path,
     measure_steady,
+    terminal_size,
 )
 
 SIZES = ((80, 24), (120, 40))
@@ -58,7 +59,7 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--tab", choices=sorted(TAB_KEYS), default="rig", help="the tab shown")
     parser.add_argument(
-        "--sizes", nargs="+", default=[f"{c}x{r}" for c, r in SIZES], help="e.g. 120x40"
+        "--sizes", nargs="+", type=terminal_size, default=list(SIZES), help="e.g. 120x40"
     )
     parser.add_argument("--no-btop", action="store_true", help="do not run btop alongside")
     parser.add_argument(
@@ -74,7 +75,7 @@ def main() -> int:
         f"{args.window:g} s each after {args.settle:g} s"
     )
     print(f"{'program':<16} {'size':>7} {'CPU % of a core':>16} {'KB/s to terminal':>17}")
-    for cols, rows in (tuple(int(part) for part in size.split("x")) for size in args.sizes):
+    for cols, rows in args.sizes:
         btop_result = None
         if btop:
             with tempfile.TemporaryDirectory() as home:

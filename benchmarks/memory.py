@@ -22,7 +22,7 @@ import sys
 import time
 
 import psutil
-from terminal import TAB_KEYS
+from terminal import TAB_KEYS, terminal_size
 
 from rigtui.sim.stage import staged_app
 
@@ -65,10 +65,10 @@ async def run(hours: float, cols: int, rows: int, tab: str) -> list[tuple[int, f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--size", default="120x40")
+    parser.add_argument("--size", type=terminal_size, default="120x40")
     parser.add_argument("--tab", choices=sorted(TAB_KEYS), default="rig")
     args = parser.parse_args()
-    cols, rows = (int(part) for part in args.size.split("x"))
+    cols, rows = args.size
     print(f"rigtui resident memory over {args.hours:g} simulated hours at {cols}x{rows}:")
     results = asyncio.run(run(args.hours, cols, rows, args.tab))
     first, last = results[0][1], results[-1][1]

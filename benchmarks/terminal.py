@@ -8,6 +8,7 @@ Measured from outside, like ``top`` would: the process's CPU time and resident m
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import json
 import os
@@ -27,6 +28,14 @@ import psutil
 RIGTUI = [sys.executable, "-m", "rigtui"]
 TAB_KEYS = {"rig": "1", "charts": "2", "processes": "3", "chat": "4"}
 """The key that shows each of rigtui's tabs."""
+
+
+def terminal_size(text: str) -> tuple[int, int]:
+    """``120x40`` as (columns, rows): an argparse ``type``."""
+    cols, sep, rows = text.partition("x")
+    if not (sep and cols.isdigit() and rows.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 120x40")
+    return int(cols), int(rows)
 
 
 class TerminalRun:

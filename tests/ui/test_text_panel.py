@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.dom import DOMNode
 from textual.geometry import Region
 
 from rigtui.ui.widgets.text_panel import TextPanel
@@ -106,3 +107,27 @@ async def test_lines_are_made_for_the_width_the_layout_asks_about():
         panel._stale = True
         assert panel.get_content_height(panel.size, panel.size, 29) == 2
         assert panel._lines[0].cell_len == 29
+
+
+class Shaded(TextPanel):
+    DEFAULT_CSS = "Shaded { background: $primary; width: 20; height: auto; padding: 0 1; }"
+
+    def panel_lines(self) -> list[Text]:
+        return [Text("shaded")]
+
+
+async def test_a_new_theme_reaches_the_background_the_panel_keeps():
+    app = Hosting(Shaded())
+    async with app.run_test(size=(40, 10)) as pilot:
+        panel = app.query_one(Shaded)
+        await pilot.pause()
+        before = panel.background_colors
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        # Kept between frames, not walked up to the screen each time: but not kept stale.
+        assert panel.background_colors != before
+        assert panel.background_colors == DOMNode.background_colors.fget(panel)
+        padding = panel.render_lines(Region(0, 0, 20, 1))[0]
+        assert padding.text.startswith(" shaded")
+        first = next(iter(padding))
+        assert first.style.bgcolor.triplet.hex == panel.background_colors[1].hex.lower()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rich.style import Style
+from textual.color import Color
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
@@ -33,6 +34,8 @@ class RowWidget(Widget):
         self._strips: dict[int, Strip] = {}
         self._stale = True
         self._base: Style | None = None
+        self._backgrounds: tuple[Color, Color] | None = None
+        self._opacity: float | None = None
 
     @property
     def base_style(self) -> Style:
@@ -41,12 +44,26 @@ class RowWidget(Widget):
             self._base = self.rich_style
         return self._base
 
+    # Textual asks for these with every frame the widget is in, and each walks up to the
+    # screen (30-70 us a widget a frame); like ``rich_style`` they change only with the styles.
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        if self._backgrounds is None:
+            self._backgrounds = super().background_colors
+        return self._backgrounds
+
+    @property
+    def opacity(self) -> float:
+        if self._opacity is None:
+            self._opacity = super().opacity
+        return self._opacity
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         # Perhaps a new theme (the rows then come out in other colours and are all repainted),
         # more often a class changed somewhere above and nothing here did.
         self._stale = True
-        self._base = None
+        self._base = self._backgrounds = self._opacity = None
 
     def repaint_changed(self, old: Sequence, new: Sequence) -> None:
         """Forget the strips of the rows that differ, and repaint just those rows."""

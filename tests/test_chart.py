@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import deque
+
 import pytest
 
 from rigtui.ui.render.chart import (
@@ -14,6 +17,7 @@ from rigtui.ui.render.chart import (
     nice_ticks,
     nice_upper,
     plan_chart,
+    plan_holds,
 )
 
 BLUE, RED, ORANGE = "#0000ff", "#ff0000", "#ffa500"
@@ -157,6 +161,78 @@ def test_a_sample_that_changes_no_bin_leaves_the_plan_equal_so_nothing_is_drawn(
         width,
         10,
     )
+
+
+@pytest.mark.parametrize(
+    ("capacity", "y_max", "width", "holding"),
+    # A history shorter than the window loses a drawn sample every second once full.
+    [(600, None, 24, 0.5), (300, None, 37, 0.05), (900, 100.0, 44, 0.4)],
+)
+def test_a_plan_said_to_hold_is_the_plan_the_new_data_gives(capacity, y_max, width, holding):
+    """Against planning afresh, second by second: two noisy series with spikes and gaps, a span
+    that starts and ends, and a history shorter or longer than the window."""
+    rng = random.Random(capacity)
+    times: deque[float] = deque(maxlen=capacity)
+    average: deque[float | None] = deque(maxlen=capacity)
+    peak: deque[float | None] = deque(maxlen=capacity)
+    previous = plan = None
+    held = checked = 0
+    for second in range(2_000):
+        now = 1_000_000.0 + second
+        value = 60.0 + rng.uniform(-3, 3) + (250.0 if rng.random() < 0.01 else 0.0)
+        times.append(now)
+        average.append(None if rng.random() < 0.02 else value)
+        peak.append(value + rng.uniform(0, 40))
+        spans = ((1_000_300.0, min(now, 1_000_500.0)),) if now >= 1_000_300.0 else ()
+        data = ChartData(
+            tuple(times),
+            now,
+            600.0,
+            (ChartSeries("peak", tuple(peak), RED), ChartSeries("W", tuple(average), BLUE)),
+            (ChartLine("limit", 450.0, ORANGE),),
+            y_max=y_max,
+            spans=spans,
+        )
+        if previous is not None:
+            checked += 1
+            if plan_holds(plan, previous, data):
+                held += 1
+                assert plan_chart(data, "W", width, 12) == plan, second
+                previous = data
+                continue
+        previous, plan = data, plan_chart(data, "W", width, 12)
+    assert held > checked * holding  # seconds that cost no planning
+
+
+def test_a_plan_does_not_hold_for_a_new_peak_a_new_bin_or_a_drawn_sample_gone():
+    times = tuple(1_000_000.0 - 599 + i for i in range(600))  # the newest bin: 999_990-1_000_005
+    values = tuple(40.0 + i % 3 for i in range(600))
+
+    def data(extra: float | None, *, later: float = 1.0, keep: int = 600, y_max=100.0, spans=()):
+        return ChartData(
+            (*times[-keep + 1 :], times[-1] + later),
+            times[-1] + later,
+            600.0,
+            (ChartSeries("x", (*values[-keep + 1 :], extra), BLUE),),
+            y_max=y_max,
+            spans=spans,
+        )
+
+    old = ChartData(times, times[-1], 600.0, (ChartSeries("x", values, BLUE),), y_max=100.0)
+    plan = plan_chart(old, "x", 44, 10)  # 80 bins of 7.5 s
+    assert plan_holds(plan, old, data(41.0))
+    assert plan_holds(plan, old, data(None))
+    assert not plan_holds(plan, old, data(95.0))  # higher than the newest bin's peak
+    assert not plan_holds(plan, old, data(41.0, later=7.0))  # the next bin
+    assert not plan_holds(plan, old, data(41.0, spans=((999_000.0, 999_100.0),)))
+    short = ChartData(
+        times[-300:], times[-1], 600.0, (ChartSeries("x", values[-300:], BLUE),), y_max=100.0
+    )
+    short_plan = plan_chart(short, "x", 44, 10)
+    assert not plan_holds(short_plan, short, data(41.0, keep=300))  # its oldest was drawn
+    tall = ChartData(times, times[-1], 600.0, (ChartSeries("x", (99.0, *values[1:]), BLUE),))
+    tall_plan = plan_chart(tall, "x", 44, 10)
+    assert not plan_holds(tall_plan, tall, data(41.0, y_max=None))  # the axis' top went
 
 
 def test_several_series_are_lines_in_their_own_colours_with_a_legend():

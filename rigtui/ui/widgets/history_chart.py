@@ -6,7 +6,15 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from rigtui.ui.render.chart import ChartData, ChartPlan, ChartStyle, Row, draw_chart, plan_chart
+from rigtui.ui.render.chart import (
+    ChartData,
+    ChartPlan,
+    ChartStyle,
+    Row,
+    draw_chart,
+    plan_chart,
+    plan_holds,
+)
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.widgets.row_widget import RowWidget, shown
 
@@ -37,6 +45,8 @@ class HistoryChart(RowWidget):
         plan did not change."""
         self._rows: list[Row] = []
         self._plan: ChartPlan | None = None
+        self._planned_from: ChartData | None = None
+        """The data the plan was last made (or found to hold) for."""
         self._drawn_for: tuple | None = None
         self._styles: dict[tuple[Style, str], Style] = {}
 
@@ -52,10 +62,21 @@ class HistoryChart(RowWidget):
 
     def _redraw(self) -> None:
         width, height = self.size
-        plan = plan_chart(self.data, self.title, width, height, scale=self.scale)
-        self._stale = False
         palette: Palette = getattr(self.app, "palette", Palette())
         key = (width, height, self.base_style, palette)
+        data, planned_from = self.data, self._planned_from
+        self._stale = False
+        if (
+            key == self._drawn_for
+            and self._plan is not None
+            and data is not None
+            and planned_from is not None
+            and plan_holds(self._plan, planned_from, data)
+        ):
+            self._planned_from = data
+            return
+        plan = plan_chart(data, self.title, width, height, scale=self.scale)
+        self._planned_from = data
         if plan == self._plan and key == self._drawn_for:
             return
         rows = draw_chart(plan, ChartStyle(text=palette.text, axis=palette.muted))

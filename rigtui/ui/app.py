@@ -322,12 +322,14 @@ class RigApp(App):
         try:
             while not worker.is_cancelled:
                 now = time.monotonic()
+                reading_due = now >= next_due
                 if now >= next_power:
-                    # Power alone, ten times a second, to catch spikes the 1 s average hides.
-                    if sampler.fast_power and not self.paused:
+                    # Power alone, ten times a second, to catch spikes the 1 s average hides
+                    # (a whole reading takes a power round of its own).
+                    if sampler.fast_power and not self.paused and not reading_due:
                         self._sample_power(sampler)
                     next_power = max(next_power + FAST_POWER_S, now)
-                if now >= next_due:
+                if reading_due:
                     if not self.paused:
                         try:
                             snapshot = sampler.sample()

@@ -189,19 +189,36 @@ class PowerWatch:
             if not trace:
                 return PowerPeaks(None, None, None, False)
             latest = trace[-1]
-            last_second = [s.watts for s in trace if s.watts is not None and s.t > now - 1.0]
-            last_minute = [s.watts for s in trace if s.watts is not None and s.t > now - 60.0]
+            second_ago, minute_ago = now - 1.0, now - 60.0
+            peak_1s = peak_60s = None
+            # Newest first, and no further back than a minute (the trace holds ten minutes).
+            for sample in reversed(trace):
+                if sample.t <= minute_ago:
+                    break
+                watts = sample.watts
+                if watts is None:
+                    continue
+                if peak_60s is None or watts > peak_60s:
+                    peak_60s = watts
+                if sample.t > second_ago and (peak_1s is None or watts > peak_1s):
+                    peak_1s = watts
             return PowerPeaks(
                 latest_w=latest.watts,
-                peak_1s_w=max(last_second, default=None),
-                peak_60s_w=max(last_minute, default=None),
+                peak_1s_w=peak_1s,
+                peak_60s_w=peak_60s,
                 instant=latest.instant,
             )
 
     def total_peak(self, since: float) -> float | None:
         """The highest all-GPU total of one sampling round since ``since``."""
+        peak = None
         with self._lock:
-            return max((spike.watts for spike in self._totals if spike.t >= since), default=None)
+            for spike in reversed(self._totals):
+                if spike.t < since:
+                    break
+                if peak is None or spike.watts > peak:
+                    peak = spike.watts
+        return peak
 
     def last_over_budget(self, since: float) -> Spike | None:
         """The highest spike above the budget since ``since``, if any."""

@@ -46,6 +46,8 @@ class RowWidget(Widget):
 
     # Textual asks for these with every frame the widget is in, and each walks up to the
     # screen (30-70 us a widget a frame); like ``rich_style`` they change only with the styles.
+    # (A container whose background changed with a class, while the panel's own rules did not,
+    # would leave them stale: no container above a RowWidget does that.)
     @property
     def background_colors(self) -> tuple[Color, Color]:
         if self._backgrounds is None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from markdown_it import MarkdownIt
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets._markdown import MarkdownBlock
+from textual.widgets._markdown import MarkdownBlock, MarkdownStream
 
 from rigtui.ui.render.safe import literal, printable
 
@@ -17,29 +20,63 @@ def sanitise(fragment: str) -> str:
     return printable(fragment, keep_newlines=True).replace("\\t", "\t")
 
 
-def streamed_as_parsed(markdown: Markdown, source: str) -> bool:
+SEGMENT_BLOCKS = 12
+"""A long reply streams into several Markdown widgets of about this many blocks each, so that a
+frame lays out the newest one only: every frame of a growing reply laid out all of its blocks
+(and their lists' items), a quarter of the frame by the end of a 2,000-token reply."""
+
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.MULTILINE)
+
+
+def segment_start(written: str, fragment: str) -> int | None:
+    """Where in ``fragment`` a new segment of the reply may begin (``written`` is what the
+    current segment holds): at a paragraph (a letter first) after a blank line, outside code
+    fences, decided on its first letter so that nothing waits. A paragraph has no top margin,
+    so the reply looks the same cut there (but for the rare paragraph that its next line turns
+    into a heading or a table, which gets one blank line more)."""
+    text = written + fragment
+    position = text.find("\n\n", max(0, len(written) - 2))
+    while position != -1:
+        start = position + 2
+        while start < len(text) and text[start] == "\n":
+            start += 1
+        if (
+            start >= len(written)
+            and text[start : start + 1].isalpha()
+            and len(_FENCE.findall(text, 0, start)) % 2 == 0
+        ):
+            return start - len(written)
+        position = text.find("\n\n", start)
+    return None
+
+
+def streamed_as_parsed(segments: Sequence[Markdown], source: str) -> bool:
     """Whether the streamed blocks are the blocks a full parse of ``source`` would make.
 
-    Streaming appends re-parse from the last block, so this holds for every reply we have seen;
-    the check spares the whole re-render (about half a second for a 2,000-token reply) unless a
-    reply really needs it. It compares the parser's top-level tokens with the blocks shown (type
-    and source lines), without making widgets of them: a few milliseconds for a long reply.
+    Streaming appends re-parse from the last block, and a long reply is cut into segments at
+    paragraphs, so this holds for every reply we have seen; the check spares the whole
+    re-render (about half a second for a 2,000-token reply) unless a reply really needs it. It
+    compares the parser's top-level tokens with the blocks shown (type and source lines, the
+    segments' counted on from the lines before them), without making widgets of them: a few
+    milliseconds for a long reply.
     """
-    if markdown.source != source:
+    if "".join(markdown.source for markdown in segments) != source:
         return False
-    parser = (
-        MarkdownIt("gfm-like") if markdown._parser_factory is None else (markdown._parser_factory())
-    )
+    factory = segments[0]._parser_factory
+    parser = MarkdownIt("gfm-like") if factory is None else factory()
     expected = [
         (token.type, (token.map[0], token.map[1]))
         for token in parser.parse(source)
         if token.level == 0 and token.nesting >= 0 and token.map is not None
     ]
-    shown = [
-        (block.name, tuple(block.source_range))
-        for block in markdown.children
-        if isinstance(block, MarkdownBlock)
-    ]
+    shown = []
+    before = 0  # lines in the segments before this one
+    for markdown in segments:
+        for block in markdown.children:
+            if isinstance(block, MarkdownBlock):
+                start, end = block.source_range
+                shown.append((block.name, (start + before, end + before)))
+        before += markdown.source.count("\n")
     return expected == shown
 
 
@@ -53,8 +90,12 @@ class ChatMessage(Vertical):
         self.content = text
         self.thinking = ""
         self.stopped = False
-        self._stream = None
-        self._thinking_stream = None
+        self._segments: list[Markdown] = []
+        """The reply's Markdown widgets, in order; the last one is streamed into."""
+        self._written = ""
+        """What the last segment was given."""
+        self._streams: list[MarkdownStream] = []
+        self._thinking_stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
         if self.role == "user":
@@ -72,7 +113,14 @@ class ChatMessage(Vertical):
 
     @property
     def reply_markdown(self) -> Markdown:
-        return self.query_one(".reply-text", Markdown)
+        """The reply's (first) Markdown widget."""
+        return self.reply_segments[0]
+
+    @property
+    def reply_segments(self) -> list[Markdown]:
+        if not self._segments:
+            self._segments = [self.query_one(".reply-text", Markdown)]
+        return self._segments
 
     async def append(self, content: str, thinking: str) -> None:
         """Add streamed text; Markdown is appended, never re-rendered whole per token."""
@@ -88,24 +136,45 @@ class ChatMessage(Vertical):
             await self._thinking_stream.write(sanitise(thinking))
         if content:
             self.content += content
-            if self._stream is None:
-                self._stream = Markdown.get_stream(self.reply_markdown)
-            await self._stream.write(sanitise(content))
+            shown = sanitise(content)
+            segments = self.reply_segments
+            if not self._streams:
+                self._streams.append(Markdown.get_stream(segments[0]))
+            cut = None
+            if len(segments[-1].children) >= SEGMENT_BLOCKS:
+                cut = segment_start(self._written, shown)
+            if cut is not None:
+                await self._write(shown[:cut])
+                segment = Markdown(classes="reply-text")
+                await self.mount(segment, after=segments[-1])
+                segments.append(segment)
+                self._streams.append(Markdown.get_stream(segment))
+                self._written = ""
+                shown = shown[cut:]
+            await self._write(shown)
+
+    async def _write(self, shown: str) -> None:
+        self._written += shown
+        await self._streams[-1].write(shown)
 
     async def finish(self, stats_line: str, *, stopped: bool = False, error: str = "") -> None:
         """Stop the streams, and render the whole reply again only if streaming left it other
         than a full parse would (code highlighting)."""
-        for stream in (self._stream, self._thinking_stream):
+        for stream in (*self._streams, self._thinking_stream):
             if stream is not None:
                 await stream.stop()
-        self._stream = self._thinking_stream = None
+        self._streams, self._thinking_stream = [], None
         self.stopped = stopped
         for markdown in self.query(Markdown):
             # stop() leaves the last append running on its own: let it finish first.
             async with markdown.lock:
                 pass
-        if self.content and not streamed_as_parsed(self.reply_markdown, sanitise(self.content)):
-            await self.reply_markdown.update(sanitise(self.content))
+        if self.content and not streamed_as_parsed(self.reply_segments, sanitise(self.content)):
+            first, *others = self.reply_segments
+            for segment in others:
+                await segment.remove()
+            self._segments = [first]
+            await first.update(sanitise(self.content))
         if self.thinking:
             await self.query_one(".thinking-text", Markdown).update(sanitise(self.thinking))
             self.query_one(

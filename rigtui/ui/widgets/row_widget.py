@@ -70,10 +70,13 @@ class RowWidget(Widget):
     def repaint_changed(self, old: Sequence, new: Sequence) -> None:
         """Forget the strips of the rows that differ, and repaint just those rows."""
         width = self.content_size.width
+        changed = []
         for y, row in enumerate(new):
             if y >= len(old) or row != old[y]:
                 self._strips.pop(y, None)
-                self.refresh(Region(0, y, width, 1))
+                changed.append(Region(0, y, width, 1))
+        if changed:
+            self.refresh(*changed)  # one call: each walks up to the screen
 
     def kept_strip(self, y: int, rows: int, paint: Callable[[int], Strip]) -> Strip:
         """Row ``y`` of ``rows``: the kept strip, or a newly painted one (blank below them)."""

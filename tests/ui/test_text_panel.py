@@ -131,3 +131,29 @@ async def test_a_new_theme_reaches_the_background_the_panel_keeps():
         assert padding.text.startswith(" shaded")
         first = next(iter(padding))
         assert first.style.bgcolor.triplet.hex == panel.background_colors[1].hex.lower()
+
+
+def test_side_by_side_spans_paint_as_rich_renders_them():
+    from rich.console import Console
+    from rich.style import Style
+
+    from rigtui.ui.widgets.text_panel import _side_by_side
+
+    console = Console(color_system="truecolor")
+    under = Style(color="#e0e0e0", bgcolor="#101010")
+    line = Text("GPU ", style="bold")
+    line.append("█████", style="#00ff00")
+    line.append(" 52%", style="bold #ffffff")
+    line.append("  fan 0%")
+    line.append("", style="red")  # empty spans are nothing
+    # As _paint calls it: ``under`` has the line's own style in it already.
+    fast = _side_by_side(line, under + console.get_style(line.style), console)
+    general = [
+        (segment.text, under + segment.style if segment.style else under)
+        for segment in line.render(console)
+        if segment.text != "\n"
+    ]
+    assert [(segment.text, segment.style) for segment in fast] == general
+    nested = Text.assemble(("all ", "bold"), ("of it", "red"))
+    nested.stylize("italic", 0, 7)  # over two spans: Text.render works that out
+    assert _side_by_side(nested, under, console) is None

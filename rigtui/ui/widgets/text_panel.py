@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Self
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
 from textual.strip import Strip
@@ -145,9 +146,32 @@ class TextPanel(RowWidget):
         line, base, console = self._lines[y], self.base_style, self.app.console
         # Text.render leaves out the line's own style when it has no spans: add it here.
         under = base + console.get_style(line.style) if line.style else base
-        segments = [
-            Segment(segment.text, under + segment.style if segment.style else under)
-            for segment in line.render(console)
-            if segment.text != "\n"
-        ]
+        segments = _side_by_side(line, under, console)
+        if segments is None:
+            segments = [
+                Segment(segment.text, under + segment.style if segment.style else under)
+                for segment in line.render(console)
+                if segment.text != "\n"
+            ]
         return Strip(segments).crop_extend(0, self.content_size.width, base)
+
+
+def _side_by_side(line: Text, under: Style, console: Console) -> list[Segment] | None:
+    """The segments of a line whose spans follow one another without overlapping (the lines
+    panels make): half the time of ``Text.render``, which works out nested styles. None for
+    any other line."""
+    plain = line.plain
+    segments = []
+    position = 0
+    for span in line.spans:
+        start, end = span.start, span.end
+        if start < position:
+            return None
+        if start > position:
+            segments.append(Segment(plain[position:start], under))
+        if end > start:
+            segments.append(Segment(plain[start:end], under + console.get_style(span.style)))
+            position = end
+    if position < len(plain):
+        segments.append(Segment(plain[position:], under))
+    return segments

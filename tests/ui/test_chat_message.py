@@ -91,3 +91,24 @@ async def test_a_long_reply_streams_into_segments_laid_out_as_one_document():
             if isinstance(block, MarkdownBlock)
         ]
     assert placed == expected
+
+
+async def test_segments_that_disagree_with_the_parse_become_one_document_again():
+    text = canned_reply("[long]")
+    app = Hosting(ChatMessage("assistant", model="m"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        message = app.query_one(ChatMessage)
+        tokens = tokenize(text)
+        for start in range(0, len(tokens), 5):
+            await message.append("".join(tokens[start : start + 5]), "")
+            await pilot.pause()
+        await pilot.pause()
+        assert len(message.reply_segments) > 1
+        # As a stream that went wrong could leave it: a block missing in the last segment.
+        last_block = list(message.reply_segments[-1].children)[-1]
+        await last_block.remove()
+        await message.finish("stats")
+        await pilot.pause()
+        assert len(message.reply_segments) == 1
+        assert len(message.query(".reply-text")) == 1
+        assert streamed_as_parsed(message.reply_segments, sanitise(text))

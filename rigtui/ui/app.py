@@ -273,7 +273,15 @@ class RigApp(App):
     def on_mount(self) -> None:
         self.palette = Palette.from_theme_variables(self.theme_variables)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.set_timer(STARTUP_SETTLED_S, _freeze_startup_objects)
+        self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
+
+    def _freeze_when_quiet(self) -> None:
+        if self.generating:
+            # The collection before the freeze stalls the app for about 100 ms: not in the
+            # middle of a reply someone is watching.
+            self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
+            return
+        _freeze_startup_objects()
 
     def start_sampling(self) -> None:
         """Called by the dashboard once its widgets exist to receive the readings."""

@@ -25,6 +25,7 @@ from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.history_chart import HistoryChart
+from rigtui.ui.widgets.kept_colours import KeptColours
 from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_list import ProcessList
@@ -63,7 +64,15 @@ SERIES_COLOURS = ("normal", "accent", "good", "error")
 W = TypeVar("W", bound=Widget)
 
 
-class DashboardScreen(Screen):
+class _Row(KeptColours, Horizontal):
+    """The dashboard's rows and columns are in every frame: their colours are kept."""
+
+
+class _Column(KeptColours, Vertical):
+    pass
+
+
+class DashboardScreen(KeptColours, Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
@@ -82,17 +91,17 @@ class DashboardScreen(Screen):
         yield RigHeader(id="header")
         with TabbedContent(id="tabs", initial="rig-tab"):
             with TabPane("Rig", id="rig-tab"):
-                with Vertical(id="rig-body"):
+                with _Column(id="rig-body"):
                     yield NvmlNotice(id="nvml-notice")
-                    with Horizontal(id="top-row"):
-                        yield Vertical(id="gpu-cards")
+                    with _Row(id="top-row"):
+                        yield _Column(id="gpu-cards")
                         yield CpuPanel()
                     yield LoadedModels(id="rig-models")
-                    with Horizontal(id="rig-charts", classes="chart-row"):
+                    with _Row(id="rig-charts", classes="chart-row"):
                         for suffix, title, _, scale in GPU_CHARTS:
                             yield HistoryChart(title, scale=scale, id=f"rig-chart-{suffix}")
                         yield HistoryChart("CPU load %", id="rig-chart-cpu")
-                    with Horizontal(id="rig-processes"):
+                    with _Row(id="rig-processes"):
                         yield ProcessList(
                             GPU_PROCESS_COLUMNS[:5],
                             id="rig-gpu-processes",
@@ -100,17 +109,17 @@ class DashboardScreen(Screen):
                         )
                         yield ProcessList(CPU_PROCESS_COLUMNS[:5], id="rig-cpu-processes")
             with TabPane("Charts", id="charts-tab"):
-                with Vertical(id="chart-grid"):
-                    with Horizontal(classes="chart-row"):
+                with _Column(id="chart-grid"):
+                    with _Row(classes="chart-row"):
                         for suffix, title, _, scale in GPU_CHARTS[:2]:
                             yield HistoryChart(title, scale=scale, id=f"big-chart-{suffix}")
                         yield HistoryChart("CPU load %", id="big-chart-cpu")
-                    with Horizontal(classes="chart-row"):
+                    with _Row(classes="chart-row"):
                         for suffix, title, _, scale in GPU_CHARTS[2:]:
                             yield HistoryChart(title, scale=scale, id=f"big-chart-{suffix}")
                         yield HistoryChart("PCIe RX MB/s", scale=1e6, id="big-chart-pcie")
             with TabPane("Processes", id="processes-tab"):
-                with Vertical(id="process-panes"):
+                with _Column(id="process-panes"):
                     yield ProcessTable(
                         GPU_PROCESS_COLUMNS,
                         id="gpu-processes",
@@ -118,10 +127,10 @@ class DashboardScreen(Screen):
                     )
                     yield ProcessTable(CPU_PROCESS_COLUMNS, id="cpu-processes")
             with TabPane("Chat", id="chat-tab"):
-                with Horizontal(id="chat-layout"):
+                with _Row(id="chat-layout"):
                     yield ChatPane()
-                    with Vertical(id="chat-side"):
-                        yield Vertical(id="chat-gpus")
+                    with _Column(id="chat-side"):
+                        yield _Column(id="chat-gpus")
                         yield CpuPanel(id="chat-cpu")
                         yield LoadedModels(id="chat-models")
         yield Footer()

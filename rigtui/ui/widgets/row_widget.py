@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rich.style import Style
-from textual.color import Color
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
+
+from rigtui.ui.widgets.kept_colours import KeptColours
 
 
 def shown(widget: Widget) -> bool:
@@ -24,7 +25,7 @@ def shown(widget: Widget) -> bool:
     return True
 
 
-class RowWidget(Widget):
+class RowWidget(KeptColours, Widget):
     """Painted row by row (Textual's Line API): a row's strip is built once and kept until the
     row changes, and only changed rows are repainted. Subclasses keep their rows, mark them
     stale when their data or styles change, and say how a row is painted."""
@@ -34,8 +35,6 @@ class RowWidget(Widget):
         self._strips: dict[int, Strip] = {}
         self._stale = True
         self._base: Style | None = None
-        self._backgrounds: tuple[Color, Color] | None = None
-        self._opacity: float | None = None
 
     @property
     def base_style(self) -> Style:
@@ -44,28 +43,12 @@ class RowWidget(Widget):
             self._base = self.rich_style
         return self._base
 
-    # Textual asks for these with every frame the widget is in, and each walks up to the
-    # screen (30-70 us a widget a frame); like ``rich_style`` they change only with the styles.
-    # (A container whose background changed with a class, while the panel's own rules did not,
-    # would leave them stale: no container above a RowWidget does that.)
-    @property
-    def background_colors(self) -> tuple[Color, Color]:
-        if self._backgrounds is None:
-            self._backgrounds = super().background_colors
-        return self._backgrounds
-
-    @property
-    def opacity(self) -> float:
-        if self._opacity is None:
-            self._opacity = super().opacity
-        return self._opacity
-
     def notify_style_update(self) -> None:
         super().notify_style_update()
         # Perhaps a new theme (the rows then come out in other colours and are all repainted),
         # more often a class changed somewhere above and nothing here did.
         self._stale = True
-        self._base = self._backgrounds = self._opacity = None
+        self._base = None
 
     def repaint_changed(self, old: Sequence, new: Sequence) -> None:
         """Forget the strips of the rows that differ, and repaint just those rows."""

@@ -136,6 +136,7 @@ async def test_a_new_theme_reaches_the_background_the_panel_keeps():
 def test_side_by_side_spans_paint_as_rich_renders_them():
     from rich.console import Console
     from rich.style import Style
+    from rich.text import Span
 
     from rigtui.ui.widgets.text_panel import _side_by_side
 
@@ -154,6 +155,9 @@ def test_side_by_side_spans_paint_as_rich_renders_them():
         if segment.text != "\n"
     ]
     assert [(segment.text, segment.style) for segment in fast] == general
+    gapped = Text("abcdef", spans=[Span(1, 3, "bold"), Span(4, 4, "red"), Span(4, 6, "italic")])
+    painted = _side_by_side(gapped, under, console)
+    assert "".join(segment.text for segment in painted) == "abcdef"
     nested = Text.assemble(("all ", "bold"), ("of it", "red"))
     nested.stylize("italic", 0, 7)  # over two spans: Text.render works that out
     assert _side_by_side(nested, under, console) is None

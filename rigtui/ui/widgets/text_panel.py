@@ -165,13 +165,14 @@ def _side_by_side(line: Text, under: Style, console: Console) -> list[Segment] |
     position = 0
     for span in line.spans:
         start, end = span.start, span.end
+        if end <= start:
+            continue  # an empty span styles nothing
         if start < position:
             return None
         if start > position:
             segments.append(Segment(plain[position:start], under))
-        if end > start:
-            segments.append(Segment(plain[start:end], under + console.get_style(span.style)))
-            position = end
+        segments.append(Segment(plain[start:end], under + console.get_style(span.style)))
+        position = end
     if position < len(plain):
         segments.append(Segment(plain[position:], under))
     return segments

@@ -65,11 +65,11 @@ W = TypeVar("W", bound=Widget)
 
 
 class _Row(KeptColours, Horizontal):
-    """The dashboard's rows and columns are in every frame: their colours are kept."""
+    """A row of the dashboard: it is in every frame, so its colours are kept."""
 
 
 class _Column(KeptColours, Vertical):
-    pass
+    """A column of the dashboard: it is in every frame, so its colours are kept."""
 
 
 class DashboardScreen(KeptColours, Screen):

@@ -66,8 +66,8 @@ async def test_a_long_reply_streams_into_segments_laid_out_as_one_document():
     async with streamed.run_test(size=tall) as pilot:
         message = streamed.query_one(ChatMessage)
         tokens = tokenize(text)
-        for start in range(0, len(tokens), 5):
-            await message.append("".join(tokens[start : start + 5]), "")
+        for start in range(0, len(tokens), 30):  # about what a flush carries at 600 tok/s
+            await message.append("".join(tokens[start : start + 30]), "")
             await pilot.pause()
         await message.finish("stats")
         await pilot.pause()
@@ -99,8 +99,8 @@ async def test_segments_that_disagree_with_the_parse_become_one_document_again()
     async with app.run_test(size=(100, 40)) as pilot:
         message = app.query_one(ChatMessage)
         tokens = tokenize(text)
-        for start in range(0, len(tokens), 5):
-            await message.append("".join(tokens[start : start + 5]), "")
+        for start in range(0, len(tokens), 30):  # about what a flush carries at 600 tok/s
+            await message.append("".join(tokens[start : start + 30]), "")
             await pilot.pause()
         await pilot.pause()
         assert len(message.reply_segments) > 1

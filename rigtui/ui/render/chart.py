@@ -116,6 +116,15 @@ def _time_label(seconds_ago: float) -> str:
     return "now" if seconds_ago == 0 else f"-{units.duration(seconds_ago)}"
 
 
+def _bins(now: float, window_s: float, columns: int) -> tuple[float, float]:
+    """Where the first of ``columns`` time bins over ``window_s`` starts, and their length.
+    They end at the next multiple of the length after ``now``: aligned to the clock, not to this
+    sample, so that between two boundaries only the newest bin can change."""
+    step = window_s / columns
+    end = (math.floor(now / step) + 1) * step
+    return end - columns * step, step
+
+
 def binned(
     times: Sequence[float], values: Sequence[float | None], start: float, step: float, count: int
 ) -> list[float | None]:
@@ -284,10 +293,7 @@ def plan_chart(
 
     to_dots = _Scale(plot_rows, data.y_min, upper, scale)
     columns = plot_width * 2
-    step = data.window_s / columns
-    # Bins end at the next multiple of ``step``: aligned to the clock, not to this sample.
-    end = (math.floor(data.now / step) + 1) * step
-    start = end - columns * step
+    start, step = _bins(data.now, data.window_s, columns)
     series = []
     for one in data.series:
         peaks = binned(data.times, one.values, start, step, columns)
@@ -336,9 +342,8 @@ def plan_holds(plan: ChartPlan, old: ChartData, new: ChartData) -> bool:
     ):
         return False
     columns = plan.plot_width * 2
-    step = new.window_s / columns
-    newest_bin = math.floor(new.now / step)
-    if newest_bin != math.floor(old.now / step) or len(old.series) != len(new.series):
+    start, step = _bins(new.now, new.window_s, columns)
+    if start != _bins(old.now, old.window_s, columns)[0] or len(old.series) != len(new.series):
         return False
     old_times, new_times = old.times, new.times
     dropped = len(old_times) + 1 - len(new_times)
@@ -346,10 +351,8 @@ def plan_holds(plan: ChartPlan, old: ChartData, new: ChartData) -> bool:
         return False
     if new_times[:-1] != old_times[dropped:]:
         return False
-    # The bins as plan_chart works them out, to the last rounding.
-    start = (newest_bin + 1) * step - columns * step
 
-    def column(time: float) -> int:
+    def column(time: float) -> int:  # as binned() places a sample
         return int((time - start) // step)
 
     if column(new_times[-1]) != columns - 1:

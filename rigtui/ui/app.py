@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,11 @@ from rigtui.recording import Recording, ReplayCursor
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.sampler import RigSampler
+from rigtui.ui.garbage import (
+    freeze_startup_objects,
+    hold_full_collections,
+    release_full_collections,
+)
 from rigtui.ui.messages import (
     ChatOptionsChanged,
     HistoryLoaded,
@@ -77,21 +81,6 @@ FAST_POWER_S = 0.1
 REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second: each Markdown append costs
 about 5 ms whatever its size, so one per token would saturate a core at 200 tokens/s."""
-
-
-def _freeze_startup_objects() -> None:
-    """Leave what lives as long as the app out of garbage collection: the full collections
-    that walked all of it took 40 ms every 20 s or so (2 ms a second, a tenth of the idle
-    dashboard's main thread; 0.5 ms after this) and stalled a streaming reply. Once per
-    process (tests run many apps)."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
-
-
-_frozen = False
 
 
 class RigApp(App):
@@ -253,6 +242,8 @@ class RigApp(App):
         self.ollama_connected = False
         self.running_models: list = []
         self.generating = False
+        self._collections_held = 0
+        """Replies that hold back full garbage collections (see ``ui/garbage.py``)."""
         self.sampler: RigSampler | None = None
         self.rig_insight = RigInsight()
         self.insights: dict = {}
@@ -281,7 +272,7 @@ class RigApp(App):
             # middle of a reply someone is watching.
             self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
             return
-        _freeze_startup_objects()
+        freeze_startup_objects()
 
     def start_sampling(self) -> None:
         """Called by the dashboard once its widgets exist to receive the readings."""
@@ -298,6 +289,8 @@ class RigApp(App):
             self._watch_ollama()
 
     async def on_unmount(self) -> None:
+        while self._collections_held:  # a reply was cut short by quitting
+            self._release_collections()
         if self.ollama is not None:
             await self.ollama.close()
 
@@ -686,6 +679,9 @@ class RigApp(App):
     def on_reply_started(self, message: ReplyStarted) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
+        # Released once the reply's last frame is on the screen.
+        hold_full_collections()
+        self._collections_held += 1
         self.dashboard.chat.reply_started(message.model)
 
     async def on_reply_progressed(self, _message: ReplyProgressed) -> None:
@@ -705,14 +701,24 @@ class RigApp(App):
         await self._flush_pieces()
         # The reply's last words reach the screen first; the stats line (and the check that
         # the reply reads as it was streamed) a frame later: with a fast model, one frame of a
-        # long chat is what the user waits for.
+        # long chat is what the user waits for. Until the last words are laid out there is
+        # nothing to refresh, and the finish would run before the frame instead of after it.
+        await self.dashboard.chat.reply_written()
         self.call_after_refresh(self._finish_reply, message.stats, message.error)
 
     async def _finish_reply(self, stats: ReplyStats, error: Exception | None) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
-        await self.dashboard.chat.reply_finished(stats, error)
-        self.refresh_ollama()
+        try:
+            await self.dashboard.chat.reply_finished(stats, error)
+            self.refresh_ollama()
+        finally:
+            self._release_collections()
+
+    def _release_collections(self) -> None:
+        if self._collections_held:
+            self._collections_held -= 1
+            release_full_collections()
 
     # --- Ollama: pulling a model --------------------------------------------------------------
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from textual.widgets import Markdown, ProgressBar, Select
 
 from rigtui.sim import uninstall
 from rigtui.sim.stage import staged_app
+from rigtui.ui.garbage import HELD_FULL_THRESHOLD
 from rigtui.ui.messages import PromptSubmitted
 from rigtui.ui.widgets.chat_message import ChatMessage
 from rigtui.ui.widgets.chat_pane import ChatPane
@@ -77,6 +80,25 @@ async def test_a_whole_chat_turn_streams_the_reply_and_its_statistics(chat_app):
         assert len(chats) == 2
 
 
+async def test_the_last_words_are_laid_out_before_the_reply_is_finished(chat_app):
+    # Then the frame that shows them comes before the stats line and the parse check.
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        seen_at_finish = []
+        finish = chat.reply_finished
+
+        async def spy(stats, error):
+            reply = chat.reply
+            seen_at_finish.append("".join(md.source for md in reply.reply_segments))
+            await finish(stats, error)
+
+        chat.reply_finished = spy
+        await send(pilot, chat, "Why is my GPU slow?")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        assert seen_at_finish == [chat.conversation[-1]["content"]]
+
+
 async def test_markdown_is_streamed_then_rendered_whole_with_code_highlighting(chat_app):
     app = chat_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -109,6 +131,25 @@ async def test_esc_stops_the_reply_keeps_it_and_closes_the_stream(chat_app):
         assert "stopped" in rendered_text(reply.query_one(".reply-stats"))
         assert chat.query_one(PromptInput).text == "next question, half typed"
         await wait_for(pilot, lambda: server.cancelled_requests == 1)
+
+
+async def test_full_collections_wait_while_a_reply_streams(chat_app):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 30
+    full_threshold = gc.get_threshold()[2]
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "Tell me a long story")
+        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 20)
+        assert gc.get_threshold()[2] == HELD_FULL_THRESHOLD
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: gc.get_threshold()[2] == full_threshold)
+        assert not chat.streaming
+        # Quitting in the middle of a reply gives them back too.
+        await send(pilot, chat, "Tell me a long story")
+        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 20)
+        assert gc.get_threshold()[2] == HELD_FULL_THRESHOLD
+    assert gc.get_threshold()[2] == full_threshold
 
 
 async def test_a_stalled_stream_is_reported_and_can_be_stopped(chat_app):

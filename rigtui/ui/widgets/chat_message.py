@@ -157,18 +157,22 @@ class ChatMessage(Vertical):
         self._written += shown
         await self._streams[-1].write(shown)
 
-    async def finish(self, stats_line: str, *, stopped: bool = False, error: str = "") -> None:
-        """Stop the streams, and render the whole reply again only if streaming left it other
-        than a full parse would (code highlighting)."""
+    async def settle(self) -> None:
+        """Stop the streams once all they were given is appended (the reply has ended)."""
         for stream in (*self._streams, self._thinking_stream):
             if stream is not None:
                 await stream.stop()
         self._streams, self._thinking_stream = [], None
-        self.stopped = stopped
         for markdown in self.query(Markdown):
             # stop() leaves the last append running on its own: let it finish first.
             async with markdown.lock:
                 pass
+
+    async def finish(self, stats_line: str, *, stopped: bool = False, error: str = "") -> None:
+        """Settle, and render the whole reply again only if streaming left it other than a
+        full parse would (code highlighting)."""
+        await self.settle()
+        self.stopped = stopped
         if self.content and not streamed_as_parsed(self.reply_segments, sanitise(self.content)):
             first, *others = self.reply_segments
             for segment in others:

@@ -324,6 +324,11 @@ class ChatPane(Vertical):
             strip.state = "thinking…" if thinking and not self.reply.content else ""
             strip.warning = False
 
+    async def reply_written(self) -> None:
+        """The reply has ended: wait until everything streamed is in its Markdown."""
+        if self.reply is not None:
+            await self.reply.settle()
+
     async def reply_finished(self, stats: ReplyStats, error: Exception | None) -> None:
         reply = self.reply
         self.streaming = False

@@ -17,6 +17,7 @@ import json
 import signal
 import sys
 import threading
+import time
 
 from rigtui.sim import SimulatedEnvironment
 
@@ -34,8 +35,13 @@ def main(argv: list[str] | None = None) -> int:
         "--report", action="store_true", help="print each finished request as a JSON line"
     )
     args = parser.parse_args(argv)
+    # The rig stands at --at, but the times /api/ps shows (expires_at) are around now, as a
+    # real server's are: clients compare them with their own clock.
     environment = SimulatedEnvironment(
-        args.scenario, ollama_speed=args.speed, ollama_port=args.port
+        args.scenario,
+        ollama_speed=args.speed,
+        ollama_port=args.port,
+        epoch_start=time.time() - args.at,
     )
     environment.clock.set(args.at)
     environment.rig.advance()

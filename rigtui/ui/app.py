@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from textual import work
 from textual.app import App
@@ -71,8 +73,16 @@ from rigtui.ui.screens.help import HelpScreen
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 OLLAMA_POLL_S = 2.0
-OLLAMA_TAGS_EVERY = 15
-"""Re-read the installed models every this many polls (every 30 s)."""
+"""How often /api/ps is read while something moves: the GPUs' memory (a model loading,
+unloading or spilling over) or a loaded model's keep-alive running out; and always without
+GPUs to watch."""
+OLLAMA_QUIET_POLL_S = 10.0
+"""How often while nothing moves: a poll costs the main thread about 1.5 ms (the HTTP client),
+which every 2 s was a sixth of what the idle dashboard costs."""
+OLLAMA_MOVED_BYTES = 128 * 2**20
+"""This much more or less memory in use on the GPUs since the last poll asks for the next now."""
+OLLAMA_TAGS_S = 30.0
+"""Re-read the installed models this often."""
 OLLAMA_BACKOFF_MAX_S = 15.0
 STARTUP_SETTLED_S = 5.0
 """By then the modules, widgets and history that live as long as the app are all there."""
@@ -81,6 +91,13 @@ FAST_POWER_S = 0.1
 REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second: each Markdown append costs
 about 5 ms whatever its size, so one per token would saturate a core at 200 tokens/s."""
+
+
+def _epoch_s(moment: datetime) -> float:
+    """Ollama's times without a zone are UTC (as ``ollama ps`` reads them)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 class RigApp(App):
@@ -250,6 +267,10 @@ class RigApp(App):
         self.ollama_version: str | None = None
         self.model_facts: dict[str, ModelFacts] = {}
         self._facts_read: set[tuple[str, str]] = set()
+        self.ollama_poll_s = OLLAMA_POLL_S
+        self.ollama_quiet_poll_s = OLLAMA_QUIET_POLL_S
+        self._ollama_moved = asyncio.Event()
+        self._vram_at_poll: int | None = None
         self._reply_pieces: list[ReplyPiece] = []
         self._reply_posted = False
         self._last_flush = 0.0
@@ -401,6 +422,8 @@ class RigApp(App):
         )
         if self.running_models:
             self._show_running()
+        if self._ollama_may_have_moved(snapshot):
+            self._ollama_moved.set()
         if self.model_facts and self.snapshots_shown % 5 == 1:
             self._show_fits()
 
@@ -465,32 +488,67 @@ class RigApp(App):
         assert client is not None and self.ollama_address is not None
         address = self.ollama_address.display
         backoff = 1.0
-        polls = 0
+        tags_read_at = None
         connected = False
         while True:
             try:
+                self._ollama_moved.clear()
+                self._vram_at_poll = self._vram_used()
                 running = await client.running()
-                if not connected or polls % OLLAMA_TAGS_EVERY == 0:
+                now = time.monotonic()
+                if not connected or tags_read_at is None or now - tags_read_at >= OLLAMA_TAGS_S:
                     if not connected:
                         version = await client.version()
                         self.post_message(OllamaConnected(address, version))
                     installed = await client.installed()
+                    tags_read_at = now
                     self.post_message(ModelsListed(installed))
                     await self._read_facts(client, installed)
                 connected = True
                 backoff = 1.0
-                polls += 1
                 self.post_message(ModelsRunning(running))
-                await asyncio.sleep(OLLAMA_POLL_S)
+                await self._until_next_poll()
             except OllamaError as error:
                 connected = False
-                polls = 0
+                tags_read_at = None
                 message = str(error)
                 if isinstance(error, OllamaUnreachableError):
                     message += f" rigtui tries again in {backoff:g} s."
                 self.post_message(OllamaDisconnected(address, message, backoff))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, OLLAMA_BACKOFF_MAX_S)
+
+    async def _until_next_poll(self) -> None:
+        """At least ``ollama_poll_s``; then at once if something moved, else when it has or
+        ``ollama_quiet_poll_s`` has passed."""
+        await asyncio.sleep(self.ollama_poll_s)
+        if self._ollama_moved.is_set() or self._vram_at_poll is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._ollama_moved.wait(), max(0.0, self.ollama_quiet_poll_s - self.ollama_poll_s)
+            )
+
+    def _vram_used(self) -> int | None:
+        """Memory in use on all the GPUs, or None where there are none to watch."""
+        gpus = self.snapshot.gpus if self.snapshot is not None else ()
+        used = [gpu.memory_used_bytes for gpu in gpus if not gpu.lost]
+        if not used or None in used:
+            return None
+        return sum(used)
+
+    def _ollama_may_have_moved(self, snapshot: RigSnapshot) -> bool:
+        """Whether /api/ps may say something new: the GPUs' memory moved since the last poll, or
+        a loaded model's keep-alive has run out (it unloads, or another request kept it)."""
+        if self.ollama is None or self._ollama_moved.is_set():
+            return False
+        used, before = self._vram_used(), self._vram_at_poll
+        if used is not None and before is not None and abs(used - before) >= OLLAMA_MOVED_BYTES:
+            return True
+        return any(
+            model.expires_at is not None and _epoch_s(model.expires_at) <= snapshot.taken_at
+            for model in self.running_models
+        )
 
     async def _read_facts(self, client: OllamaClient, installed: list) -> None:
         """/api/show for each model not seen yet (by digest): the shapes the fit estimate needs."""

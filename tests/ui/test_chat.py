@@ -278,6 +278,29 @@ async def test_ollama_down_is_explained_and_rigtui_reconnects(chat_app):
         await wait_for(pilot, lambda: models.status == "" and models.models)
 
 
+async def test_ollama_is_asked_again_when_the_gpus_memory_moves(chat_app):
+    app = chat_app()
+    server = app.environment.ollama
+    app.ollama_poll_s, app.ollama_quiet_poll_s = 0.1, 60.0
+
+    def polls() -> int:
+        return sum(1 for entry in server.requests if entry["path"] == "/api/ps")
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        await wait_for(pilot, lambda: app.ollama_connected and app.running_models)
+        await pilot.pause(0.5)
+        before = polls()
+        await pilot.pause(2.5)  # nothing moves on the rig: no poll before the quiet one
+        assert polls() == before
+        server.load("deepseek-r1:14b")
+        app.environment.go_live(speed=10)  # the load goes on, and its memory shows on the GPU
+        await wait_for(
+            pilot, lambda: "deepseek-r1:14b" in [model.name for model in app.running_models]
+        )
+        assert polls() > before
+
+
 async def test_ollama_restarting_between_replies(chat_app):
     app = chat_app()
     server = app.environment.ollama

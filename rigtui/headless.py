@@ -207,7 +207,7 @@ async def record(
     """Sample every ``interval_s`` until ``duration_s`` (or until interrupted), writing each."""
     import asyncio
 
-    from rigtui.insight.power import FAST_SAMPLE_S
+    from rigtui.insight.power import FAST_SAMPLE_S, rests
     from rigtui.llm.ollama import OllamaError
 
     await asyncio.to_thread(sampler.open)
@@ -233,11 +233,13 @@ async def record(
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 return
             next_due += interval_s
-            # Between samples, power alone ten times a second: the recorded peaks are real.
+            # Between samples, power alone ten times a second while a GPU works: the recorded
+            # peaks are real (a resting GPU does not spike).
+            fast = sampler.fast_power and not all(rests(gpu) for gpu in snapshot.gpus)
             while (wait := next_due - time.monotonic()) > 0:
-                if sampler.fast_power:
+                if fast:
                     await asyncio.to_thread(sampler.sample_power)
                     wait = next_due - time.monotonic()
-                await asyncio.sleep(min(max(wait, 0), FAST_SAMPLE_S))
+                await asyncio.sleep(min(max(wait, 0), FAST_SAMPLE_S) if fast else wait)
     finally:
         await asyncio.to_thread(sampler.close)

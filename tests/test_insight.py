@@ -24,6 +24,7 @@ from rigtui.insight.power import (
     counter_delta_j,
     energy_between,
     integrate_j,
+    rests,
 )
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import RunningModel
@@ -478,3 +479,18 @@ def test_usable_vram_counts_what_ollama_would_unload_and_skips_lost_gpus():
         GpuReading(index=1, lost=True),
     ]
     assert usable_vram(cards, {0: 6 * GIB}) == [16 * GIB]
+
+
+def test_a_gpu_rests_only_when_idle_and_drawing_little():
+    def gpu(**fields) -> GpuReading:
+        base = dict(index=0, utilization_gpu_pct=0, power_instant_w=18.0, power_limit_w=450.0)
+        return GpuReading(**{**base, **fields})
+
+    assert rests(gpu())
+    assert not rests(gpu(utilization_gpu_pct=3))
+    assert not rests(gpu(power_instant_w=120.0))  # a quarter of 450 W is 112.5 W
+    assert rests(gpu(power_instant_w=None, power_draw_w=30.0))  # the 1 s average stands in
+    assert not rests(gpu(utilization_gpu_pct=None))  # unknown counts as working
+    assert not rests(gpu(power_instant_w=None))
+    assert not rests(gpu(power_limit_w=None))
+    assert rests(gpu(lost=True, utilization_gpu_pct=None))  # nothing to read on a lost GPU

@@ -18,12 +18,37 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rigtui.telemetry.model import GpuReading
 
 COUNTER_WRAP_J = 2**64 / 1000.0
 """NVML's counter is an unsigned 64-bit count of millijoules."""
 
 FAST_SAMPLE_S = 0.1
 TRACE_SECONDS = 600.0
+REST_POWER_SHARE = 0.25
+"""A GPU drawing less than this share of its power limit, with nothing running, rests."""
+
+
+def rests(gpu: GpuReading) -> bool:
+    """Whether a GPU is at rest: 0% utilization and under a quarter of its power limit.
+
+    A resting GPU does not spike, so the ten-a-second power rounds wait until one of the GPUs
+    works again (seen in the next one-second reading, which reads the instantaneous power too):
+    at rest they were a third of what the idle dashboard cost. Unknown utilization, power or
+    limit count as working.
+    """
+    if gpu.lost:
+        return True  # nothing to read
+    watts = gpu.power_instant_w if gpu.power_instant_w is not None else gpu.power_draw_w
+    return (
+        gpu.utilization_gpu_pct == 0
+        and watts is not None
+        and bool(gpu.power_limit_w)
+        and watts < REST_POWER_SHARE * gpu.power_limit_w
+    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from rigtui.insight.fit import (
     shape_from,
     usable_vram,
 )
+from rigtui.insight.power import rests
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import (
     ChatOptions,
@@ -262,6 +263,8 @@ class RigApp(App):
         self._collections_held = 0
         """Replies that hold back full garbage collections (see ``ui/garbage.py``)."""
         self.sampler: RigSampler | None = None
+        self.power_rounds = True
+        """Whether power is read ten times a second: not while every GPU rests."""
         self.rig_insight = RigInsight()
         self.insights: dict = {}
         self.ollama_version: str | None = None
@@ -345,10 +348,11 @@ class RigApp(App):
             while not worker.is_cancelled:
                 now = time.monotonic()
                 reading_due = now >= next_due
+                fast = sampler.fast_power and self.power_rounds
                 if now >= next_power:
                     # Power alone, ten times a second, to catch spikes the 1 s average hides
                     # (a whole reading takes a power round of its own).
-                    if sampler.fast_power and not self.paused and not reading_due:
+                    if fast and not self.paused and not reading_due:
                         self._sample_power(sampler)
                     next_power = max(next_power + FAST_POWER_S, now)
                 if reading_due:
@@ -359,9 +363,11 @@ class RigApp(App):
                             self.post_message(SourceFailed("sampler", f"sampling failed: {error}"))
                         else:
                             self._hand_over(snapshot)
+                            self.power_rounds = not all(rests(gpu) for gpu in snapshot.gpus)
                     # Fell behind (a slow NVML call, a suspended laptop): count afresh.
                     next_due = max(next_due + self.interval_s, time.monotonic())
-                wake_at = min(next_due, next_power) if sampler.fast_power else next_due
+                fast = sampler.fast_power and self.power_rounds
+                wake_at = min(next_due, next_power) if fast else next_due
                 if self._wake.wait(max(0.0, wake_at - time.monotonic())):
                     self._wake.clear()
                     next_due = next_power = time.monotonic()

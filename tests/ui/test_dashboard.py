@@ -63,6 +63,30 @@ async def test_pause_stops_sampling_and_resume_catches_up():
         assert not app.screen.query_one(RigHeader).paused
 
 
+async def test_power_is_read_ten_times_a_second_only_while_a_gpu_works():
+    app = staged_app("story", 20.0)  # idle: 0%, 18 W of 450 W
+    clock = app.environment.clock
+    calls = app.environment.nvml_library.calls
+
+    async def field_reads_in(pilot, seconds: float) -> int:
+        before = calls.get("nvmlDeviceGetFieldValues", 0)
+        await pilot.pause(seconds)
+        return calls.get("nvmlDeviceGetFieldValues", 0) - before
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown(pilot)
+        await wait_for(pilot, lambda: not app.power_rounds)
+        resting = await field_reads_in(pilot, 2.0)
+        clock.set(60.0)  # a reply runs: 97%, 440 W
+        await wait_for(pilot, lambda: app.power_rounds)
+        working = await field_reads_in(pilot, 2.0)
+        clock.set(20.0 + 300.0)  # the story's next loop: idle again
+        await wait_for(pilot, lambda: not app.power_rounds)
+    # A reading reads its fields in one call, a power round in one: 2 s make 2 at rest, ~22 not.
+    assert working >= resting + 12
+    assert app.snapshot.gpus[0].power_instant_w is not None
+
+
 async def test_plus_and_minus_change_the_interval_and_keep_ten_minutes_of_history():
     app = staged_app("story", 45.0)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -1,13 +1,16 @@
 """What the idle dashboard costs: CPU share of one core, and bytes/s to the terminal.
 
     python benchmarks/idle_dashboard.py [--runs 3] [--settle 8] [--window 20] [--tab rig]
+                                        [--demo-at SECONDS]
 
 The real ``rigtui --demo`` (one GPU: the ``story`` scenario; two: ``dual``) runs on a
 pseudo-terminal at 80x24 and at 120x40 with a 1 s refresh, its Ollama view on, as a user starts
 it; the simulated Ollama runs in a process of its own, as the real one does (``--ollama-inside``:
 in rigtui's process, as plain ``rigtui --demo`` has it). After ``--settle`` seconds (start-up,
 the first frames), its CPU time and the bytes it writes are measured over ``--window`` seconds;
-reported is the median of ``--runs`` runs. The simulated GPUs answer inside rigtui's process, as
+reported is the median of ``--runs`` runs. Through the window the story's GPU works (a model
+loads, then replies at full power): "idle" is the dashboard's user; ``--demo-at 0`` measures a
+rig at rest instead. The simulated GPUs answer inside rigtui's process, as
 the NVML library does, so their cost is counted (sample_cost.py shows what the readings cost).
 Where btop is installed (``apt install btop``) it runs the same way, with a 1 s update, and the
 ratios are printed.
@@ -61,6 +64,13 @@ def main() -> int:
     parser.add_argument(
         "--sizes", nargs="+", type=terminal_size, default=list(SIZES), help="e.g. 120x40"
     )
+    parser.add_argument(
+        "--demo-at",
+        type=float,
+        default=None,
+        help="where the story starts (rigtui's default: a model loads, replies keep the GPU at "
+        "work through the window; 0: the GPUs rest)",
+    )
     parser.add_argument("--no-btop", action="store_true", help="do not run btop alongside")
     parser.add_argument(
         "--ollama-inside",
@@ -90,6 +100,8 @@ def main() -> int:
             )
         for label, scenario in SCENARIOS:
             argv = [*RIGTUI, "--demo", "--scenario", scenario]
+            if args.demo_at is not None:
+                argv += ["--demo-at", f"{args.demo_at:g}"]
             with contextlib.ExitStack() as stack:
                 if not args.ollama_inside:
                     server = stack.enter_context(SimulatedOllamaServer("--scenario", scenario))

@@ -281,6 +281,20 @@ class RigApp(App):
 
     # --- lifetime ---------------------------------------------------------------------------
 
+    def get_driver_class(self):
+        """Textual's driver for the platform, but on Linux and macOS one whose input thread
+        sleeps until there is input (``ui/quiet_driver.py``)."""
+        driver = super().get_driver_class()
+        try:
+            from textual.drivers.linux_driver import LinuxDriver
+        except ImportError:  # Windows
+            return driver
+        if driver is LinuxDriver:
+            from rigtui.ui.quiet_driver import QuietLinuxDriver
+
+            return QuietLinuxDriver
+        return driver
+
     def get_default_screen(self) -> DashboardScreen:
         self._dashboard = DashboardScreen(self.interval_s, self._source_label)
         return self._dashboard

@@ -1,0 +1,103 @@
+"""Textual's Linux/macOS terminal driver, with an input thread that sleeps until there is input.
+
+Textual's input thread wakes ten times a second whether or not a key was pressed (a
+``select`` with a 0.1 s timeout, so that it notices when to stop and when a lone Escape has
+waited long enough to be a key). On an idle dashboard those wake-ups were 0.1% of a core, a
+fifteenth of what rigtui costs. Here the thread waits for input, for the moment a pending escape
+sequence times out, or for the app to stop (a byte down a pipe): nothing else wakes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import threading
+from codecs import getincrementaldecoder
+
+from textual._loop import loop_last
+from textual._time import get_time
+from textual._xterm_parser import XTermParser
+from textual.drivers.linux_driver import LinuxDriver
+
+_UNKNOWN = object()
+FALLBACK_WAIT_S = 0.1
+"""Textual's own wait, should its parser no longer say when a timeout is pending."""
+
+
+class _WakingEvent(threading.Event):
+    """An event that also writes a byte down a pipe when set, to wake a ``select``."""
+
+    def __init__(self, wake_fd: int, drain_fd: int) -> None:
+        super().__init__()
+        self._wake_fd = wake_fd
+        self._drain_fd = drain_fd
+
+    def set(self) -> None:
+        super().set()
+        # OSError: the pipe is full (woken already) or closed (the driver is done).
+        with contextlib.suppress(OSError):
+            os.write(self._wake_fd, b"\0")
+
+    def clear(self) -> None:
+        super().clear()
+        with contextlib.suppress(OSError):  # empty, or closed
+            while os.read(self._drain_fd, 64):
+                pass
+
+
+class QuietLinuxDriver(LinuxDriver):
+    """Waits for input instead of polling for it; everything else is Textual's driver."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self.exit_event = _WakingEvent(self._wake_write, self._wake_read)
+
+    def run_input_thread(self) -> None:
+        """Textual's input loop, waiting only as long as the parser needs."""
+        fileno = self.fileno
+        selector = selectors.SelectSelector()
+        selector.register(fileno, selectors.EVENT_READ)
+        selector.register(self._wake_read, selectors.EVENT_READ)
+        parser = XTermParser(self._debug)
+        decode = getincrementaldecoder("utf-8")().decode
+
+        def process(events, final: bool = False) -> None:
+            reads = [mask for key, mask in events if key.fd == fileno]
+            for last, mask in loop_last(reads):
+                if mask & selectors.EVENT_READ:
+                    text = decode(os.read(fileno, 1024 * 4), final=final and last)
+                    if not text:
+                        break  # stdin is a pipe that was closed
+                    for event in parser.feed(text):
+                        self.process_message(event)
+            for event in parser.tick():
+                self.process_message(event)
+
+        def wait_s() -> float | None:
+            timeout_at = getattr(parser, "_timeout_time", _UNKNOWN)
+            if timeout_at is _UNKNOWN:
+                return FALLBACK_WAIT_S
+            if timeout_at is None:
+                return None  # until input, or the wake-up pipe
+            return max(0.0, timeout_at - get_time())
+
+        try:
+            while not self.exit_event.is_set():
+                process(selector.select(wait_s()))
+            selector.unregister(fileno)
+            process(selector.select(FALLBACK_WAIT_S), final=True)
+        finally:
+            selector.close()
+            with contextlib.suppress(Exception):  # as Textual's loop, the parser's end errors
+                for _event in parser.feed(""):
+                    pass
+
+    def close(self) -> None:
+        super().close()
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,0 +1,105 @@
+"""The real app on a pseudo-terminal: keys reach it through rigtui's terminal driver."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pyte
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+COLS, ROWS = 100, 30
+
+
+class Terminal:
+    """``python -m rigtui ARGS`` on a pty, its output kept on an emulated screen."""
+
+    def __init__(self, *args: str) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rigtui", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.stream.feed(data)
+
+    def shows(self, text: str) -> bool:
+        with self.lock:
+            return any(text in line for line in self.screen.display)
+
+    def wait_until(self, condition, timeout_s: float, what: str) -> float:
+        started = time.monotonic()
+        while not condition():
+            if time.monotonic() - started > timeout_s:
+                raise AssertionError(f"{what}: not within {timeout_s} s")
+            time.sleep(0.02)
+        return time.monotonic() - started
+
+    def send(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def wakes_by_thread(self) -> dict[str, int]:
+        """How often each thread has been woken so far (the kernel's count)."""
+        wakes = {}
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            wakes[task.name] = int((task / "schedstat").read_text().split()[2])
+        return wakes
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+
+
+def test_the_input_thread_sleeps_until_a_key_and_escape_and_quit_still_work():
+    terminal = Terminal("--demo", "--demo-at", "0", "--no-ollama")  # the GPU rests
+    try:
+        terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
+        time.sleep(1.0)
+        before = terminal.wakes_by_thread()
+        time.sleep(2.0)
+        after = terminal.wakes_by_thread()
+        # Textual's own driver wakes its input thread ten times a second, key or not; here no
+        # thread wakes more than the readings and frames (a few times a second) ask for.
+        assert max(after[tid] - before.get(tid, 0) for tid in after) <= 12
+        terminal.send("?")
+        terminal.wait_until(lambda: terminal.shows("rigtui keys"), 5, "the help")
+        terminal.send("\x1b")  # a lone Escape is a key once the parser has waited for more
+        terminal.wait_until(lambda: not terminal.shows("rigtui keys"), 2, "Escape")
+        terminal.send("q")
+        quit_s = terminal.wait_until(lambda: terminal.process.poll() is not None, 5, "quitting")
+        assert terminal.process.returncode == 0
+        assert quit_s < 2.0  # the input thread was woken to stop, not left to time out
+    finally:
+        terminal.close()

@@ -37,7 +37,7 @@ def rests(gpu: GpuReading) -> bool:
 
     A resting GPU does not spike, so the ten-a-second power rounds wait until one of the GPUs
     works again (seen in the next one-second reading, which reads the instantaneous power too):
-    at rest they were a third of what the idle dashboard cost. Unknown utilization, power or
+    at rest they were a quarter of what the idle dashboard cost. Unknown utilization, power or
     limit count as working.
     """
     if gpu.lost:

@@ -544,7 +544,7 @@ class RigApp(App):
         await asyncio.sleep(self.ollama_poll_s)
         if self._ollama_moved.is_set() or self._vram_at_poll is None:
             return
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError before 3.11
             await asyncio.wait_for(
                 self._ollama_moved.wait(), max(0.0, self.ollama_quiet_poll_s - self.ollama_poll_s)
             )

@@ -264,7 +264,8 @@ class RigApp(App):
         """Replies that hold back full garbage collections (see ``ui/garbage.py``)."""
         self.sampler: RigSampler | None = None
         self.power_rounds = True
-        """Whether power is read ten times a second: not while every GPU rests."""
+        """Whether power is read ten times a second: not while every GPU rests (unless a reply
+        of the chat is being generated)."""
         self.rig_insight = RigInsight()
         self.insights: dict = {}
         self.ollama_version: str | None = None
@@ -362,7 +363,7 @@ class RigApp(App):
             while not worker.is_cancelled:
                 now = time.monotonic()
                 reading_due = now >= next_due
-                fast = sampler.fast_power and self.power_rounds
+                fast = sampler.fast_power and (self.power_rounds or self.generating)
                 if now >= next_power:
                     # Power alone, ten times a second, to catch spikes the 1 s average hides
                     # (a whole reading takes a power round of its own).
@@ -380,7 +381,7 @@ class RigApp(App):
                             self.power_rounds = not all(rests(gpu) for gpu in snapshot.gpus)
                     # Fell behind (a slow NVML call, a suspended laptop): count afresh.
                     next_due = max(next_due + self.interval_s, time.monotonic())
-                fast = sampler.fast_power and self.power_rounds
+                fast = sampler.fast_power and (self.power_rounds or self.generating)
                 wake_at = min(next_due, next_power) if fast else next_due
                 if self._wake.wait(max(0.0, wake_at - time.monotonic())):
                     self._wake.clear()
@@ -704,6 +705,10 @@ class RigApp(App):
         error: Exception | None = None
         stopped = False
         self.generating = True
+        if not self.power_rounds:
+            # The GPU rested until now: power ten times a second from the first token, not
+            # from the next reading that shows it at work (the reply's peak and energy).
+            self._wake.set()
         self.post_message(ReplyStarted(model))
         try:
             async for item in self.ollama.chat(model, messages, options):

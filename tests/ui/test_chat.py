@@ -152,6 +152,31 @@ async def test_full_collections_wait_while_a_reply_streams(chat_app):
     assert gc.get_threshold()[2] == full_threshold
 
 
+async def test_power_is_read_ten_times_a_second_from_the_first_token_off_a_resting_gpu(chat_app):
+    app = chat_app(at_s=20.0)  # the story's GPU rests, and stands still (a staged clock)
+    server = app.environment.ollama
+    server.faults.tokens_per_s = 20
+    calls = app.environment.nvml_library.calls
+
+    async def field_reads_in(pilot, seconds: float) -> int:
+        before = calls.get("nvmlDeviceGetFieldValues", 0)
+        await pilot.pause(seconds)
+        return calls.get("nvmlDeviceGetFieldValues", 0) - before
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        await wait_for(pilot, lambda: app.ollama_connected and not app.power_rounds)
+        await pilot.press("4")
+        chat = app.screen.query_one(ChatPane)
+        await wait_for(pilot, lambda: chat.current_model is not None)
+        resting = await field_reads_in(pilot, 2.0)
+        await send(pilot, chat, "Tell me a long story")
+        await wait_for(pilot, lambda: chat.reply is not None and chat.reply.content)
+        generating = await field_reads_in(pilot, 2.0)
+        assert app.generating and not app.power_rounds  # the readings still say it rests
+        assert generating >= resting + 12
+
+
 async def test_a_stalled_stream_is_reported_and_can_be_stopped(chat_app):
     app = chat_app()
     server = app.environment.ollama

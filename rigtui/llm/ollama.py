@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -161,6 +161,17 @@ class RunningModel:
     digest: str = ""
     parameter_size: str = ""
     quantization: str = ""
+
+    @property
+    def expires_at_s(self) -> float | None:
+        """``expires_at`` in epoch seconds; a time without a zone is UTC (as ``ollama ps``
+        reads it)."""
+        if self.expires_at is None:
+            return None
+        moment = self.expires_at
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
 
 from textual import work
 from textual.app import App
@@ -92,13 +91,6 @@ FAST_POWER_S = 0.1
 REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second: each Markdown append costs
 about 5 ms whatever its size, so one per token would saturate a core at 200 tokens/s."""
-
-
-def _epoch_s(moment: datetime) -> float:
-    """Ollama's times without a zone are UTC (as ``ollama ps`` reads them)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 class RigApp(App):
@@ -567,7 +559,7 @@ class RigApp(App):
         if used is not None and before is not None and abs(used - before) >= OLLAMA_MOVED_BYTES:
             return True
         return any(
-            model.expires_at is not None and _epoch_s(model.expires_at) <= snapshot.taken_at
+            model.expires_at_s is not None and model.expires_at_s <= snapshot.taken_at
             for model in self.running_models
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -17,13 +17,11 @@ from rigtui.ui.widgets.text_panel import TextPanel
 FOREVER_S = 20 * 365 * 24 * 3600
 
 
-def until(expires_at: datetime | None, now: datetime) -> str:
-    """The UNTIL column of ``ollama ps``."""
-    if expires_at is None:
+def until(expires_at_s: float | None, now_s: float) -> str:
+    """The UNTIL column of ``ollama ps`` (epoch seconds)."""
+    if expires_at_s is None:
         return "?"
-    if expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=timezone.utc)
-    left = (expires_at - now).total_seconds()
+    left = expires_at_s - now_s
     if left <= 0:
         return "stopping…"
     if left > FOREVER_S:
@@ -70,11 +68,7 @@ class LoadedModels(TextPanel):
             lines.append(Text(self.status, style=palette.warning))
         if not self.models and not self.status:
             lines.append(Text("No model loaded.", style=palette.muted))
-        now = (
-            datetime.fromtimestamp(self.now_epoch_s, timezone.utc)
-            if self.now_epoch_s is not None
-            else datetime.now(timezone.utc)
-        )
+        now_s = self.now_epoch_s if self.now_epoch_s is not None else time.time()
         for model in self.models:
             split = processor_split(model.size_bytes, model.size_vram_bytes)
             line = literal(model.name, style="bold")
@@ -83,7 +77,7 @@ class LoadedModels(TextPanel):
             line.append(split, style=f"bold {colour}")
             if model.context_length:
                 line.append(f"  ctx {model.context_length}", style=palette.muted)
-            line.append(f"  {until(model.expires_at, now)}", style=palette.muted)
+            line.append(f"  {until(model.expires_at_s, now_s)}", style=palette.muted)
             lines.append(line)
             prediction = self.predictions.get(model.name)
             if prediction is not None:

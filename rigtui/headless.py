@@ -207,7 +207,7 @@ async def record(
     """Sample every ``interval_s`` until ``duration_s`` (or until interrupted), writing each."""
     import asyncio
 
-    from rigtui.insight.power import FAST_SAMPLE_S, rests
+    from rigtui.insight.power import FAST_SAMPLE_S, spikes_possible
     from rigtui.llm.ollama import OllamaError
 
     await asyncio.to_thread(sampler.open)
@@ -235,7 +235,7 @@ async def record(
             next_due += interval_s
             # Between samples, power alone ten times a second while a GPU works: the recorded
             # peaks are real (a resting GPU does not spike).
-            fast = sampler.fast_power and not all(rests(gpu) for gpu in snapshot.gpus)
+            fast = sampler.fast_power and spikes_possible(snapshot.gpus)
             while (wait := next_due - time.monotonic()) > 0:
                 if fast:
                     await asyncio.to_thread(sampler.sample_power)

@@ -51,6 +51,11 @@ def rests(gpu: GpuReading) -> bool:
     )
 
 
+def spikes_possible(gpus: Iterable[GpuReading]) -> bool:
+    """Whether the ten-a-second power rounds are worth running: some GPU does not rest."""
+    return not all(rests(gpu) for gpu in gpus)
+
+
 @dataclass(frozen=True)
 class PowerSample:
     t: float

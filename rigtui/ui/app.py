@@ -23,7 +23,7 @@ from rigtui.insight.fit import (
     shape_from,
     usable_vram,
 )
-from rigtui.insight.power import rests
+from rigtui.insight.power import spikes_possible
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import (
     ChatOptions,
@@ -370,7 +370,7 @@ class RigApp(App):
                             self.post_message(SourceFailed("sampler", f"sampling failed: {error}"))
                         else:
                             self._hand_over(snapshot)
-                            self.power_rounds = not all(rests(gpu) for gpu in snapshot.gpus)
+                            self.power_rounds = spikes_possible(snapshot.gpus)
                     # Fell behind (a slow NVML call, a suspended laptop): count afresh.
                     next_due = max(next_due + self.interval_s, time.monotonic())
                 fast = sampler.fast_power and (self.power_rounds or self.generating)

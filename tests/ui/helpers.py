@@ -42,3 +42,11 @@ class Hosting(App):
 
     def compose(self) -> ComposeResult:
         yield self.hosted
+
+
+async def nvml_calls_during(pilot, app, seconds: float, function: str) -> int:
+    """How often the simulated NVML library's ``function`` was called while the app ran on."""
+    calls = app.environment.nvml_library.calls
+    before = calls.get(function, 0)
+    await pilot.pause(seconds)
+    return calls.get(function, 0) - before

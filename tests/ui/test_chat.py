@@ -17,7 +17,7 @@ from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.prompt_input import PromptInput
 
-from .helpers import rendered_text, shown, wait_for
+from .helpers import nvml_calls_during, rendered_text, shown, wait_for
 
 
 @pytest.fixture
@@ -156,12 +156,6 @@ async def test_power_is_read_ten_times_a_second_from_the_first_token_off_a_resti
     app = chat_app(at_s=20.0)  # the story's GPU rests, and stands still (a staged clock)
     server = app.environment.ollama
     server.faults.tokens_per_s = 20
-    calls = app.environment.nvml_library.calls
-
-    async def field_reads_in(pilot, seconds: float) -> int:
-        before = calls.get("nvmlDeviceGetFieldValues", 0)
-        await pilot.pause(seconds)
-        return calls.get("nvmlDeviceGetFieldValues", 0) - before
 
     async with app.run_test(size=(120, 40)) as pilot:
         await shown(pilot)
@@ -169,10 +163,10 @@ async def test_power_is_read_ten_times_a_second_from_the_first_token_off_a_resti
         await pilot.press("4")
         chat = app.screen.query_one(ChatPane)
         await wait_for(pilot, lambda: chat.current_model is not None)
-        resting = await field_reads_in(pilot, 2.0)
+        resting = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
         await send(pilot, chat, "Tell me a long story")
         await wait_for(pilot, lambda: chat.reply is not None and chat.reply.content)
-        generating = await field_reads_in(pilot, 2.0)
+        generating = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
         assert app.generating and not app.power_rounds  # the readings still say it rests
         assert generating >= resting + 12
 

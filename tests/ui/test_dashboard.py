@@ -17,7 +17,7 @@ from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_table import ProcessTable
 from rigtui.ui.widgets.rig_header import RigHeader
 
-from .helpers import rendered_text, shown, wait_for
+from .helpers import nvml_calls_during, rendered_text, shown, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -66,20 +66,14 @@ async def test_pause_stops_sampling_and_resume_catches_up():
 async def test_power_is_read_ten_times_a_second_only_while_a_gpu_works():
     app = staged_app("story", 20.0)  # idle: 0%, 18 W of 450 W
     clock = app.environment.clock
-    calls = app.environment.nvml_library.calls
-
-    async def field_reads_in(pilot, seconds: float) -> int:
-        before = calls.get("nvmlDeviceGetFieldValues", 0)
-        await pilot.pause(seconds)
-        return calls.get("nvmlDeviceGetFieldValues", 0) - before
 
     async with app.run_test(size=(100, 30)) as pilot:
         await shown(pilot)
         await wait_for(pilot, lambda: not app.power_rounds)
-        resting = await field_reads_in(pilot, 2.0)
+        resting = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
         clock.set(60.0)  # a reply runs: 97%, 440 W
         await wait_for(pilot, lambda: app.power_rounds)
-        working = await field_reads_in(pilot, 2.0)
+        working = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
         clock.set(20.0 + 300.0)  # the story's next loop: idle again
         await wait_for(pilot, lambda: not app.power_rounds)
     # A reading reads its fields in one call, a power round in one: 2 s make 2 at rest, ~22 not.

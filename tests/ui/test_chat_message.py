@@ -36,7 +36,7 @@ async def test_streaming_in_pieces_gives_the_blocks_of_a_full_parse(text):
 async def test_a_document_that_differs_from_its_parse_is_detected():
     app = Hosting(ChatMessage("assistant", model="llama3.1:8b"))
     async with app.run_test(size=(100, 40)) as pilot:
-        markdown = app.query_one(ChatMessage).reply_markdown
+        markdown = app.query_one(ChatMessage).reply_segments[0]
         await markdown.update("# Title\n\nsome text\n")
         await pilot.pause()
         assert streamed_as_parsed([markdown], "# Title\n\nsome text\n")
@@ -83,11 +83,11 @@ async def test_a_long_reply_streams_into_segments_laid_out_as_one_document():
         ]
     async with whole.run_test(size=tall) as pilot:
         message = whole.query_one(ChatMessage)
-        await message.reply_markdown.update(sanitise(text))
+        await message.reply_segments[0].update(sanitise(text))
         await pilot.pause()
         expected = [
             (block.name, block.region.y, block.region.height)
-            for block in message.reply_markdown.children
+            for block in message.reply_segments[0].children
             if isinstance(block, MarkdownBlock)
         ]
     assert placed == expected

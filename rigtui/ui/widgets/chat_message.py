@@ -112,12 +112,8 @@ class ChatMessage(Vertical):
             self.query_one(".thinking").display = False
 
     @property
-    def reply_markdown(self) -> Markdown:
-        """The reply's (first) Markdown widget."""
-        return self.reply_segments[0]
-
-    @property
     def reply_segments(self) -> list[Markdown]:
+        """The reply's Markdown widgets, the first one from the start."""
         if not self._segments:
             self._segments = [self.query_one(".reply-text", Markdown)]
         return self._segments

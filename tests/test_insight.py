@@ -242,6 +242,16 @@ def test_a_model_load_is_measured_against_the_link():
     assert load.words().startswith("loaded 10.7 GB at 5.4 GB/s (68% of Gen4 x4 (7.9 GB/s))")
 
 
+def test_a_reading_of_the_same_moment_does_not_end_a_load():
+    monitor = LoadMonitor()
+    monitor.update(0.0, gpu(memory_used_bytes=1 * GIB))
+    monitor.update(1.0, gpu(memory_used_bytes=6 * GIB))
+    monitor.update(1.0, gpu(memory_used_bytes=6 * GIB))  # the same instant read again
+    assert monitor.current is not None and monitor.last is None
+    monitor.update(2.0, gpu(memory_used_bytes=6 * GIB))  # time passed, nothing grew: it ended
+    assert monitor.current is None and monitor.last.bytes_loaded == 5 * GIB
+
+
 def _rig(taken_at: float, used_bytes: int, *, runner: bool = True) -> RigSnapshot:
     processes = (GpuProcess(4242, "ollama", used_bytes),) if runner else ()
     reading = gpu(

@@ -144,6 +144,8 @@ class LoadMonitor:
         used = gpu.memory_used_bytes
         if used is None or gpu.lost:
             return
+        if self._previous is not None and taken_at <= self._previous[0]:
+            return  # no time has passed (a clock standing still): no news of the load
         previous, self._previous = self._previous, (taken_at, used)
         if previous is None:
             return

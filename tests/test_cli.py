@@ -129,6 +129,22 @@ def test_python_dash_m_runs_the_same_cli():
     assert "between 0.25 and 60 seconds" in result.stderr
 
 
+def test_the_options_do_not_import_the_simulation_or_the_http_client():
+    """A start on a real rig reads its options before anything else: importing the whole
+    simulation (for the scenario names) or httpx there delayed every start's first frame."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, rigtui.cli; rigtui.cli.build_parser().parse_args([]); "
+        "print(sorted(m for m in ('rigtui.sim.environment', 'rigtui.sim.ollama', 'httpx', "
+        "'ollama', 'textual') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_snapshot_json_reports_power_peaks_and_the_budget(capsys):
     argv = ["snapshot", "--json", "--demo", "--demo-at", "45", "--power-budget", "600"]
     assert main(argv) == 0

@@ -15,8 +15,6 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
 T = TypeVar("T")
 
 DEFAULT_PORT = 11434
@@ -268,8 +266,9 @@ class OllamaClient:
     """The official ``ollama.AsyncClient``, with errors mapped and results as our dataclasses."""
 
     def __init__(self, address: OllamaAddress, *, connect_timeout_s: float = CONNECT_TIMEOUT_S):
-        # Imported here: with its pydantic models it takes a fifth of a second, which the
-        # dashboard's first frame need not wait for.
+        # Imported here: with its pydantic models and httpx it takes a fifth of a second, which
+        # the dashboard's first frame need not wait for.
+        import httpx
         import ollama
 
         self.address = address
@@ -284,6 +283,7 @@ class OllamaClient:
     def _translate(self, error: BaseException, model: str | None = None) -> OllamaError:
         if isinstance(error, OllamaError):
             return error
+        import httpx
         from ollama import ResponseError
 
         if isinstance(error, ResponseError):

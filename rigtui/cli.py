@@ -648,8 +648,6 @@ def _live_sampler():
 
 
 def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
-    from rigtui.ui.app import RigApp
-
     if args.replay is not None:
         from rigtui.recording import RecordingError, read_recording
 
@@ -658,9 +656,13 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
         except RecordingError as error:
             print(f"rigtui: error: {error}", file=sys.stderr)
             return 2
+        from rigtui.ui.app import RigApp
+
         app = RigApp(settings, None, replay=recording)
         app.run()
         return app.return_code or 0
+
+    from rigtui.telemetry.opening import SamplerOpening
 
     if settings.demo:
         environment = _environment(settings, args, demo_at)
@@ -673,16 +675,21 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
             environment.go_live(settings.demo_speed)
             return snapshots
 
+        # Started before the dashboard's modules are imported: see telemetry/opening.py.
+        opening = SamplerOpening(
+            environment.sampler, prefill=story_so_far, budget_w=settings.power_budget_w
+        ).start()
         address = None
         if settings.ollama and getattr(args, "ollama_host", None) is not None:
             # Simulated GPUs, a real (or separately run) Ollama: chat on a machine without one.
             address = parse_ollama_host(settings.ollama_host)
         elif settings.ollama:
             address = parse_ollama_host(environment.start_ollama())
+        from rigtui.ui.app import RigApp
+
         app = RigApp(
             settings,
-            environment.sampler,
-            prefill=story_so_far,
+            opening,
             source_label=f"demo: {environment.scenario.name}",
             ollama_address=address,
         )
@@ -691,7 +698,10 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
         finally:
             environment.stop_ollama()
     else:
+        opening = SamplerOpening(_live_sampler, budget_w=settings.power_budget_w).start()
         address = parse_ollama_host(settings.ollama_host) if settings.ollama else None
-        app = RigApp(settings, _live_sampler, ollama_address=address)
+        from rigtui.ui.app import RigApp
+
+        app = RigApp(settings, opening, ollama_address=address)
         app.run()
     return app.return_code or 0

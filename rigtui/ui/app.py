@@ -40,6 +40,7 @@ from rigtui.llm.stats import ReplyStats
 from rigtui.recording import Recording, ReplayCursor
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
+from rigtui.telemetry.opening import Opened, SamplerOpening
 from rigtui.telemetry.sampler import RigSampler
 from rigtui.ui.garbage import (
     freeze_startup_objects,
@@ -48,12 +49,12 @@ from rigtui.ui.garbage import (
 )
 from rigtui.ui.messages import (
     ChatOptionsChanged,
-    HistoryLoaded,
     ModelFactsRead,
     ModelsListed,
     ModelsRunning,
     OllamaConnected,
     OllamaDisconnected,
+    OllamaImported,
     PromptSubmitted,
     PullFinished,
     PullProgressed,
@@ -61,7 +62,7 @@ from rigtui.ui.messages import (
     ReplyFinished,
     ReplyProgressed,
     ReplyStarted,
-    SamplerOpened,
+    SamplerReady,
     SnapshotTaken,
     SourceFailed,
     StopRequested,
@@ -222,7 +223,7 @@ class RigApp(App):
     def __init__(
         self,
         settings: Settings,
-        sampler_factory: Callable[[], RigSampler] | None,
+        sampler: Callable[[], RigSampler] | SamplerOpening | None,
         *,
         history: History | None = None,
         prefill: Callable[[], tuple[RigSnapshot, ...]] | None = None,
@@ -241,8 +242,10 @@ class RigApp(App):
         self.palette = Palette()
         self.snapshot: RigSnapshot | None = None
         self.snapshots_shown = 0
-        self._sampler_factory = sampler_factory
-        self._prefill = prefill
+        if sampler is not None and not isinstance(sampler, SamplerOpening):
+            sampler = SamplerOpening(sampler, prefill=prefill, budget_w=settings.power_budget_w)
+        self._opening = sampler
+        """Opened in the sampling worker, unless the caller started it earlier (``cli.py``)."""
         self._source_label = source_label
         self._wake = threading.Event()
         self._pending: RigSnapshot | None = None
@@ -250,6 +253,7 @@ class RigApp(App):
         self.ollama_address = ollama_address
         self.ollama: OllamaClient | None = None
         self.ollama_connected = False
+        self._ollama_starting = False
         self.running_models: list = []
         self.generating = False
         self._collections_held = 0
@@ -310,14 +314,32 @@ class RigApp(App):
         if self.replay is not None:
             self._start_replay()
             return
-        self._sample_forever()
+        opened = None
+        if self._opening.ready:
+            # Opened while the dashboard was imported: the first frame shows the first reading.
+            opened = self._opening.result()
+            self._take_opened(opened)
+        self._sample_forever(opened)
 
     def _start_ollama(self) -> None:
-        """After the first reading is shown (or sampling failed): the client library takes a
-        fifth of a second to import, which the first complete frame need not wait for."""
-        if self.ollama_address is not None and self.ollama is None:
-            self.ollama = OllamaClient(self.ollama_address)
-            self._watch_ollama()
+        """After the first reading is shown (or sampling failed). The client library takes a
+        fifth of a second to import (pydantic, httpx): on a thread, so that neither the first
+        complete frame nor the keys pressed meanwhile wait for it."""
+        if self.ollama_address is not None and not self._ollama_starting:
+            self._ollama_starting = True
+            self._import_ollama()
+
+    @work(thread=True, group="ollama-import", name="ollama-import")
+    def _import_ollama(self) -> None:
+        import ollama  # noqa: F401
+
+        self.post_message(OllamaImported())
+
+    def on_ollama_imported(self, _message: OllamaImported) -> None:
+        if not self.is_running:
+            return  # shutting down: no client to close later
+        self.ollama = OllamaClient(self.ollama_address)
+        self._watch_ollama()
 
     async def on_unmount(self) -> None:
         while self._collections_held:  # a reply was cut short by quitting
@@ -337,20 +359,23 @@ class RigApp(App):
     # --- the sampler thread -----------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="sampler", name="sampler")
-    def _sample_forever(self) -> None:
+    def _sample_forever(self, opened: Opened | None) -> None:
+        """Readings until the app ends; ``opened`` if the app has taken it already."""
         worker = get_current_worker()
-        if self._prefill is not None:
-            self.post_message(HistoryLoaded(self._prefill()))
-        sampler = self._sampler_factory()
-        sampler.power_watch.budget_w = self.settings.power_budget_w
-        try:
-            status = sampler.open()
-        except Exception as error:  # noqa: BLE001 - the UI must say what broke, not crash
-            self.post_message(SourceFailed("sampler", f"could not start sampling: {error}"))
+        if opened is None:
+            while opened is None:
+                if worker.is_cancelled:
+                    return
+                opened = self._opening.result(timeout_s=0.1)
+            self.post_message(SamplerReady(opened))
+        sampler = opened.sampler
+        if sampler is None:
             return
-        self.post_message(SamplerOpened(status))
         self.sampler = sampler
         next_due = next_power = time.monotonic()
+        if opened.first is not None:
+            self.power_rounds = spikes_possible(opened.first.gpus)
+            next_due = opened.first_at + self.interval_s
         try:
             while not worker.is_cancelled:
                 now = time.monotonic()
@@ -397,18 +422,22 @@ class RigApp(App):
 
     # --- messages -----------------------------------------------------------------------------
 
-    def on_sampler_opened(self, message: SamplerOpened) -> None:
+    def on_sampler_ready(self, message: SamplerReady) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
-        self.dashboard.show_status(message.status)
+        self._take_opened(message.opened)
 
-    def on_history_loaded(self, message: HistoryLoaded) -> None:
-        if not self.is_running:
-            return  # shutting down: the widgets are going away
-        for snapshot in message.snapshots:
+    def _take_opened(self, opened: Opened) -> None:
+        for snapshot in opened.history:
             self.history.add_snapshot(snapshot)
             # So a model load that is under way when the dashboard opens is measured already.
             self.rig_insight.update(snapshot)
+        if opened.status is not None:
+            self.dashboard.show_status(opened.status)
+        if opened.first is not None:
+            self.show_snapshot(opened.first)
+        elif opened.error:
+            self._source_failed(opened.error)
 
     def on_snapshot_taken(self, _message: SnapshotTaken) -> None:
         if not self.is_running:
@@ -443,8 +472,11 @@ class RigApp(App):
     def on_source_failed(self, message: SourceFailed) -> None:
         if not self.is_running:
             return  # shutting down: the widgets are going away
-        self.dashboard.header.problem = message.error
-        self.notify(message.error, title="rigtui", severity="error", timeout=8)
+        self._source_failed(message.error)
+
+    def _source_failed(self, error: str) -> None:
+        self.dashboard.header.problem = error
+        self.notify(error, title="rigtui", severity="error", timeout=8)
         # No reading may ever come to start it: the chat must work all the same.
         self._start_ollama()
 

@@ -6,25 +6,19 @@ from textual.message import Message
 
 from rigtui.llm.ollama import ChatOptions, InstalledModel, ModelFacts, PullStep, RunningModel
 from rigtui.llm.stats import ReplyStats
-from rigtui.telemetry.model import NvmlStatus, RigSnapshot
+from rigtui.telemetry.opening import Opened
 
 
-class SamplerOpened(Message):
-    def __init__(self, status: NvmlStatus) -> None:
+class SamplerReady(Message):
+    """The sampler is open (or failed to open): its first reading, and the history before it."""
+
+    def __init__(self, opened: Opened) -> None:
         super().__init__()
-        self.status = status
+        self.opened = opened
 
 
 class SnapshotTaken(Message):
     """A new snapshot is waiting; the app takes the newest, so a backlog collapses to one."""
-
-
-class HistoryLoaded(Message):
-    """Earlier snapshots (the demo's story so far, a replay) to put in the history at once."""
-
-    def __init__(self, snapshots: tuple[RigSnapshot, ...]) -> None:
-        super().__init__()
-        self.snapshots = snapshots
 
 
 class SourceFailed(Message):
@@ -35,6 +29,10 @@ class SourceFailed(Message):
 
 
 # --- Ollama ---------------------------------------------------------------------------------
+
+
+class OllamaImported(Message):
+    """The ``ollama`` client library is imported: the client can be made without a stall."""
 
 
 class OllamaConnected(Message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from rigtui.config import Settings
@@ -203,6 +205,61 @@ async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():
         await wait_for(pilot, lambda: "psutil hiccup" in header.problem or app.snapshots_shown > 1)
         await wait_for(pilot, lambda: app.snapshots_shown >= 2)
         assert app.is_running
+
+
+async def test_a_sampler_opened_before_the_app_gives_the_first_frame_its_reading():
+    from rigtui.telemetry.opening import SamplerOpening
+
+    environment = staged_app("story", 45.0).environment
+    opening = SamplerOpening(environment.sampler, budget_w=900.0).start()
+    opened = opening.result(timeout_s=10)
+    assert opened is not None and opened.first is not None and not opened.error
+    app = RigApp(Settings(), opening)
+    async with app.run_test(size=(100, 30)) as pilot:
+        # Shown while the dashboard mounted, before any message from the sampling thread.
+        assert app.snapshots_shown == 1
+        assert app.snapshot is opened.first
+        card = app.screen.query_one("#gpu-card-0", GpuCard)
+        assert card.reading == opened.first.gpus[0]
+        assert opened.sampler.power_watch.budget_w == 900.0
+        # The sampling thread goes on with the sampler that was opened for it.
+        await wait_for(pilot, lambda: app.snapshots_shown >= 2)
+        assert app.sampler is opened.sampler
+        assert app.snapshot is not opened.first
+
+
+async def test_a_first_reading_that_fails_while_opening_is_reported_and_sampling_goes_on():
+    from rigtui.telemetry.opening import SamplerOpening
+
+    environment = staged_app("story", 45.0, interval_s=0.25).environment
+
+    readings_work = threading.Event()
+
+    def sampler_whose_first_readings_fail():
+        sampler = environment.sampler()
+        sample = sampler.sample
+
+        def fails_until_allowed():
+            if not readings_work.is_set():
+                raise RuntimeError("first reading lost")
+            return sample()
+
+        sampler.sample = fails_until_allowed
+        return sampler
+
+    opening = SamplerOpening(sampler_whose_first_readings_fail).start()
+    opened = opening.result(timeout_s=10)
+    assert opened.first is None and opened.sampler is not None
+    assert opened.error == "sampling failed: first reading lost"
+    app = RigApp(Settings(interval_s=0.25), opening)
+    async with app.run_test(size=(100, 30)) as pilot:
+        header = app.screen.query_one(RigHeader)
+        assert header.problem == "sampling failed: first reading lost"
+        assert app.snapshots_shown == 0
+        readings_work.set()
+        await wait_for(pilot, lambda: app.snapshots_shown >= 1)
+        await pilot.pause()
+        assert header.problem == ""
 
 
 async def test_the_chat_connects_to_ollama_even_when_sampling_cannot_start():

@@ -72,6 +72,16 @@ class _Column(KeptColours, Vertical):
     """A column of the dashboard: it is in every frame, so its colours are kept."""
 
 
+class _Footer(Footer):
+    """Textual's footer, with its keys in the first frame. Textual's waits until the screen
+    announces its bindings and then composes them after the next refresh: at start that put
+    the keys two layouts after the GPU's figures, about 0.15 s later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_reactive(Footer._bindings_ready, True)
+
+
 class DashboardScreen(KeptColours, Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
@@ -133,7 +143,7 @@ class DashboardScreen(KeptColours, Screen):
                         yield _Column(id="chat-gpus")
                         yield CpuPanel(id="chat-cpu")
                         yield LoadedModels(id="chat-models")
-        yield Footer()
+        yield _Footer()
 
     def on_mount(self) -> None:
         header = self.header

@@ -667,17 +667,16 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
     if settings.demo:
         environment = _environment(settings, args, demo_at)
 
-        def story_so_far():
-            """The story up to the start, so the charts open full; then it plays live."""
-            snapshots = environment.story_so_far(
-                demo_at, settings.interval_s, settings.history_minutes * 60
-            )
-            environment.go_live(settings.demo_speed)
-            return snapshots
-
+        # The story up to the start, so the charts open full; then it plays live. Here, before
+        # Textual loads: beside its imports on another thread, the two took three times as long
+        # (the interpreter lock passes between them at every file the imports read).
+        story = environment.story_so_far(
+            demo_at, settings.interval_s, settings.history_minutes * 60
+        )
+        environment.go_live(settings.demo_speed)
         # Started before the dashboard's modules are imported: see telemetry/opening.py.
         opening = SamplerOpening(
-            environment.sampler, prefill=story_so_far, budget_w=settings.power_budget_w
+            environment.sampler, prefill=lambda: story, budget_w=settings.power_budget_w
         ).start()
         address = None
         if settings.ollama and getattr(args, "ollama_host", None) is not None:

@@ -90,9 +90,11 @@ def test_the_input_thread_sleeps_until_a_key_and_escape_and_quit_still_work():
         before = terminal.wakes_by_thread()
         time.sleep(2.0)
         after = terminal.wakes_by_thread()
-        # Textual's own driver wakes its input thread ten times a second, key or not; here no
-        # thread wakes more than the readings and frames (a few times a second) ask for.
-        assert max(after[tid] - before.get(tid, 0) for tid in after) <= 12
+        # Textual's own driver wakes its input thread ten times a second, key or not: 20 here,
+        # and every thread wakes (the others for the readings and frames, 4 to 10 times, more
+        # with tests running beside). rigtui's input thread sleeps until there is input.
+        wakes = sorted(after[tid] - before.get(tid, 0) for tid in after)
+        assert wakes[0] <= 1, wakes
         terminal.send("?")
         terminal.wait_until(lambda: terminal.shows("rigtui keys"), 5, "the help")
         terminal.send("\x1b")  # a lone Escape is a key once the parser has waited for more

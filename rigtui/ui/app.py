@@ -342,6 +342,9 @@ class RigApp(App):
         self._watch_ollama()
 
     async def on_unmount(self) -> None:
+        # The sampling thread sleeps until its next reading (up to the interval: a minute at
+        # most), and the process waits for it to end: woken, it sees its worker cancelled.
+        self._wake.set()
         while self._collections_held:  # a reply was cut short by quitting
             self._release_collections()
         if self.ollama is not None:

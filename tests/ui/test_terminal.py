@@ -105,3 +105,18 @@ def test_the_input_thread_sleeps_until_a_key_and_escape_and_quit_still_work():
         assert quit_s < 2.0  # the input thread was woken to stop, not left to time out
     finally:
         terminal.close()
+
+
+def test_quitting_does_not_wait_for_the_next_reading():
+    """The sampling thread sleeps until its next reading, and the process waits for its threads:
+    with a 30 s interval, quitting took until the next reading was due."""
+    terminal = Terminal("--demo", "--demo-at", "0", "--no-ollama", "--interval", "30")
+    try:
+        terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
+        time.sleep(0.5)
+        terminal.send("q")
+        quit_s = terminal.wait_until(lambda: terminal.process.poll() is not None, 25, "quitting")
+        assert terminal.process.returncode == 0
+        assert quit_s < 5.0, quit_s
+    finally:
+        terminal.close()

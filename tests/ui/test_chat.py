@@ -265,6 +265,46 @@ async def test_a_missing_model_offers_a_pull_with_progress(chat_app):
         await wait_for(pilot, lambda: any(v == "mistral:7b" for _, v in picker._options))
 
 
+async def test_the_picker_follows_the_loaded_model_until_the_user_picks_one(chat_app):
+    from dataclasses import replace
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        loaded = app.running_models[0]
+        picker = chat.query_one("#model-picker", Select)
+        other = next(name for _, name in picker._options if name not in (loaded.name, Select.NULL))
+        # Another model loads: the pane follows it. Its own choice is not the user's, even when
+        # the picker's Changed event reaches the pane only after a frame or two (held back here,
+        # as a busy app delays it: the screenshots script caught that one run in three).
+        held = []
+        post_message = picker.post_message
+
+        def hold_changes(message):
+            if isinstance(message, Select.Changed):
+                held.append(message)
+                return True
+            return post_message(message)
+
+        picker.post_message = hold_changes
+        chat.show_running([replace(loaded, name=other)])
+        assert chat.current_model == other
+        await pilot.pause(0.1)
+        picker.post_message = post_message
+        assert held
+        for message in held:
+            post_message(message)
+        await pilot.pause(0.1)
+        chat.show_running([loaded])
+        assert chat.current_model == loaded.name
+        await pilot.pause(0.1)
+        # The user picks: from then on the pane keeps the user's choice.
+        picker.value = other
+        await pilot.pause(0.1)
+        chat.show_running([loaded])
+        assert chat.current_model == other
+
+
 async def test_pulling_an_unknown_model_says_so(chat_app):
     app = chat_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -126,7 +126,8 @@ class ChatPane(Vertical):
         self._pulls: dict[str, tuple[Static, ProgressBar]] = {}
         self.fits: dict[str, FitEstimate] = {}
         self._user_picked = False
-        self._picking = False
+        self._app_picks: list[str] = []
+        """Models the pane set in the picker whose Changed events have not come yet."""
         self._ready = False
 
     def compose(self) -> ComposeResult:
@@ -163,24 +164,30 @@ class ChatPane(Vertical):
         picker = self.query_one("#model-picker", Select)
         current = picker.value
         chat_models = [model for model in models if "embed" not in model.name]
-        self._picking = True
         picker.set_options(
             (model_label(model, self.fits.get(model.name)), model.name) for model in chat_models
         )
         names = [model.name for model in chat_models]
         if current in names:
-            picker.value = current
+            self._pick(picker, current)
         elif names:
             loaded = [m.name for m in self.running if m.name in names]
-            picker.value = loaded[0] if loaded else names[0]
-        self.call_after_refresh(self._picking_done)
+            self._pick(picker, loaded[0] if loaded else names[0])
 
-    def _picking_done(self) -> None:
-        self._picking = False
+    def _pick(self, picker: Select, model: str) -> None:
+        """Choose for the user (what is loaded, else the first model). The Changed event comes
+        later, after a refresh or before one: it is told from the user's own pick by its value."""
+        if picker.value != model:
+            self._app_picks.append(model)
+            picker.value = model
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "model-picker" and not self._picking:
-            self._user_picked = True
+        if event.select.id != "model-picker" or event.value == Select.NULL:
+            return  # new options empty the picker for a moment
+        if event.value in self._app_picks:
+            self._app_picks.remove(event.value)
+            return
+        self._user_picked = True
 
     def show_fits(self, fits: dict[str, FitEstimate]) -> None:
         """The fit estimate of each installed model, shown in the picker before loading."""
@@ -207,10 +214,8 @@ class ChatPane(Vertical):
             picker = self.query_one("#model-picker", Select)
             names = {value for _, value in picker._options}
             loaded = [model.name for model in models if model.name in names]
-            if loaded and picker.value != loaded[0]:
-                self._picking = True
-                picker.value = loaded[0]
-                self.call_after_refresh(self._picking_done)
+            if loaded:
+                self._pick(picker, loaded[0])
         strip = self.live_strip
         model = self.current_model
         for running in models:

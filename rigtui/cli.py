@@ -676,7 +676,7 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
         environment.go_live(settings.demo_speed)
         # Started before the dashboard's modules are imported: see telemetry/opening.py.
         opening = SamplerOpening(
-            environment.sampler, prefill=lambda: story, budget_w=settings.power_budget_w
+            environment.sampler, history=story, budget_w=settings.power_budget_w
         ).start()
         address = None
         if settings.ollama and getattr(args, "ollama_host", None) is not None:

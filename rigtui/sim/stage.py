@@ -45,7 +45,7 @@ def staged_app(
     app = RigApp(
         settings,
         environment.sampler,
-        prefill=lambda: story,
+        prefill=story,
         source_label=f"demo: {environment.scenario.name}",
         ollama_address=address,
     )

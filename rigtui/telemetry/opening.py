@@ -41,11 +41,13 @@ class SamplerOpening:
         self,
         factory: Callable[[], RigSampler],
         *,
-        prefill: Callable[[], tuple[RigSnapshot, ...]] | None = None,
+        history: tuple[RigSnapshot, ...] = (),
         budget_w: float | None = None,
     ) -> None:
+        """``history``: earlier snapshots, made by the caller. Not made here: beside the
+        dashboard's imports on another thread, the demo's replay took three times as long."""
         self._factory = factory
-        self._prefill = prefill
+        self._history = history
         self._budget_w = budget_w
         self._done = threading.Event()
         self._started = False
@@ -77,10 +79,8 @@ class SamplerOpening:
             self._done.set()
 
     def _open_and_read(self) -> Opened:
-        history: tuple[RigSnapshot, ...] = ()
+        history = self._history
         try:
-            if self._prefill is not None:
-                history = self._prefill()
             sampler = self._factory()
             sampler.power_watch.budget_w = self._budget_w
             status = sampler.open()

@@ -226,7 +226,7 @@ class RigApp(App):
         sampler: Callable[[], RigSampler] | SamplerOpening | None,
         *,
         history: History | None = None,
-        prefill: Callable[[], tuple[RigSnapshot, ...]] | None = None,
+        prefill: tuple[RigSnapshot, ...] = (),
         source_label: str = "",
         ollama_address: OllamaAddress | None = None,
         replay: Recording | None = None,
@@ -243,7 +243,7 @@ class RigApp(App):
         self.snapshot: RigSnapshot | None = None
         self.snapshots_shown = 0
         if sampler is not None and not isinstance(sampler, SamplerOpening):
-            sampler = SamplerOpening(sampler, prefill=prefill, budget_w=settings.power_budget_w)
+            sampler = SamplerOpening(sampler, history=prefill, budget_w=settings.power_budget_w)
         self._opening = sampler
         """Opened in the sampling worker, unless the caller started it earlier (``cli.py``)."""
         self._source_label = source_label

@@ -24,7 +24,7 @@ import time
 import psutil
 from terminal import TAB_KEYS, terminal_size
 
-from rigtui.sim.stage import staged_app
+from rigtui.ui.staging import staged_app
 
 CHECKPOINTS_S = (600, 3600, 6 * 3600, 24 * 3600)
 

@@ -9,8 +9,8 @@ from typing import TextIO
 from rigtui.telemetry.export import snapshot_to_dict
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.sampler import RigSampler
-from rigtui.ui.render import units
-from rigtui.ui.render.safe import printable
+from rigtui.text import units
+from rigtui.text.safe import printable
 
 PRIME_DELAY_S = 0.3
 """CPU load is measured between two reads; this is the gap for a one-off snapshot."""
@@ -207,8 +207,8 @@ async def record(
     """Sample every ``interval_s`` until ``duration_s`` (or until interrupted), writing each."""
     import asyncio
 
-    from rigtui.insight.power import FAST_SAMPLE_S, spikes_possible
     from rigtui.llm.ollama import OllamaError
+    from rigtui.telemetry.power import FAST_SAMPLE_S, spikes_possible
 
     await asyncio.to_thread(sampler.open)
     try:

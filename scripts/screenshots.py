@@ -128,7 +128,7 @@ async def _until(pilot, condition, what: str, timeout_s: float = 20.0) -> None:
 
 
 async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], tab: str) -> Path:
-    from rigtui.sim.stage import hold_live_figures, staged_app
+    from rigtui.ui.staging import hold_live_figures, staged_app
 
     chat = tab == "chat-tab"
     app = staged_app(

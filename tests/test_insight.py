@@ -17,15 +17,6 @@ from rigtui.insight.fit import (
     usable_vram,
 )
 from rigtui.insight.pcie import LoadMonitor, link_bytes_per_s, link_state, link_words
-from rigtui.insight.power import (
-    COUNTER_WRAP_J,
-    PowerSample,
-    PowerWatch,
-    counter_delta_j,
-    energy_between,
-    integrate_j,
-    rests,
-)
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import RunningModel
 from rigtui.telemetry.model import (
@@ -35,6 +26,15 @@ from rigtui.telemetry.model import (
     MemoryReading,
     NvmlStatus,
     RigSnapshot,
+)
+from rigtui.telemetry.power import (
+    COUNTER_WRAP_J,
+    PowerSample,
+    PowerWatch,
+    counter_delta_j,
+    energy_between,
+    integrate_j,
+    rests,
 )
 
 GIB = 1024**3

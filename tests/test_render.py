@@ -8,10 +8,10 @@ import pytest
 from rich.text import Text
 
 from rigtui.telemetry.model import FanReading, GpuReading
-from rigtui.ui.render import units
+from rigtui.text import units
+from rigtui.text.safe import literal, printable
 from rigtui.ui.render.gpu import fan_summary, gpu_card_lines, gpu_subtitle, temperature_colour
 from rigtui.ui.render.palette import DEFAULT_PALETTE as P
-from rigtui.ui.render.safe import literal, printable
 
 
 def test_units():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from rigtui.insight.power import EnergyReading
 from rigtui.llm.ollama import ReplyEnd
+from rigtui.telemetry.power import EnergyReading
 
 NS_PER_S = 1_000_000_000
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rigtui.insight.power import FAST_SAMPLE_S as FAST_POWER_S
-from rigtui.insight.power import PowerWatch
 from rigtui.sim.clock import ManualClock, ScaledClock, SimClock
 from rigtui.sim.nvml import SimulatedNvmlLibrary, install, uninstall
 from rigtui.sim.ollama import SimulatedOllama
@@ -12,6 +10,8 @@ from rigtui.sim.scenario import LOOP_S, SCENARIOS, Scenario
 from rigtui.sim.system import SimulatedPsutil
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.nvml import NvmlSource
+from rigtui.telemetry.power import FAST_SAMPLE_S as FAST_POWER_S
+from rigtui.telemetry.power import PowerWatch
 from rigtui.telemetry.sampler import RigSampler
 from rigtui.telemetry.system import SystemSource
 

@@ -7,9 +7,9 @@ import socket
 import time
 from collections.abc import Callable
 
-from rigtui.insight.power import PowerSample, PowerWatch
 from rigtui.telemetry.model import GpuReading, NvmlStatus, PowerBudgetReading, RigSnapshot
 from rigtui.telemetry.nvml import NvmlSource
+from rigtui.telemetry.power import PowerSample, PowerWatch
 from rigtui.telemetry.system import SystemSource
 
 

@@ -23,7 +23,6 @@ from rigtui.insight.fit import (
     shape_from,
     usable_vram,
 )
-from rigtui.insight.power import spikes_possible
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import (
     ChatOptions,
@@ -41,14 +40,12 @@ from rigtui.recording import Recording, ReplayCursor
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened, SamplerOpening
+from rigtui.telemetry.power import spikes_possible
 from rigtui.telemetry.sampler import RigSampler
-from rigtui.ui.garbage import (
-    freeze_startup_objects,
-    hold_full_collections,
-    release_full_collections,
-)
+from rigtui.text import units
 from rigtui.ui.messages import (
     ChatOptionsChanged,
+    DashboardReady,
     ModelFactsRead,
     ModelsListed,
     ModelsRunning,
@@ -67,10 +64,14 @@ from rigtui.ui.messages import (
     SourceFailed,
     StopRequested,
 )
-from rigtui.ui.render import units
 from rigtui.ui.render.palette import Palette
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.tuning.garbage import (
+    freeze_startup_objects,
+    hold_full_collections,
+    release_full_collections,
+)
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 OLLAMA_POLL_S = 2.0
@@ -257,7 +258,7 @@ class RigApp(App):
         self.running_models: list = []
         self.generating = False
         self._collections_held = 0
-        """Replies that hold back full garbage collections (see ``ui/garbage.py``)."""
+        """Replies that hold back full garbage collections (see ``ui/tuning/garbage.py``)."""
         self.sampler: RigSampler | None = None
         self.power_rounds = True
         """Whether power is read ten times a second: not while every GPU rests (unless a reply
@@ -280,14 +281,14 @@ class RigApp(App):
 
     def get_driver_class(self):
         """Textual's driver for the platform, but on Linux and macOS one whose input thread
-        sleeps until there is input (``ui/quiet_driver.py``)."""
+        sleeps until there is input (``ui/tuning/quiet_driver.py``)."""
         driver = super().get_driver_class()
         try:
             from textual.drivers.linux_driver import LinuxDriver
         except ImportError:  # Windows
             return driver
         if driver is LinuxDriver:
-            from rigtui.ui.quiet_driver import QuietLinuxDriver
+            from rigtui.ui.tuning.quiet_driver import QuietLinuxDriver
 
             return QuietLinuxDriver
         return driver
@@ -309,8 +310,8 @@ class RigApp(App):
             return
         freeze_startup_objects()
 
-    def start_sampling(self) -> None:
-        """Called by the dashboard once its widgets exist to receive the readings."""
+    def on_dashboard_ready(self, _message: DashboardReady) -> None:
+        """The dashboard's widgets exist to receive the readings."""
         if self.replay is not None:
             self._start_replay()
             return
@@ -421,7 +422,7 @@ class RigApp(App):
             already_waiting = self._pending is not None
             self._pending = snapshot
         if not already_waiting:
-            self.post_message(SnapshotTaken())
+            self.post_message(SnapshotTaken(snapshot))
 
     # --- messages -----------------------------------------------------------------------------
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from rigtui.llm.ollama import ChatOptions, InstalledModel, ModelFacts, PullStep, RunningModel
+from rigtui.llm.ollama import (
+    ChatOptions,
+    InstalledModel,
+    ModelFacts,
+    PullStep,
+    ReplyPiece,
+    RunningModel,
+)
 from rigtui.llm.stats import ReplyStats
+from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 
 
@@ -17,8 +25,17 @@ class SamplerReady(Message):
         self.opened = opened
 
 
+class DashboardReady(Message):
+    """The dashboard's widgets exist: readings (or a replay) can start to reach them."""
+
+
 class SnapshotTaken(Message):
-    """A new snapshot is waiting; the app takes the newest, so a backlog collapses to one."""
+    """A new reading. The sampling worker posts one only when the previous one was shown, so a
+    backlog collapses to the newest (``snapshot`` is the newest when the message was posted)."""
+
+    def __init__(self, snapshot: RigSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
 
 
 class SourceFailed(Message):
@@ -85,6 +102,10 @@ class PromptSubmitted(Message):
         self.options = options
 
 
+class ChatOptionsRequested(Message):
+    """The chat asks for its options screen (the screen that hosts the chat pushes it)."""
+
+
 class ChatOptionsChanged(Message):
     """The chat's options changed (num_ctx changes what fits)."""
 
@@ -100,7 +121,15 @@ class ReplyStarted(Message):
 
 
 class ReplyProgressed(Message):
-    """New text is waiting; the chat takes all of it, so a backlog collapses to one update."""
+    """Deprecated: replaced by ReplyChunk (removed once the app posts chunks)."""
+
+
+class ReplyChunk(Message):
+    """The reply's pieces that arrived since the last chunk (at most 20 chunks a second)."""
+
+    def __init__(self, pieces: list[ReplyPiece]) -> None:
+        super().__init__()
+        self.pieces = pieces
 
 
 class ReplyFinished(Message):

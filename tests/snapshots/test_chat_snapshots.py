@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from rigtui.sim import uninstall
-from rigtui.sim.stage import hold_live_figures, staged_app
+from rigtui.ui.staging import hold_live_figures, staged_app
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.prompt_input import PromptInput
 from tests.ui.helpers import shown, wait_for

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from rigtui.sim import uninstall
-from rigtui.sim.stage import staged_app
+from rigtui.ui.staging import staged_app
 from tests.ui.helpers import shown
 
 

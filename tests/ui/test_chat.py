@@ -8,9 +8,9 @@ import pytest
 from textual.widgets import Markdown, ProgressBar, Select
 
 from rigtui.sim import uninstall
-from rigtui.sim.stage import staged_app
-from rigtui.ui.garbage import HELD_FULL_THRESHOLD
 from rigtui.ui.messages import PromptSubmitted
+from rigtui.ui.staging import staged_app
+from rigtui.ui.tuning.garbage import HELD_FULL_THRESHOLD
 from rigtui.ui.widgets.chat_message import ChatMessage
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.live_strip import LiveStrip

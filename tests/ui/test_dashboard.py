@@ -8,9 +8,9 @@ import pytest
 
 from rigtui.config import Settings
 from rigtui.sim.nvml import ERROR_DRIVER_NOT_LOADED
-from rigtui.sim.stage import staged_app
 from rigtui.ui.app import RigApp
 from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.staging import staged_app
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard

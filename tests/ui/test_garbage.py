@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from rigtui.ui.garbage import (
+from rigtui.ui.tuning.garbage import (
     HELD_FULL_THRESHOLD,
     full_collections_held,
     hold_full_collections,

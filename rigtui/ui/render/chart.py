@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rigtui.ui.render import units
+from rigtui.text import units
 
 BRAILLE = 0x2800
 # Braille dot bits by [column][row from the top] within one cell.

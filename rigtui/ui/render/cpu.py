@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from rigtui.telemetry.model import CpuReading, MemoryReading
-from rigtui.ui.render import units
+from rigtui.text import units
 from rigtui.ui.render.gpu import LABEL_WIDTH, bar, label
 from rigtui.ui.render.palette import DEFAULT_PALETTE, Palette
 

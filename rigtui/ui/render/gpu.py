@@ -8,7 +8,7 @@ from rigtui.insight.diagnosis import BAD, NOTE, OK, WARN, why_slow
 from rigtui.insight.pcie import link_bytes_per_s
 from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import FanReading, GpuReading
-from rigtui.ui.render import units
+from rigtui.text import units
 from rigtui.ui.render.palette import DEFAULT_PALETTE, Palette
 
 LABEL_WIDTH = 5

@@ -17,15 +17,16 @@ from rigtui.llm.ollama import RunningModel
 from rigtui.llm.placement import CrossCheck
 from rigtui.telemetry.history import History, gpu_key
 from rigtui.telemetry.model import NvmlStatus, RigSnapshot
-from rigtui.ui.render import units
+from rigtui.text import units
+from rigtui.text.safe import literal
+from rigtui.ui.messages import DashboardReady
 from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries
 from rigtui.ui.render.palette import Palette
-from rigtui.ui.render.safe import literal
+from rigtui.ui.tuning.kept_colours import KeptColours
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.history_chart import HistoryChart
-from rigtui.ui.widgets.kept_colours import KeptColours
 from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_list import ProcessList
@@ -149,9 +150,7 @@ class DashboardScreen(KeptColours, Screen):
         header = self.header
         header.interval_s = self._initial_interval_s
         header.source = self._source_label
-        start = getattr(self.app, "start_sampling", None)
-        if start is not None:
-            start()
+        self.post_message(DashboardReady())
 
     @property
     def header(self) -> RigHeader:

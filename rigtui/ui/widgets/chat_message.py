@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets._markdown import MarkdownBlock, MarkdownStream
 
-from rigtui.ui.render.safe import literal, printable
+from rigtui.text.safe import literal, printable
 
 
 def sanitise(fragment: str) -> str:

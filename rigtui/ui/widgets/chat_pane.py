@@ -29,14 +29,14 @@ from rigtui.llm.ollama import (
 from rigtui.llm.placement import processor_split
 from rigtui.llm.stats import ReplyStats, TokenRate, describe
 from rigtui.telemetry.model import RigSnapshot
+from rigtui.text import units
+from rigtui.text.safe import literal
 from rigtui.ui.messages import (
     ChatOptionsChanged,
     PromptSubmitted,
     PullRequested,
     StopRequested,
 )
-from rigtui.ui.render import units
-from rigtui.ui.render.safe import literal
 from rigtui.ui.screens.chat_options import ChatOptionsScreen, describe_options
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.prompt_input import PromptInput

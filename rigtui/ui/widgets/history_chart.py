@@ -16,7 +16,7 @@ from rigtui.ui.render.chart import (
     plan_holds,
 )
 from rigtui.ui.render.palette import Palette
-from rigtui.ui.widgets.row_widget import RowWidget, shown
+from rigtui.ui.tuning.row_widget import RowWidget, shown
 
 
 class HistoryChart(RowWidget):

@@ -9,9 +9,9 @@ from textual.reactive import reactive
 
 from rigtui.llm.ollama import RunningModel
 from rigtui.llm.placement import CrossCheck, offload_advice, processor_split
-from rigtui.ui.render import units
+from rigtui.text import units
+from rigtui.text.safe import literal
 from rigtui.ui.render.palette import Palette
-from rigtui.ui.render.safe import literal
 from rigtui.ui.widgets.text_panel import TextPanel
 
 FOREVER_S = 20 * 365 * 24 * 3600

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.geometry import Region, Size
 from textual.strip import Strip
 
-from rigtui.ui.widgets.row_widget import RowWidget, shown
+from rigtui.ui.tuning.row_widget import RowWidget, shown
 
 
 class TextPanel(RowWidget):

@@ -9,7 +9,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rigtui.ui.widgets.kept_colours import KeptColours
+from rigtui.ui.tuning.kept_colours import KeptColours
 
 
 def shown(widget: Widget) -> bool:

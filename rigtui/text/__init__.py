@@ -1,0 +1,1 @@
+"""Plain-text formatting shared by the dashboard and the headless commands (no Textual)."""

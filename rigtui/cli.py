@@ -18,6 +18,7 @@ from rigtui.config import (
     validate_power_budget,
 )
 from rigtui.llm.ollama import parse_ollama_host
+from rigtui.sources import DashboardSource
 
 DEMO_START_S = 325.0
 """The demo opens 25 s into the story's second loop: the first loop fills the charts, and a
@@ -658,7 +659,7 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
             return 2
         from rigtui.ui.app import RigApp
 
-        app = RigApp(settings, None, replay=recording)
+        app = RigApp(settings, DashboardSource(replay=recording))
         app.run()
         return app.return_code or 0
 
@@ -688,9 +689,12 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
 
         app = RigApp(
             settings,
-            opening,
-            source_label=f"demo: {environment.scenario.name}",
-            ollama_address=address,
+            DashboardSource(
+                opening,
+                ollama_address=address,
+                label=f"demo: {environment.scenario.name}",
+                environment=environment,
+            ),
         )
         try:
             app.run()
@@ -701,6 +705,6 @@ def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> 
         address = parse_ollama_host(settings.ollama_host) if settings.ollama else None
         from rigtui.ui.app import RigApp
 
-        app = RigApp(settings, opening, ollama_address=address)
+        app = RigApp(settings, DashboardSource(opening, ollama_address=address))
         app.run()
     return app.return_code or 0

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 
 from textual import work
@@ -27,7 +26,6 @@ from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import (
     ChatOptions,
     ModelFacts,
-    OllamaAddress,
     OllamaClient,
     OllamaError,
     OllamaUnreachableError,
@@ -36,10 +34,11 @@ from rigtui.llm.ollama import (
 )
 from rigtui.llm.placement import cross_check, runner_bytes_by_gpu, runner_gpus
 from rigtui.llm.stats import ReplyStats
-from rigtui.recording import Recording, ReplayCursor
+from rigtui.recording import ReplayCursor
+from rigtui.sources import DashboardSource
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
-from rigtui.telemetry.opening import Opened, SamplerOpening
+from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.power import spikes_possible
 from rigtui.telemetry.sampler import RigSampler
 from rigtui.text import units
@@ -221,37 +220,28 @@ class RigApp(App):
         ),
     ]
 
-    def __init__(
-        self,
-        settings: Settings,
-        sampler: Callable[[], RigSampler] | SamplerOpening | None,
-        *,
-        history: History | None = None,
-        prefill: tuple[RigSnapshot, ...] = (),
-        source_label: str = "",
-        ollama_address: OllamaAddress | None = None,
-        replay: Recording | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, source: DashboardSource) -> None:
+        """``source`` (from ``rigtui.sources``): a sampler being opened, or a recording."""
         super().__init__()
+        self.source = source
+        replay = source.replay
         self.replay = ReplayCursor(replay) if replay is not None else None
         self._replay_shown = -1
         self._standing_problem = ""
         self.settings = settings
         self.interval_s = settings.interval_s
         self.paused = False
-        self.history = history or History(settings.history_capacity)
+        self.history = History(settings.history_capacity)
         self.palette = Palette()
         self.snapshot: RigSnapshot | None = None
         self.snapshots_shown = 0
-        if sampler is not None and not isinstance(sampler, SamplerOpening):
-            sampler = SamplerOpening(sampler, history=prefill, budget_w=settings.power_budget_w)
-        self._opening = sampler
+        self._opening = source.opening
         """Opened in the sampling worker, unless the caller started it earlier (``cli.py``)."""
-        self._source_label = source_label
+        self._source_label = source.label
         self._wake = threading.Event()
         self._pending: RigSnapshot | None = None
         self._pending_lock = threading.Lock()
-        self.ollama_address = ollama_address
+        self.ollama_address = source.ollama_address
         self.ollama: OllamaClient | None = None
         self.ollama_connected = False
         self._ollama_starting = False

@@ -10,6 +10,8 @@ from __future__ import annotations
 from rigtui.config import Settings
 from rigtui.llm.ollama import parse_ollama_host
 from rigtui.sim import SimulatedEnvironment
+from rigtui.sources import DashboardSource
+from rigtui.telemetry.opening import SamplerOpening
 
 
 def staged_app(
@@ -42,12 +44,16 @@ def staged_app(
     environment.power_watch.budget_w = power_budget_w
     story = environment.story_so_far(at_s, interval_s, history_minutes * 60)
     address = parse_ollama_host(environment.start_ollama()) if ollama else None
+    # Not started: the sampling worker opens it, on the rig's frozen clock.
+    opening = SamplerOpening(environment.sampler, history=story, budget_w=power_budget_w)
     app = RigApp(
         settings,
-        environment.sampler,
-        prefill=story,
-        source_label=f"demo: {environment.scenario.name}",
-        ollama_address=address,
+        DashboardSource(
+            opening,
+            ollama_address=address,
+            label=f"demo: {environment.scenario.name}",
+            environment=environment,
+        ),
     )
     app.environment = environment
     return app

@@ -8,6 +8,8 @@ import pytest
 
 from rigtui.config import Settings
 from rigtui.sim.nvml import ERROR_DRIVER_NOT_LOADED
+from rigtui.sources import DashboardSource
+from rigtui.telemetry.opening import SamplerOpening
 from rigtui.ui.app import RigApp
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.staging import staged_app
@@ -198,7 +200,10 @@ async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():
 
     base = staged_app("story", 45.0, interval_s=0.25)
     environment = base.environment
-    app = RigApp(Settings(interval_s=0.25), lambda: FlakySampler(environment.sampler()))
+    app = RigApp(
+        Settings(interval_s=0.25),
+        DashboardSource(SamplerOpening(lambda: FlakySampler(environment.sampler()))),
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         await shown(pilot)
         header = app.screen.query_one(RigHeader)
@@ -208,13 +213,12 @@ async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():
 
 
 async def test_a_sampler_opened_before_the_app_gives_the_first_frame_its_reading():
-    from rigtui.telemetry.opening import SamplerOpening
 
     environment = staged_app("story", 45.0).environment
     opening = SamplerOpening(environment.sampler, budget_w=900.0).start()
     opened = opening.result(timeout_s=10)
     assert opened is not None and opened.first is not None and not opened.error
-    app = RigApp(Settings(), opening)
+    app = RigApp(Settings(), DashboardSource(opening))
     async with app.run_test(size=(100, 30)) as pilot:
         # Shown while the dashboard mounted, before any message from the sampling thread.
         assert app.snapshots_shown == 1
@@ -229,7 +233,6 @@ async def test_a_sampler_opened_before_the_app_gives_the_first_frame_its_reading
 
 
 async def test_a_first_reading_that_fails_while_opening_is_reported_and_sampling_goes_on():
-    from rigtui.telemetry.opening import SamplerOpening
 
     environment = staged_app("story", 45.0, interval_s=0.25).environment
 
@@ -251,7 +254,7 @@ async def test_a_first_reading_that_fails_while_opening_is_reported_and_sampling
     opened = opening.result(timeout_s=10)
     assert opened.first is None and opened.sampler is not None
     assert opened.error == "sampling failed: first reading lost"
-    app = RigApp(Settings(interval_s=0.25), opening)
+    app = RigApp(Settings(interval_s=0.25), DashboardSource(opening))
     async with app.run_test(size=(100, 30)) as pilot:
         header = app.screen.query_one(RigHeader)
         assert header.problem == "sampling failed: first reading lost"
@@ -276,7 +279,9 @@ async def test_the_chat_connects_to_ollama_even_when_sampling_cannot_start():
 
     base = staged_app("story", 45.0, ollama=True)
     address = parse_ollama_host(base.environment.ollama.url)
-    app = RigApp(Settings(), broken_sampler, ollama_address=address)
+    app = RigApp(
+        Settings(), DashboardSource(SamplerOpening(broken_sampler), ollama_address=address)
+    )
     try:
         async with app.run_test(size=(100, 30)) as pilot:
             header = app.screen.query_one(RigHeader)

@@ -6,6 +6,7 @@ import pytest
 
 from rigtui.config import Settings
 from rigtui.recording import RecordingWriter, read_recording
+from rigtui.sources import DashboardSource
 from rigtui.ui.app import RigApp
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.rig_header import RigHeader
@@ -28,7 +29,7 @@ def recording_path(tmp_path, sim, clock):
 
 
 def replay_app(path) -> RigApp:
-    return RigApp(Settings(), None, replay=read_recording(path))
+    return RigApp(Settings(), DashboardSource(replay=read_recording(path)))
 
 
 async def test_replay_plays_the_recorded_samples_in_order(recording_path):

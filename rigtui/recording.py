@@ -497,3 +497,19 @@ class ReplayCursor:
             return False
         self.speed = slower[-1]
         return True
+
+    def catch_up(self, shown: int, window_s: float) -> tuple[bool, range]:
+        """What a screen showing sample ``shown`` must add to its history to show the sample at
+        the cursor: ``(restart, earlier)``. A jump back, or far forward (seeking, a long step at
+        high speed), restarts the history with the ``window_s`` before the cursor; a step forward
+        adds the samples passed over."""
+        index = self.index()
+        if index < shown or index > shown + 120:
+            snapshots = self.recording.snapshots
+            first = index
+            while first > 0 and snapshots[first - 1].taken_at >= (
+                snapshots[index].taken_at - window_s
+            ):
+                first -= 1
+            return True, range(first, index)
+        return False, range(shown + 1, index)

@@ -1,4 +1,5 @@
-"""Messages are past-tense facts that flow from sources to the app."""
+"""Messages are past-tense facts that flow from the engines and widgets to the app; each
+carries its data, so a reader follows the data without looking into the app's fields."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 
 
-class SamplerReady(Message):
+class RigMessage(Message):
+    """One of rigtui's own messages: the app drops those still queued when it shuts down."""
+
+
+class SamplerReady(RigMessage):
     """The sampler is open (or failed to open): its first reading, and the history before it."""
 
     def __init__(self, opened: Opened) -> None:
@@ -25,11 +30,11 @@ class SamplerReady(Message):
         self.opened = opened
 
 
-class DashboardReady(Message):
+class DashboardReady(RigMessage):
     """The dashboard's widgets exist: readings (or a replay) can start to reach them."""
 
 
-class SnapshotTaken(Message):
+class SnapshotTaken(RigMessage):
     """A new reading. The sampling worker posts one only when the previous one was shown, so a
     backlog collapses to the newest (``snapshot`` is the newest when the message was posted)."""
 
@@ -38,7 +43,7 @@ class SnapshotTaken(Message):
         self.snapshot = snapshot
 
 
-class SourceFailed(Message):
+class SourceFailed(RigMessage):
     def __init__(self, source: str, error: str) -> None:
         super().__init__()
         self.source = source
@@ -48,18 +53,18 @@ class SourceFailed(Message):
 # --- Ollama ---------------------------------------------------------------------------------
 
 
-class OllamaImported(Message):
+class OllamaImported(RigMessage):
     """The ``ollama`` client library is imported: the client can be made without a stall."""
 
 
-class OllamaConnected(Message):
+class OllamaConnected(RigMessage):
     def __init__(self, address: str, version: str) -> None:
         super().__init__()
         self.address = address
         self.version = version
 
 
-class OllamaDisconnected(Message):
+class OllamaDisconnected(RigMessage):
     def __init__(self, address: str, error: str, retry_in_s: float) -> None:
         super().__init__()
         self.address = address
@@ -67,7 +72,7 @@ class OllamaDisconnected(Message):
         self.retry_in_s = retry_in_s
 
 
-class ModelsListed(Message):
+class ModelsListed(RigMessage):
     """``/api/tags``: the installed models."""
 
     def __init__(self, models: list[InstalledModel]) -> None:
@@ -75,7 +80,7 @@ class ModelsListed(Message):
         self.models = models
 
 
-class ModelFactsRead(Message):
+class ModelFactsRead(RigMessage):
     """``/api/show`` for installed models: their shapes, for the fit estimate."""
 
     def __init__(self, facts: dict[str, ModelFacts]) -> None:
@@ -83,7 +88,7 @@ class ModelFactsRead(Message):
         self.facts = facts
 
 
-class ModelsRunning(Message):
+class ModelsRunning(RigMessage):
     """``/api/ps``: the loaded models and where they live."""
 
     def __init__(self, models: list[RunningModel]) -> None:
@@ -94,7 +99,7 @@ class ModelsRunning(Message):
 # --- the chat -------------------------------------------------------------------------------
 
 
-class PromptSubmitted(Message):
+class PromptSubmitted(RigMessage):
     def __init__(self, model: str, messages: list[dict[str, str]], options: ChatOptions) -> None:
         super().__init__()
         self.model = model
@@ -102,29 +107,25 @@ class PromptSubmitted(Message):
         self.options = options
 
 
-class ChatOptionsRequested(Message):
+class ChatOptionsRequested(RigMessage):
     """The chat asks for its options screen (the screen that hosts the chat pushes it)."""
 
 
-class ChatOptionsChanged(Message):
+class ChatOptionsChanged(RigMessage):
     """The chat's options changed (num_ctx changes what fits)."""
 
 
-class StopRequested(Message):
+class StopRequested(RigMessage):
     """The user asked to stop the reply (Esc)."""
 
 
-class ReplyStarted(Message):
+class ReplyStarted(RigMessage):
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
 
 
-class ReplyProgressed(Message):
-    """Deprecated: replaced by ReplyChunk (removed once the app posts chunks)."""
-
-
-class ReplyChunk(Message):
+class ReplyChunk(RigMessage):
     """The reply's pieces that arrived since the last chunk (at most 20 chunks a second)."""
 
     def __init__(self, pieces: list[ReplyPiece]) -> None:
@@ -132,27 +133,27 @@ class ReplyChunk(Message):
         self.pieces = pieces
 
 
-class ReplyFinished(Message):
+class ReplyFinished(RigMessage):
     def __init__(self, stats: ReplyStats, error: Exception | None = None) -> None:
         super().__init__()
         self.stats = stats
         self.error = error
 
 
-class PullRequested(Message):
+class PullRequested(RigMessage):
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
 
 
-class PullProgressed(Message):
+class PullProgressed(RigMessage):
     def __init__(self, model: str, step: PullStep) -> None:
         super().__init__()
         self.model = model
         self.step = step
 
 
-class PullFinished(Message):
+class PullFinished(RigMessage):
     def __init__(self, model: str, error: Exception | None = None) -> None:
         super().__init__()
         self.model = model

@@ -29,7 +29,7 @@ from rigtui.sources import DashboardSource
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
-from rigtui.telemetry.pacing import NewestWins, SamplingLoop
+from rigtui.telemetry.pacing import NewestWins, PaceClock, SamplingLoop
 from rigtui.text import units
 from rigtui.ui import messages as said
 from rigtui.ui.bindings import APP_BINDINGS
@@ -57,9 +57,13 @@ class RigApp(App):
     TITLE = "rigtui"
     BINDINGS = APP_BINDINGS
 
-    def __init__(self, settings: Settings, source: DashboardSource) -> None:
-        """``source`` (from ``rigtui.sources``): a sampler being opened, or a recording."""
+    def __init__(
+        self, settings: Settings, source: DashboardSource, *, pace_clock: PaceClock | None = None
+    ) -> None:
+        """``source`` (from ``rigtui.sources``): a sampler being opened, or a recording.
+        ``pace_clock``: the sampling loop's time (tests step it); else the monotonic clock."""
         super().__init__()
+        self._pace_clock = pace_clock
         self.settings = settings
         self.source = source
         self.replay = ReplayCursor(source.replay) if source.replay is not None else None
@@ -194,6 +198,7 @@ class RigApp(App):
                 interval_s=self.interval_s,
                 on_snapshot=self._hand_over,
                 on_failure=lambda error: self.post_message(said.SourceFailed("sampler", error)),
+                clock=self._pace_clock,
             )
             self.sampling.paused = self.paused
             self._sample_forever(self.sampling, opened)

@@ -24,7 +24,8 @@ class PaceClock(Protocol):
     """Where the loop reads the time and waits."""
 
     def now(self) -> float:
-        """Seconds on a clock that never goes back."""
+        """Seconds on a clock that never goes back: ``time.monotonic``'s timeline, since the
+        first reading's time (``Opened.first_at``, taken by ``SamplerOpening``) is on it."""
 
     def wait(self, timeout_s: float) -> bool:
         """Sleep up to ``timeout_s``; True if :meth:`wake` cut the sleep short."""

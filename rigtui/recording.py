@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from rigtui.telemetry.model import (
     NvmlStatus,
     RigSnapshot,
 )
+from rigtui.text import units
 
 FORMATS = ("jsonl", "csv")
 
@@ -498,18 +500,49 @@ class ReplayCursor:
         self.speed = slower[-1]
         return True
 
-    def catch_up(self, shown: int, window_s: float) -> tuple[bool, range]:
-        """What a screen showing sample ``shown`` must add to its history to show the sample at
-        the cursor: ``(restart, earlier)``. A jump back, or far forward (seeking, a long step at
-        high speed), restarts the history with the ``window_s`` before the cursor; a step forward
+    def frame(self, shown: int, window_s: float) -> ReplayFrame | None:
+        """What a screen showing sample ``shown`` must do to show the sample at the cursor; None
+        if it shows it already. A jump back, or far forward (seeking, a long step at high
+        speed), restarts the history with the ``window_s`` before the cursor; a step forward
         adds the samples passed over."""
         index = self.index()
-        if index < shown or index > shown + 120:
-            snapshots = self.recording.snapshots
+        if index == shown:
+            return None
+        snapshots = self.recording.snapshots
+        restart = index < shown or index > shown + 120
+        if restart:
             first = index
             while first > 0 and snapshots[first - 1].taken_at >= (
                 snapshots[index].taken_at - window_s
             ):
                 first -= 1
-            return True, range(first, index)
-        return False, range(shown + 1, index)
+        else:
+            first = shown + 1
+        return ReplayFrame(
+            index,
+            restart,
+            tuple(snapshots[first:index]),
+            snapshots[index],
+            self.recording.models[index],
+        )
+
+    def describe(self) -> str:
+        """Where the replay stands, for the header."""
+        at = time.strftime("%H:%M:%S", time.localtime(self.position))
+        total = units.duration(self.end - self.start)
+        done = units.duration(self.position - self.start)
+        name = self.recording.path.name
+        return f"replay {name} · {done} of {total} ({at}) · {self.speed:g}x"
+
+
+@dataclass(frozen=True)
+class ReplayFrame:
+    """One step of a replay, for the screen: the history to add, then the sample to show."""
+
+    index: int
+    restart: bool
+    """The history starts afresh (the cursor jumped)."""
+    earlier: tuple[RigSnapshot, ...]
+    snapshot: RigSnapshot
+    models: list[RunningModel] | None
+    """Ollama's loaded models at that moment; None when the recording has no Ollama data."""

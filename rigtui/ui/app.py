@@ -30,7 +30,6 @@ from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.pacing import NewestWins, PaceClock, SamplingLoop
-from rigtui.text import units
 from rigtui.ui import messages as said
 from rigtui.ui.bindings import APP_BINDINGS
 from rigtui.ui.render.palette import Palette
@@ -530,35 +529,24 @@ class RigApp(App):
 
     def _show_replay_position(self) -> None:
         """Show the sample at the cursor; a jump rebuilds the history window around it."""
-        cursor = self.replay
-        recording = cursor.recording
-        index = cursor.index()
-        if index != self._replay_shown:
-            restart, earlier = cursor.catch_up(
-                self._replay_shown, self.settings.history_minutes * 60
-            )
-            if restart:
+        frame = self.replay.frame(self._replay_shown, self.settings.history_minutes * 60)
+        if frame is not None:
+            if frame.restart:
                 self.history = History(self.history.capacity)
                 self.rig_insight = RigInsight()
-            for position in earlier:
-                self.history.add_snapshot(recording.snapshots[position])
-                self.rig_insight.update(recording.snapshots[position])
-            self._replay_shown = index
-            models = recording.models[index]
-            self.running_models = models or []
-            self.show_snapshot(recording.snapshots[index])
-            if models is not None:
+            for snapshot in frame.earlier:
+                self.history.add_snapshot(snapshot)
+                self.rig_insight.update(snapshot)
+            self._replay_shown = frame.index
+            self.running_models = frame.models or []
+            self.show_snapshot(frame.snapshot)
+            if frame.models is not None:
                 self._show_running()
             else:
                 self.dashboard.show_ollama(
                     "Ollama (not recorded)", "no Ollama data in the recording"
                 )
-        at = time.strftime("%H:%M:%S", time.localtime(cursor.position))
-        total = units.duration(cursor.end - cursor.start)
-        done = units.duration(cursor.position - cursor.start)
-        self.dashboard.header.source = (
-            f"replay {recording.path.name} · {done} of {total} ({at}) · {cursor.speed:g}x"
-        )
+        self.dashboard.header.source = self.replay.describe()
 
     def action_seek(self, seconds: float) -> None:
         self.replay.seek(seconds)

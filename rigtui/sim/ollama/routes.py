@@ -65,7 +65,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from email.utils import formatdate
 
-from rigtui.sim.ollama_models import (
+from rigtui.sim.ollama.models import (
     CATALOGUE,
     DEFAULT_INSTALLED,
     ModelSpec,

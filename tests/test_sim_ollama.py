@@ -24,7 +24,7 @@ from rigtui.sim.ollama import (
     parse_go_duration,
     parse_keep_alive,
 )
-from rigtui.sim.ollama_models import DEFAULT_INSTALLED, REPLIES, THOUGHTS, tokenize
+from rigtui.sim.ollama.models import DEFAULT_INSTALLED, REPLIES, THOUGHTS, tokenize
 from rigtui.sim.rig import MIB, GpuSlot, SimulatedRig
 from rigtui.sim.scenario import DESKTOP_4090, OCULINK_4090
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets._markdown import MarkdownBlock
 
-from rigtui.sim.ollama_models import HOSTILE_REPLY, REPLIES, canned_reply, tokenize
+from rigtui.sim.ollama.models import HOSTILE_REPLY, REPLIES, canned_reply, tokenize
 from rigtui.ui.widgets.chat_message import (
     SEGMENT_BLOCKS,
     ChatMessage,

@@ -3,7 +3,7 @@
 :class:`Reply` streams the pieces of one answer and keeps what ``ollama run --verbose`` reports
 (first token, count, Ollama's final figures) plus what only rigtui can tell: whether it was
 stopped, and the energy the model's GPUs used between its first and last token.
-:func:`coalesced` groups pieces for a screen that should not redraw once per token.
+:class:`Coalesced` groups pieces for a screen that should not redraw once per token.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, TypeVar
 
 from rigtui.llm.ollama import ChatOptions, OllamaClient, OllamaError, ReplyEnd, ReplyPiece
 from rigtui.llm.stats import ReplyStats
@@ -68,7 +68,7 @@ class Reply:
             async for item in self.client.chat(self.model, self.messages, self.options):
                 if isinstance(item, ReplyPiece):
                     if self.first_token_s is None:
-                        self.first_token_s = item.arrived_at - self._started
+                        self.first_token_s = self._clock() - self._started
                         self._first_at = self._energy_clock()
                     self._last_at = self._energy_clock()
                     self.count += 1
@@ -103,43 +103,77 @@ class Reply:
         return self._energy(first, last)
 
 
-async def coalesced(
-    items: AsyncIterator[T], every_s: float, clock: Callable[[], float] = time.monotonic
-) -> AsyncIterator[list[T]]:
+class Coalesced(Generic[T]):
     """``items`` in batches at most every ``every_s``: the first at once, then whatever arrived
     since, when the time comes even if nothing more arrives. Each Markdown append costs the
     screen about 5 ms whatever its size, so one per token would saturate a core at 200 tok/s.
 
+    When the consumer is cancelled (Esc), what arrived but was not yielded yet stays in
+    :meth:`unsent`, so the screen can still show the reply's last words.
+
     Written here because no maintained library batches an async iterator by time."""
-    batch: list[T] = []
-    last_yield = float("-inf")
-    source = aiter(items)
-    pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(source))
-    try:
-        while pending is not None:
-            timeout = max(0.0, last_yield + every_s - clock()) if batch else None
-            done, _ = await asyncio.wait({pending}, timeout=timeout)
-            if done:
-                try:
-                    batch.append(pending.result())
-                except StopAsyncIteration:
-                    pending = None
-                else:
-                    pending = asyncio.ensure_future(anext(source))
-                    if clock() - last_yield < every_s:
-                        continue
-            if batch:
-                out, batch = batch, []
-                last_yield = clock()
-                yield out
-    finally:
-        if pending is not None:
-            # Stopped mid-reply: the source sees the cancellation (and marks itself stopped)
-            # before this generator is gone.
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await pending
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(RuntimeError):
-                await aclose()
+
+    def __init__(
+        self, items: AsyncIterator[T], every_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._items = items
+        self._every_s = every_s
+        self._clock = clock
+        self._batch: list[T] = []
+        self._batches = self._run()
+
+    def __aiter__(self) -> Coalesced[T]:
+        return self
+
+    def __anext__(self) -> Awaitable[list[T]]:
+        return self._batches.__anext__()
+
+    async def aclose(self) -> None:
+        await self._batches.aclose()
+
+    def unsent(self) -> list[T]:
+        """What arrived but was not yielded (after a cancellation); taken, so given once."""
+        left, self._batch = self._batch, []
+        return left
+
+    async def _run(self) -> AsyncIterator[list[T]]:
+        last_yield = float("-inf")
+        source = aiter(self._items)
+        pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(source))
+        try:
+            while pending is not None:
+                timeout = None
+                if self._batch:
+                    timeout = max(0.0, last_yield + self._every_s - self._clock())
+                done, _ = await asyncio.wait({pending}, timeout=timeout)
+                if done:
+                    try:
+                        self._batch.append(pending.result())
+                    except StopAsyncIteration:
+                        pending = None
+                    else:
+                        pending = asyncio.ensure_future(anext(source))
+                        if self._clock() - last_yield < self._every_s:
+                            continue
+                if self._batch:
+                    out, self._batch = self._batch, []
+                    last_yield = self._clock()
+                    yield out
+        finally:
+            if pending is not None:
+                await self._cancel(pending)
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(RuntimeError):
+                    await aclose()
+
+    async def _cancel(self, pending: asyncio.Future[T]) -> None:
+        """Stopped mid-way: the source sees the cancellation (a reply marks itself stopped)
+        before this ends; an item it had produced already joins the unsent ones."""
+        if pending.done():
+            if not pending.cancelled() and pending.exception() is None:
+                self._batch.append(pending.result())
+            return
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await pending

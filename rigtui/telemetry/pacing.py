@@ -18,6 +18,10 @@ from rigtui.telemetry.sampler import RigSampler
 
 FAST_POWER_S = 0.1
 """Power alone is read this often between readings, to catch spikes the 1 s average hides."""
+SAME_MOMENT_S = 1e-6
+"""Times this close are one moment: power rounds are due on a running sum of 0.1 s, which lands
+a hair before or after each whole second, and a round a hair after a reading would be a second
+round for the same moment."""
 
 
 class PaceClock(Protocol):
@@ -164,22 +168,29 @@ class SamplingLoop:
             self.sampler.close()
 
     def _fast(self) -> bool:
-        return self.sampler.fast_power and (self.power_rounds or self._generating)
+        busy = self.power_rounds or self._generating
+        return self.sampler.fast_power and busy and not self._paused
 
     def _step(self, next_due: float, next_power: float) -> tuple[float, float]:
         """Whatever is due now: a power round, a reading, or both. Returns the next due times."""
         now = self.clock.now()
-        reading_due = now >= next_due
-        if now >= next_power:
+        reading_due = now >= next_due - SAME_MOMENT_S
+        if now >= next_power - SAME_MOMENT_S:
             # A whole reading takes a power round of its own.
-            if self._fast() and not self._paused and not reading_due:
+            if self._fast() and not reading_due:
                 self._sample_power()
             next_power = max(next_power + FAST_POWER_S, now)
         if reading_due:
             if not self._paused:
                 self._sample()
-            # Fell behind (a slow NVML call, a suspended laptop): count afresh.
-            next_due = max(next_due + self._interval_s, self.clock.now())
+            next_due += self._interval_s
+            if next_due <= now:
+                # The wait overran (a suspended laptop, a starved thread): one reading, and
+                # count afresh from it rather than catch up with a burst.
+                next_due = now + self._interval_s
+            else:
+                # A slow reading (a slow NVML call): the next one when it has ended at least.
+                next_due = max(next_due, self.clock.now())
         return next_due, next_power
 
     def _sample(self) -> None:

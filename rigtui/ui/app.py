@@ -21,7 +21,7 @@ from rigtui.insight.fits import fit_estimates, load_predictions
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import ChatOptions, ModelFacts, OllamaClient, OllamaError
 from rigtui.llm.placement import cross_check, runner_gpus
-from rigtui.llm.reply import Reply, coalesced
+from rigtui.llm.reply import Coalesced, Reply
 from rigtui.llm.stats import ReplyStats
 from rigtui.llm.watch import Connected, Disconnected, FactsRead, Listed, OllamaWatch, Running
 from rigtui.recording import ReplayCursor
@@ -46,7 +46,7 @@ STARTUP_SETTLED_S = 5.0
 """By then the modules, widgets and history that live as long as the app are all there."""
 GENERATING = "llm.generating"
 REPLY_FLUSH_S = 0.05
-"""Streamed text reaches the screen at most 20 times a second (see ``llm.reply.coalesced``)."""
+"""Streamed text reaches the screen at most 20 times a second (see ``llm.reply.Coalesced``)."""
 REPLAY_TICK_S = 0.1
 PULL_PROGRESS_S = 0.1
 
@@ -420,10 +420,13 @@ class RigApp(App):
         )
         self._set_generating(True)
         self.post_message(said.ReplyStarted(model))
+        batches = Coalesced(reply.pieces(), REPLY_FLUSH_S)
         try:
-            async for pieces in coalesced(reply.pieces(), REPLY_FLUSH_S):
+            async for pieces in batches:
                 self.post_message(said.ReplyChunk(pieces))
         finally:
+            if unsent := batches.unsent():  # stopped: the words that came are still shown
+                self.post_message(said.ReplyChunk(unsent))
             self._set_generating(False)
             self.post_message(said.ReplyFinished(reply.stats(), reply.error))
 

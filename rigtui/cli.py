@@ -1,4 +1,9 @@
-"""Command line: arguments → Settings → the dashboard or a headless command."""
+"""Command line: arguments → Settings → a command (``rigtui/commands/``). Parsing only.
+
+Imports stay lazy: a start on a real rig reads its options before anything else, so parsing
+imports neither the simulation nor the HTTP client, and a command's module loads only when it
+runs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from pathlib import Path
 
 from rigtui import __version__
 from rigtui.config import (
-    Settings,
     SettingsError,
     load_settings,
     validate_history,
@@ -18,11 +22,7 @@ from rigtui.config import (
     validate_power_budget,
 )
 from rigtui.llm.ollama import parse_ollama_host
-from rigtui.sources import DashboardSource
-
-DEMO_START_S = 325.0
-"""The demo opens 25 s into the story's second loop: the first loop fills the charts, and a
-model starts loading a few seconds later."""
+from rigtui.sources import demo_options
 
 
 def _interval(text: str) -> float:
@@ -348,363 +348,46 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
     except (SettingsError, ValueError) as error:
         print(f"rigtui: error: {error}", file=sys.stderr)
         return 2
-    demo_at = args.demo_at if args.demo_at is not None else DEMO_START_S
-    if args.command == "snapshot":
-        return _snapshot(settings, args, demo_at)
-    if args.command == "fit":
-        return _fit(settings, args, demo_at)
-    if args.command == "record":
-        return _record(settings, args, demo_at)
-    if args.command == "bench":
-        return _bench(settings, args, demo_at, parser)
-    return _dashboard(settings, args, demo_at)
-
-
-def _record(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
-    import asyncio
-    import signal
-
-    from rigtui.headless import record
-    from rigtui.llm.ollama import OllamaClient
-    from rigtui.recording import RecordingError, RecordingWriter, format_for
-
-    try:
-        writer = RecordingWriter(
-            args.file, format_for(args.file, args.format), append=args.append, force=args.force
-        )
-    except RecordingError as error:
-        print(f"rigtui: error: {error}", file=sys.stderr)
-        return 2
-    environment = None
-    if settings.demo:
-        environment = _environment(settings, args, demo_at)
-        environment.clock.set(demo_at)
-        environment.go_live(settings.demo_speed)
-        address = parse_ollama_host(environment.start_ollama()) if settings.ollama else None
-        sampler = environment.sampler()
-    else:
-        address = parse_ollama_host(settings.ollama_host) if settings.ollama else None
-        sampler = _live_sampler()
-    sampler.power_watch.budget_w = settings.power_budget_w
-
-    def stop(*_):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-
-    async def run():
-        client = OllamaClient(address) if address is not None else None
-        try:
-            await record(
-                sampler,
-                writer,
-                interval_s=settings.interval_s,
-                duration_s=args.duration,
-                client=client,
-                progress=sys.stderr if sys.stderr.isatty() else None,
-            )
-        finally:
-            if client is not None:
-                await client.close()
-
-    status = 0
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    except RecordingError as error:
-        print(f"\nrigtui: error: {error}", file=sys.stderr)
-        status = 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        writer.close()
-        if environment is not None:
-            environment.stop_ollama()
-    print(f"\nrecorded {writer.samples} samples to {args.file} ({writer.format})", file=sys.stderr)
-    return status
-
-
-def _bench_prompts(args: argparse.Namespace) -> list[str]:
-    from rigtui.bench import DEFAULT_PROMPTS
-
-    prompts = list(args.prompt or [])
-    if args.prompt_file is not None:
-        try:
-            text = args.prompt_file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise SettingsError(f"cannot read {args.prompt_file}: {error.strerror}") from None
-        prompts += [block.strip() for block in text.split("\n\n") if block.strip()]
-        if not prompts:
-            raise SettingsError(f"{args.prompt_file} holds no prompt")
-    return prompts or list(DEFAULT_PROMPTS)
-
-
-def _bench(settings: Settings, args: argparse.Namespace, demo_at: float, parser) -> int:
-    import asyncio
-
-    from rigtui.bench import RigWatcher, run_bench
-    from rigtui.llm.ollama import OllamaClient, OllamaError
-
-    if not args.model and not args.all:
-        parser.error("bench: name models with --model NAME (repeatable) or use --all")
-    try:
-        prompts = _bench_prompts(args)
-    except SettingsError as error:
-        print(f"rigtui: error: {error}", file=sys.stderr)
-        return 2
-    environment = None
-    if settings.demo:
-        environment = _environment(settings, args, demo_at)
-        environment.clock.set(demo_at)
-        environment.go_live(settings.demo_speed)
-        address = parse_ollama_host(environment.start_ollama())
-        sampler = environment.sampler()
-    else:
-        address = parse_ollama_host(settings.ollama_host)
-        sampler = _live_sampler()
-    progress = _bench_progress()
-
-    async def go():
-        client = OllamaClient(address)
-        try:
-            models = list(args.model or [])
-            if args.all:
-                models += [m.name for m in await client.installed() if "embed" not in m.name]
-            with RigWatcher(sampler) as watcher:
-                return await run_bench(
-                    client,
-                    list(dict.fromkeys(models)),
-                    prompts,
-                    repeat=args.repeat,
-                    warmup=not args.no_warmup,
-                    max_tokens=args.max_tokens,
-                    num_ctx=args.num_ctx,
-                    watcher=watcher,
-                    progress=progress,
-                )
-        finally:
-            await client.close()
-
-    try:
-        runs = asyncio.run(go())
-    except OllamaError as error:
-        print(f"\nrigtui: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nrigtui: bench interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if environment is not None:
-            environment.stop_ollama()
-    return _bench_output(args, runs, prompts)
-
-
-def _bench_output(args: argparse.Namespace, runs, prompts: list[str]) -> int:
-    from rigtui.bench import format_table, plot, to_csv, to_json, to_markdown
-
-    if args.json:
-        sys.stdout.write(to_json(runs, prompts))
-    elif args.csv:
-        sys.stdout.write(to_csv(runs))
-    elif args.markdown:
-        sys.stdout.write(to_markdown(runs))
-    else:
-        sys.stdout.write(format_table(runs, prompts))
-    if args.plot:
-        sys.stdout.write(plot(runs))
-    return 0 if any(run.ok for run in runs) else 1
-
-
-def _bench_progress():
-    """A bar on a terminal; plain lines when stderr goes to a file or a pipe."""
-    if not sys.stderr.isatty():
-
-        def lines(what: str, done: int, total: int) -> None:
-            print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
-
-        return lines
-
-    def bar(what: str, done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what[:60]:<60}"
-        )
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return bar
-
-
-def _fit(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
-    import asyncio
-    import json
-
-    from rigtui.headless import fit_rows, format_fit_table, gather_models, take_snapshot
-    from rigtui.insight.fit import ollama_default_num_ctx, usable_vram
-    from rigtui.llm.ollama import OllamaClient, OllamaError
-    from rigtui.llm.placement import runner_bytes_by_gpu
-
-    environment = None
-    if settings.demo:
-        environment = _environment(settings, args, demo_at)
-        environment.clock.set(demo_at)
-        environment.rig.advance()
-        address = parse_ollama_host(environment.start_ollama())
-        sampler = environment.sampler()
-    else:
-        address = parse_ollama_host(settings.ollama_host)
-        sampler = _live_sampler()
-    try:
-        if args.vram:
-            available = [int(gib * 1024**3) for gib in args.vram]
-            names = [f"GPU {i} (--vram)" for i in range(len(available))]
-            total = sum(available)
-            how = "as given with --vram"
-        else:
-            snapshot = take_snapshot(sampler, prime_delay_s=0.0)
-            gpus = [gpu for gpu in snapshot.gpus if not gpu.lost]
-            available = usable_vram(gpus, runner_bytes_by_gpu(gpus))
-            names = [f"GPU {gpu.index} {gpu.name or ''}".strip() for gpu in gpus]
-            total = sum(gpu.memory_total_bytes or 0 for gpu in gpus)
-            how = "free now plus what Ollama's own models hold"
-
-        async def ask():
-            client = OllamaClient(address)
-            try:
-                return await client.version(), await gather_models(client)
-            finally:
-                await client.close()
-
-        try:
-            version, models = asyncio.run(ask())
-        except OllamaError as error:
-            print(f"rigtui: {error}", file=sys.stderr)
-            return 1
-    finally:
-        if environment is not None:
-            environment.stop_ollama()
-    num_ctx = args.num_ctx or ollama_default_num_ctx(version, total)
-    rows = fit_rows(models, num_ctx, available)
-    if args.json:
-        json.dump(
-            {
-                "ollama": {"address": address.display, "version": version},
-                "num_ctx": num_ctx,
-                "available_vram_bytes": available,
-                "models": rows,
-            },
-            sys.stdout,
-            indent=2,
-        )
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(format_fit_table(rows, available, names, num_ctx, how))
-    return 0
-
-
-def _environment(settings: Settings, args: argparse.Namespace, demo_at: float):
-    import time
-
-    from rigtui.sim import SimulatedEnvironment
-
-    environment = SimulatedEnvironment(
-        settings.demo or "story",
-        driver=args.demo_driver or "r580",
-        emulate_latency=True,
-        # The story's clock reads as today, so times shown (keep-alive, the header) look right.
-        epoch_start=time.time() - demo_at,
-        ollama_speed=settings.demo_speed,
+    demo = demo_options(
+        settings, at_s=args.demo_at, driver=args.demo_driver, ollama_host=args.ollama_host
     )
-    environment.install()
-    return environment
+    if args.command == "snapshot":
+        from rigtui.commands import snapshot
 
+        return snapshot.run(settings, demo, as_json=args.json)
+    if args.command == "fit":
+        from rigtui.commands import fit
 
-def _snapshot(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
-    from rigtui.headless import format_table, take_snapshot, write_json
-
-    if settings.demo:
-        environment = _environment(settings, args, demo_at)
-        environment.clock.set(demo_at)
-        environment.go_live(settings.demo_speed)
-        sampler = environment.sampler()
-    else:
-        sampler = _live_sampler()
-    sampler.power_watch.budget_w = settings.power_budget_w
-    snapshot = take_snapshot(sampler)
-    if args.json:
-        write_json(snapshot, sys.stdout)
-    else:
-        sys.stdout.write(format_table(snapshot))
-    return 0
-
-
-def _live_sampler():
-    from rigtui.telemetry.nvml import NvmlSource
-    from rigtui.telemetry.sampler import RigSampler
-    from rigtui.telemetry.system import SystemSource
-
-    return RigSampler(NvmlSource(), SystemSource())
-
-
-def _dashboard(settings: Settings, args: argparse.Namespace, demo_at: float) -> int:
-    if args.replay is not None:
-        from rigtui.recording import RecordingError, read_recording
-
-        try:
-            recording = read_recording(args.replay)
-        except RecordingError as error:
-            print(f"rigtui: error: {error}", file=sys.stderr)
-            return 2
-        from rigtui.ui.app import RigApp
-
-        app = RigApp(settings, DashboardSource(replay=recording))
-        app.run()
-        return app.return_code or 0
-
-    from rigtui.telemetry.opening import SamplerOpening
-
-    if settings.demo:
-        environment = _environment(settings, args, demo_at)
-
-        # The story up to the start, so the charts open full; then it plays live. Here, before
-        # Textual loads: beside its imports on another thread, the two took three times as long
-        # (the interpreter lock passes between them at every file the imports read).
-        story = environment.story_so_far(
-            demo_at, settings.interval_s, settings.history_minutes * 60
+        options = fit.FitOptions(
+            num_ctx=args.num_ctx, vram_gib=tuple(args.vram or ()), as_json=args.json
         )
-        environment.go_live(settings.demo_speed)
-        # Started before the dashboard's modules are imported: see telemetry/opening.py.
-        opening = SamplerOpening(
-            environment.sampler, history=story, budget_w=settings.power_budget_w
-        ).start()
-        address = None
-        if settings.ollama and getattr(args, "ollama_host", None) is not None:
-            # Simulated GPUs, a real (or separately run) Ollama: chat on a machine without one.
-            address = parse_ollama_host(settings.ollama_host)
-        elif settings.ollama:
-            address = parse_ollama_host(environment.start_ollama())
-        from rigtui.ui.app import RigApp
+        return fit.run(settings, demo, options)
+    if args.command == "record":
+        from rigtui.commands import record
 
-        app = RigApp(
-            settings,
-            DashboardSource(
-                opening,
-                ollama_address=address,
-                label=f"demo: {environment.scenario.name}",
-                environment=environment,
-            ),
+        options = record.RecordOptions(
+            args.file, args.duration, args.format, append=args.append, force=args.force
         )
-        try:
-            app.run()
-        finally:
-            environment.stop_ollama()
-    else:
-        opening = SamplerOpening(_live_sampler, budget_w=settings.power_budget_w).start()
-        address = parse_ollama_host(settings.ollama_host) if settings.ollama else None
-        from rigtui.ui.app import RigApp
+        return record.run(settings, demo, options)
+    if args.command == "bench":
+        if not args.model and not args.all:
+            parser.error("bench: name models with --model NAME (repeatable) or use --all")
+        from rigtui.commands import bench
 
-        app = RigApp(settings, DashboardSource(opening, ollama_address=address))
-        app.run()
-    return app.return_code or 0
+        output = next((out for out in ("json", "csv", "markdown") if getattr(args, out)), "table")
+        options = bench.BenchOptions(
+            models=tuple(args.model or ()),
+            all_models=args.all,
+            prompts=tuple(args.prompt or ()),
+            prompt_file=args.prompt_file,
+            repeat=args.repeat,
+            warmup=not args.no_warmup,
+            max_tokens=args.max_tokens,
+            num_ctx=args.num_ctx,
+            output=output,
+            plot=args.plot,
+        )
+        return bench.run(settings, demo, options)
+    from rigtui.commands import dashboard
+
+    return dashboard.run(settings, demo, replay=args.replay)

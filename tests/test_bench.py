@@ -9,18 +9,17 @@ import json
 
 import pytest
 
-from rigtui.bench import (
+from rigtui.cli import main
+from rigtui.commands.bench import RigWatcher, run_bench
+from rigtui.commands.bench_results import (
     FIELDS,
-    RigWatcher,
     format_table,
     plot,
-    run_bench,
     summarise,
     to_csv,
     to_json,
     to_markdown,
 )
-from rigtui.cli import main
 from rigtui.llm.ollama import OllamaClient, parse_ollama_host
 from rigtui.sim import SimulatedEnvironment
 

@@ -7,11 +7,13 @@ every frame is reproducible.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rigtui.config import Settings
-from rigtui.llm.ollama import parse_ollama_host
-from rigtui.sim import SimulatedEnvironment
-from rigtui.sources import DashboardSource
-from rigtui.telemetry.opening import SamplerOpening
+from rigtui.sources import DemoOptions, dashboard_source
+
+if TYPE_CHECKING:
+    from rigtui.sim.environment import SimulatedEnvironment
 
 
 def staged_app(
@@ -31,31 +33,26 @@ def staged_app(
     Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``)."""
     from rigtui.ui.app import RigApp
 
-    environment = environment or SimulatedEnvironment(
-        scenario, driver=driver, ollama_speed=ollama_speed, ollama_port=ollama_port
-    )
-    environment.install()
     settings = Settings(
         interval_s=interval_s,
         history_minutes=history_minutes,
         demo=scenario,
+        ollama=ollama,
         power_budget_w=power_budget_w,
     )
-    environment.power_watch.budget_w = power_budget_w
-    story = environment.story_so_far(at_s, interval_s, history_minutes * 60)
-    address = parse_ollama_host(environment.start_ollama()) if ollama else None
-    # Not started: the sampling worker opens it, on the rig's frozen clock.
-    opening = SamplerOpening(environment.sampler, history=story, budget_w=power_budget_w)
-    app = RigApp(
-        settings,
-        DashboardSource(
-            opening,
-            ollama_address=address,
-            label=f"demo: {environment.scenario.name}",
-            environment=environment,
-        ),
+    # Built as ``rigtui --demo`` builds it, but staged: the clock stands still and the sampling
+    # worker opens the sampler, on that clock.
+    demo = DemoOptions(
+        scenario,
+        at_s,
+        driver=driver,
+        speed=ollama_speed,
+        ollama_port=ollama_port,
+        staged=True,
     )
-    app.environment = environment
+    source = dashboard_source(settings, demo, environment=environment)
+    app = RigApp(settings, source)
+    app.environment = source.environment
     return app
 
 

@@ -8,15 +8,23 @@ thread reads NVML: the whole rig twice a second, power ten times a second).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import statistics
+import asyncio
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 
+from rigtui.commands.bench_results import (
+    BenchRun,
+    format_table,
+    plot,
+    to_csv,
+    to_json,
+    to_markdown,
+)
+from rigtui.config import Settings, SettingsError
 from rigtui.llm.ollama import (
     ChatOptions,
     ModelNotFoundError,
@@ -27,6 +35,7 @@ from rigtui.llm.ollama import (
 )
 from rigtui.llm.placement import cpu_share, processor_split, runner_gpus
 from rigtui.llm.stats import per_second, seconds
+from rigtui.sources import DemoOptions, open_rig
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.sampler import RigSampler
 
@@ -39,32 +48,114 @@ DEFAULT_MAX_TOKENS = 256
 
 
 @dataclass(frozen=True)
-class BenchRun:
-    model: str
-    prompt: int
-    """Index into the prompt list."""
-    repeat: int
-    ok: bool
-    error: str | None = None
-    load_s: float | None = None
-    time_to_first_token_s: float | None = None
-    prompt_tokens: int | None = None
-    prompt_tokens_per_s: float | None = None
-    generated_tokens: int | None = None
-    generated_tokens_per_s: float | None = None
-    gpu_share: float | None = None
-    """The model's share in VRAM (from /api/ps: size_vram / size)."""
-    processor: str | None = None
-    """As ``ollama ps`` prints it."""
-    peak_vram_bytes: int | None = None
-    average_power_w: float | None = None
-    peak_power_w: float | None = None
-    energy_j: float | None = None
-    joules_per_token: float | None = None
-    energy_method: str | None = None
+class BenchOptions:
+    models: tuple[str, ...] = ()
+    all_models: bool = False
+    """Also every installed model (but embedding models)."""
+    prompts: tuple[str, ...] = ()
+    prompt_file: Path | None = None
+    """Prompts separated by blank lines, after ``prompts``; neither: the built-in set."""
+    repeat: int = 1
+    warmup: bool = True
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    num_ctx: int | None = None
+    output: str = "table"
+    """"table", "json", "csv" or "markdown"."""
+    plot: bool = False
 
 
-FIELDS = tuple(BenchRun.__dataclass_fields__)
+def run(settings: Settings, demo: DemoOptions | None, options: BenchOptions) -> int:
+    """Run the prompt set against the models and print the results; the exit code."""
+    try:
+        prompts = _prompts(options)
+    except SettingsError as error:
+        print(f"rigtui: error: {error}", file=sys.stderr)
+        return 2
+    with open_rig(settings, demo) as rig:
+        progress = _progress()
+
+        async def go():
+            client = OllamaClient(rig.ollama_address)
+            try:
+                models = list(options.models)
+                if options.all_models:
+                    models += [m.name for m in await client.installed() if "embed" not in m.name]
+                with RigWatcher(rig.sampler) as watcher:
+                    return await run_bench(
+                        client,
+                        list(dict.fromkeys(models)),
+                        prompts,
+                        repeat=options.repeat,
+                        warmup=options.warmup,
+                        max_tokens=options.max_tokens,
+                        num_ctx=options.num_ctx,
+                        watcher=watcher,
+                        progress=progress,
+                    )
+            finally:
+                await client.close()
+
+        try:
+            runs = asyncio.run(go())
+        except OllamaError as error:
+            print(f"\nrigtui: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\nrigtui: bench interrupted", file=sys.stderr)
+            return 130
+    return _output(options, runs, prompts)
+
+
+def _prompts(options: BenchOptions) -> list[str]:
+    prompts = list(options.prompts)
+    if options.prompt_file is not None:
+        try:
+            text = options.prompt_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise SettingsError(f"cannot read {options.prompt_file}: {error.strerror}") from None
+        prompts += [block.strip() for block in text.split("\n\n") if block.strip()]
+        if not prompts:
+            raise SettingsError(f"{options.prompt_file} holds no prompt")
+    return prompts or list(DEFAULT_PROMPTS)
+
+
+def _output(options: BenchOptions, runs: list[BenchRun], prompts: list[str]) -> int:
+    if options.output == "json":
+        sys.stdout.write(to_json(runs, prompts))
+    elif options.output == "csv":
+        sys.stdout.write(to_csv(runs))
+    elif options.output == "markdown":
+        sys.stdout.write(to_markdown(runs))
+    else:
+        sys.stdout.write(format_table(runs, prompts))
+    if options.plot:
+        sys.stdout.write(plot(runs))
+    return 0 if any(run.ok for run in runs) else 1
+
+
+def _progress() -> Callable[[str, int, int], None]:
+    """A bar on a terminal; plain lines when stderr goes to a file or a pipe."""
+    if not sys.stderr.isatty():
+
+        def lines(what: str, done: int, total: int) -> None:
+            print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
+
+        return lines
+
+    def bar(what: str, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what[:60]:<60}"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return bar
+
+
+# --- the engine --------------------------------------------------------------------------------
 
 
 class RigWatcher:
@@ -256,160 +347,3 @@ def _run(model, prompt_index, repeat_index, measured: dict, split, load_s) -> Be
         joules_per_token=energy.per_token(generated) if energy else None,
         energy_method=energy.method if energy else None,
     )
-
-
-# --- results -----------------------------------------------------------------------------------
-
-
-def summarise(runs: Sequence[BenchRun]) -> list[dict]:
-    """Per model, the median of its successful runs (or its error)."""
-    summary = []
-    for model in dict.fromkeys(run.model for run in runs):
-        mine = [run for run in runs if run.model == model]
-        good = [run for run in mine if run.ok]
-        if not good:
-            summary.append({"model": model, "runs": 0, "error": mine[0].error})
-            continue
-
-        def median(name: str, runs: list[BenchRun] = good):
-            values = [getattr(run, name) for run in runs if getattr(run, name) is not None]
-            return statistics.median(values) if values else None
-
-        loads = [run.load_s for run in good if run.load_s is not None]
-        summary.append(
-            {
-                "model": model,
-                "runs": len(good),
-                "load_s": loads[0] if loads else None,
-                "time_to_first_token_s": median("time_to_first_token_s"),
-                "prompt_tokens_per_s": median("prompt_tokens_per_s"),
-                "generated_tokens_per_s": median("generated_tokens_per_s"),
-                "gpu_share": good[0].gpu_share,
-                "processor": good[0].processor,
-                "peak_vram_bytes": max(
-                    (run.peak_vram_bytes for run in good if run.peak_vram_bytes), default=None
-                ),
-                "average_power_w": median("average_power_w"),
-                "peak_power_w": max(
-                    (run.peak_power_w for run in good if run.peak_power_w), default=None
-                ),
-                "joules_per_token": median("joules_per_token"),
-            }
-        )
-    return summary
-
-
-def _fmt(value, spec: str, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:{spec}}{suffix}"
-
-
-def format_table(runs: Sequence[BenchRun], prompts: Sequence[str]) -> str:
-    lines = []
-    header = (
-        f"{'MODEL':<26} {'RUN':>5} {'LOAD':>6} {'TTFT':>6} {'PROMPT/s':>9} {'GEN/s':>7} "
-        f"{'SPLIT':<16} {'VRAM':>8} {'AVG W':>6} {'PEAK W':>7} {'J/TOK':>6}"
-    )
-    lines.append(header)
-    for run in runs:
-        if not run.ok:
-            lines.append(f"{run.model[:26]:<26} {'-':>5}  failed: {run.error}")
-            continue
-        vram = None if run.peak_vram_bytes is None else run.peak_vram_bytes / 1024**3
-        lines.append(
-            f"{run.model[:26]:<26} {run.prompt + 1:>2}/{run.repeat + 1:<2} "
-            f"{_fmt(run.load_s, '.2f', 's'):>6} {_fmt(run.time_to_first_token_s, '.2f', 's'):>6} "
-            f"{_fmt(run.prompt_tokens_per_s, ',.0f'):>9} "
-            f"{_fmt(run.generated_tokens_per_s, '.1f'):>7} "
-            f"{(run.processor or '-'):<16} {_fmt(vram, '.1f', 'G'):>8} "
-            f"{_fmt(run.average_power_w, '.0f'):>6} {_fmt(run.peak_power_w, '.0f'):>7} "
-            f"{_fmt(run.joules_per_token, '.2f'):>6}"
-        )
-    lines.append("")
-    lines.append("Median per model:")
-    for row in summarise(runs):
-        if not row["runs"]:
-            lines.append(f"  {row['model']}: failed: {row['error']}")
-            continue
-        lines.append(
-            f"  {row['model']}: {_fmt(row['generated_tokens_per_s'], '.1f')} tokens/s generated, "
-            f"{_fmt(row['prompt_tokens_per_s'], ',.0f')} tokens/s prompt, first token "
-            f"{_fmt(row['time_to_first_token_s'], '.2f')} s, {row['processor'] or 'split unknown'}"
-            f", {_fmt(row['joules_per_token'], '.2f')} J/token"
-        )
-    lines.append("")
-    lines.append("Prompts: " + " | ".join(f"{i + 1}: {p[:60]}" for i, p in enumerate(prompts)))
-    return "\n".join(lines) + "\n"
-
-
-def to_json(runs: Sequence[BenchRun], prompts: Sequence[str]) -> str:
-    return (
-        json.dumps(
-            {
-                "prompts": list(prompts),
-                "runs": [asdict(run) for run in runs],
-                "summary": summarise(runs),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-
-
-def to_csv(runs: Sequence[BenchRun]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for run in runs:
-        writer.writerow({key: "" if value is None else value for key, value in asdict(run).items()})
-    return buffer.getvalue()
-
-
-def to_markdown(runs: Sequence[BenchRun]) -> str:
-    header = (
-        "| model | prompt | run | load s | first token s | prompt tok/s | gen tok/s | split "
-        "| peak VRAM GiB | avg W | peak W | J/token |"
-    )
-    lines = [header, "|" + "---|" * 12]
-    for run in runs:
-        if not run.ok:
-            lines.append(f"| {run.model} | | | failed: {run.error} |" + " |" * 8)
-            continue
-        vram = None if run.peak_vram_bytes is None else run.peak_vram_bytes / 1024**3
-        cells = [
-            run.model,
-            str(run.prompt + 1),
-            str(run.repeat + 1),
-            _fmt(run.load_s, ".2f"),
-            _fmt(run.time_to_first_token_s, ".2f"),
-            _fmt(run.prompt_tokens_per_s, ".0f"),
-            _fmt(run.generated_tokens_per_s, ".1f"),
-            run.processor or "-",
-            _fmt(vram, ".1f"),
-            _fmt(run.average_power_w, ".0f"),
-            _fmt(run.peak_power_w, ".0f"),
-            _fmt(run.joules_per_token, ".2f"),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(runs: Sequence[BenchRun], width: int = 72, height: int = 18) -> str:
-    """Generated tokens/s against the model's share on the GPU, one point per model."""
-    from plotext import uncolorize
-    from plotext._figure import _figure_class
-
-    rows = [row for row in summarise(runs) if row["runs"] and row["gpu_share"] is not None]
-    figure = _figure_class()  # a figure of its own: no global plotext state
-    figure.plotsize(width, height)
-    figure.theme("clear")
-    figure.title("generated tokens/s vs share of the model on the GPU")
-    figure.xlabel("% on GPU")
-    for row in rows:
-        figure.scatter(
-            [row["gpu_share"] * 100],
-            [row["generated_tokens_per_s"]],
-            label=row["model"],
-            marker="●",
-        )
-    figure.xlim(0, 105)
-    return uncolorize(figure.build()) + "\n"

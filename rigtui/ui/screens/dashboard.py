@@ -21,7 +21,7 @@ from rigtui.text import units
 from rigtui.text.safe import literal
 from rigtui.ui.messages import DashboardReady
 from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.tuning.kept_colours import KeptColours
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
@@ -317,7 +317,7 @@ class DashboardScreen(KeptColours, Screen):
         snapshot = self.snapshot
         history = self.history
         assert snapshot is not None and history is not None
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         colours = [getattr(palette, name) for name in SERIES_COLOURS]
         times = history.timestamps()
         now = snapshot.taken_at

@@ -13,7 +13,7 @@ from rigtui.ui.render.gpu import (
     gpu_subtitle,
     gpu_title,
 )
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.widgets.text_panel import TextPanel
 
 SLOWED = frozenset(
@@ -54,6 +54,6 @@ class GpuCard(TextPanel):
     def panel_lines(self) -> list[Text]:
         if self.reading is None:
             return [Text("waiting for the first reading…")]
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         lines = gpu_card_compact_lines if self.compact else gpu_card_lines
         return lines(self.reading, max(20, self.line_width), palette, self.insight)

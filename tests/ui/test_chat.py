@@ -552,3 +552,41 @@ async def test_a_loaded_model_shows_the_prediction_next_to_what_ollama_did(chat_
         await wait_for(pilot, lambda: models.predictions.get("llama3.3:70b") is not None)
         text = rendered_text(models, width=150)
         assert "rigtui predicted ~4" in text and "Ollama: 45%/55% CPU/GPU" in text
+
+
+async def test_the_pane_asks_for_its_options_and_takes_them_back():
+    from textual.widgets import Static
+
+    from rigtui.llm.ollama import ChatOptions
+    from rigtui.ui.messages import ChatOptionsChanged, ChatOptionsRequested
+
+    from .helpers import Hosting
+
+    class Host(Hosting):
+        """Records what the pane asks of the screen that hosts it."""
+
+        def __init__(self, widget) -> None:
+            super().__init__(widget)
+            self.heard: list[type] = []
+
+        def on_chat_options_requested(self, message: ChatOptionsRequested) -> None:
+            self.heard.append(type(message))
+
+        def on_chat_options_changed(self, message: ChatOptionsChanged) -> None:
+            self.heard.append(type(message))
+
+    chat = ChatPane()
+    app = Host(chat)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.pause()
+        chat.action_options()
+        await pilot.pause()
+        # Asked for, not pushed: opening a screen is the host's business.
+        assert app.heard == [ChatOptionsRequested]
+        assert len(app.screen_stack) == 1
+        chat.apply_options(ChatOptions(num_ctx=16384, temperature=0.3))
+        await pilot.pause()
+        assert app.heard == [ChatOptionsRequested, ChatOptionsChanged]
+        assert chat.options.num_ctx == 16384
+        summary = str(chat.query_one("#chat-options-summary", Static).content)
+        assert summary == "temp 0.3 · ctx 16384"

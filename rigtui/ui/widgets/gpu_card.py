@@ -39,14 +39,23 @@ class GpuCard(TextPanel):
         self.set_border_title(gpu_title(reading))
         self.set_border_subtitle(gpu_subtitle(reading))
         self.set_class(reading.lost, "-lost")
-        fans_stuck = any(fan.speed_pct and fan.rpm == 0 for fan in reading.fans)
+        self._mark_alert()
         reasons = set(reading.clocks_event_reasons or ())
-        self.set_class(bool(reasons & SLOWED) or fans_stuck, "-alert")
         self.set_class("sw_power_cap" in reasons, "-capped")
         self.update_lines()
 
     def watch_insight(self) -> None:
+        self._mark_alert()
         self.update_lines()
+
+    def _mark_alert(self) -> None:
+        """Clocks held back, or a fan the insight found driven but not turning."""
+        if self.reading is None:
+            return
+        reasons = set(self.reading.clocks_event_reasons or ())
+        fans = self.insight.fans if self.insight is not None else None
+        fans_stuck = fans is not None and bool(fans.not_spinning)
+        self.set_class(bool(reasons & SLOWED) or fans_stuck, "-alert")
 
     def watch_compact(self) -> None:
         self.update_lines()

@@ -201,7 +201,24 @@ def test_an_idle_downshift_is_not_a_fault():
     idle = gpu(pcie_link_gen=1)
     state = link_state(idle)
     assert not state.gen_below_max and not state.width_below_max
+    assert state.idle_downshift
+    assert state.bytes_per_s == link_bytes_per_s(1, 4) == 1e9
     assert why_slow(idle).words == "idle"
+    assert not link_state(gpu(pcie_link_gen=4)).idle_downshift  # at its top generation
+
+
+def test_fan_stop_is_told_apart_from_fans_that_should_turn():
+    from rigtui.insight.fans import fan_check
+    from rigtui.telemetry.model import FanReading
+
+    cool = fan_check(gpu(temperature_c=41, fans=(FanReading(0, 0, 0), FanReading(1, 0, 0))))
+    assert cool.stopped and not cool.stopped_while_hot and not cool.not_spinning
+    hot = fan_check(gpu(temperature_c=72, fans=(FanReading(0, 0, 0),)))
+    assert hot.stopped_while_hot
+    driven = (FanReading(0, 98, 0), FanReading(1, 100, 2990))
+    broken = fan_check(gpu(temperature_c=80, fans=driven))
+    assert broken.not_spinning == (driven[0],) and not broken.stopped
+    assert fan_check(gpu(fans=())) is None
 
 
 def test_a_link_trained_low_under_load_is_flagged():

@@ -7,6 +7,10 @@ import dataclasses
 import pytest
 from rich.text import Text
 
+from rigtui.insight.diagnosis import why_slow
+from rigtui.insight.fans import fan_check
+from rigtui.insight.pcie import link_state
+from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import FanReading, GpuReading
 from rigtui.text import units
 from rigtui.text.safe import literal, printable
@@ -48,17 +52,52 @@ def gpu(**fields) -> GpuReading:
     return dataclasses.replace(GpuReading(index=0, name="Test GPU"), **fields)
 
 
+def fans(reading: GpuReading) -> str:
+    """The fan summary with the verdict insight hands the card."""
+    return fan_summary(reading, P, fan_check(reading)).plain
+
+
 def test_fan_stop_is_told_apart_from_no_sensor_and_from_a_broken_fan():
     stopped = gpu(temperature_c=41, fans=(FanReading(0, 0, 0), FanReading(1, 0, 0)))
-    assert "fan-stop (normal while cool)" in fan_summary(stopped, P).plain
+    assert "fan-stop (normal while cool)" in fans(stopped)
     hot_and_stopped = gpu(temperature_c=72, fans=(FanReading(0, 0, 0),))
-    assert "stopped at 72 °C — check the fans" in fan_summary(hot_and_stopped, P).plain
+    assert "stopped at 72 °C — check the fans" in fans(hot_and_stopped)
     passive = gpu(temperature_c=41, unavailable={"fans": "no fan sensor (passive cooling)"})
-    assert fan_summary(passive, P).plain == "N/A (no fan sensor (passive cooling))"
+    assert fans(passive) == "N/A (no fan sensor (passive cooling))"
     not_spinning = gpu(temperature_c=80, fans=(FanReading(0, 98, 0), FanReading(1, 100, 2990)))
-    assert "fan 0: 0 rpm at 98% — not spinning" in fan_summary(not_spinning, P).plain
+    assert "fan 0: 0 rpm at 98% — not spinning" in fans(not_spinning)
     spinning = gpu(temperature_c=60, fans=(FanReading(0, 45, 1350),))
-    assert fan_summary(spinning, P).plain == "45%  1350 rpm"
+    assert fans(spinning) == "45%  1350 rpm"
+
+
+def test_without_insight_the_card_shows_figures_and_judges_nothing():
+    reading = gpu(
+        utilization_gpu_pct=97,
+        temperature_c=80,
+        fans=(FanReading(0, 98, 0),),
+        clocks_event_reasons=("gpu_idle",),
+        pcie_link_gen=1,
+        pcie_link_gen_max=4,
+        pcie_link_width=16,
+        pcie_link_width_max=16,
+    )
+    text = "\n".join(line.plain for line in gpu_card_lines(reading, 100, P))
+    assert "98%  0 rpm" in text and "not spinning" not in text
+    assert "(idle)" not in text and "GB/s" not in text
+    assert text.splitlines()[-1].rstrip() == "WHY  –"
+    # Handed the insight, the same card says what the figures mean.
+    insight = GpuInsight(
+        diagnosis=why_slow(reading),
+        link=link_state(reading),
+        load=None,
+        loading=False,
+        model_cpu_share=None,
+        fans=fan_check(reading),
+    )
+    text = "\n".join(line.plain for line in gpu_card_lines(reading, 100, P, insight))
+    assert "fan 0: 0 rpm at 98% — not spinning" in text
+    assert "Gen1 x16 (idle) / Gen4 x16 4.0 GB/s" in text
+    assert text.splitlines()[-1].rstrip() == f"WHY  {insight.diagnosis.words}"
 
 
 def test_temperature_colour_by_headroom_to_slowdown():

@@ -60,6 +60,10 @@ class LinkState:
     """Under load at a lower generation than card and slot allow: a riser, cable or BIOS issue."""
     width_below_max: bool
     """Under load on fewer lanes than the card has: an x4 slot or dock, or a degraded link."""
+    bytes_per_s: float | None = None
+    """What the link carries now, per direction (None for a generation we do not know)."""
+    idle_downshift: bool = False
+    """Below its top generation while the GPU idles: the driver saving power, nothing wrong."""
 
     @property
     def words(self) -> str:
@@ -77,16 +81,18 @@ def link_state(gpu: GpuReading) -> LinkState | None:
     if gpu.lost or gpu.pcie_link_gen is None:
         return None
     loaded = under_load(gpu)
+    below_max_gen = gpu.pcie_link_gen_max is not None and gpu.pcie_link_gen < gpu.pcie_link_gen_max
+    idle = gpu.clocks_event_reasons is not None and "gpu_idle" in gpu.clocks_event_reasons
     return LinkState(
         current=link_words(gpu.pcie_link_gen, gpu.pcie_link_width),
         maximum=link_words(gpu.pcie_link_gen_max, gpu.pcie_link_width_max),
-        gen_below_max=loaded
-        and gpu.pcie_link_gen_max is not None
-        and gpu.pcie_link_gen < gpu.pcie_link_gen_max,
+        gen_below_max=loaded and below_max_gen,
         width_below_max=loaded
         and gpu.pcie_link_width is not None
         and gpu.pcie_link_width_max is not None
         and gpu.pcie_link_width < gpu.pcie_link_width_max,
+        bytes_per_s=link_bytes_per_s(gpu.pcie_link_gen, gpu.pcie_link_width),
+        idle_downshift=idle and below_max_gen,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rigtui.insight.diagnosis import NOTE, Diagnosis, why_slow
+from rigtui.insight.fans import FanCheck, fan_check
 from rigtui.insight.pcie import LinkState, LoadMonitor, LoadTransfer, link_state
 from rigtui.llm.ollama import RunningModel
 from rigtui.llm.placement import cpu_share, runner_gpus
@@ -23,6 +24,7 @@ class GpuInsight:
     """The load in progress, or the last one if it finished recently."""
     loading: bool
     model_cpu_share: float | None
+    fans: FanCheck | None = None
 
 
 def split_model_share(snapshot: RigSnapshot, running: Sequence[RunningModel]) -> dict[int, float]:
@@ -77,5 +79,6 @@ class RigInsight:
                 load=load,
                 loading=loading,
                 model_cpu_share=share,
+                fans=fan_check(gpu),
             )
         return insights

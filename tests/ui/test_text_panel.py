@@ -109,6 +109,31 @@ async def test_lines_are_made_for_the_width_the_layout_asks_about():
         assert panel._lines[0].cell_len == 29
 
 
+class Columns(TextPanel):
+    """Like the CPU panel's cores: the narrower the panel, the more rows they take."""
+
+    DEFAULT_CSS = "Columns { width: 1fr; height: auto; }"
+
+    def panel_lines(self) -> list[Text]:
+        rows = 2 if self.line_width >= 60 else 4
+        return [Text(f"row {row}") for row in range(rows)] + [Text("RAM")]
+
+
+async def test_lines_made_for_another_width_are_made_again_for_the_layout():
+    panel = Columns()
+    app = Hosting(panel)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await pilot.pause()
+        assert panel.size.height == 3
+        # The panel narrows (a GPU card mounted beside it) before it hears of its new size:
+        # the layout must not take the lines made for the old width, three rows for five.
+        assert panel.get_content_height(panel.size, panel.size, 40) == 5
+        panel.styles.width = 40
+        await pilot.pause()
+        assert panel.size.height == 5
+        assert painted(panel)[-1] == "RAM"
+
+
 class Shaded(TextPanel):
     DEFAULT_CSS = "Shaded { background: $primary; width: 20; height: auto; padding: 0 1; }"
 

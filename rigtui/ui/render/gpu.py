@@ -1,19 +1,22 @@
-"""The lines of a GPU card, as Rich text. Pure: a reading and a width in, lines out."""
+"""The lines of a GPU card, as Rich text. Pure: a reading, its insight and a width in, lines out.
+
+What the figures mean (why the GPU is slow, whether a fan is broken, what the link carries) is
+worked out by ``rigtui.insight`` and handed in; without it the card shows the figures alone."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
-from rigtui.insight.diagnosis import BAD, NOTE, OK, WARN, why_slow
-from rigtui.insight.pcie import link_bytes_per_s
+from rigtui.insight.diagnosis import BAD, NOTE, OK, WARN
+from rigtui.insight.fans import FanCheck
 from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import FanReading, GpuReading
 from rigtui.text import units
 from rigtui.ui.render.palette import DEFAULT_PALETTE, Palette
 
 LABEL_WIDTH = 5
-FAN_STOP_PLAUSIBLE_BELOW_C = 60
-"""Fan-stop cards start their fans between about 50 and 60 °C; a stopped fan above is wrong."""
+NO_INSIGHT = "–"
+"""In place of a judgement the card was not handed (before the first insight arrives)."""
 
 
 def bar(fraction: float | None, width: int, colour: str, palette: Palette) -> Text:
@@ -194,17 +197,19 @@ def temperature_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     return line
 
 
-def fan_summary(gpu: GpuReading, palette: Palette, *, short: bool = False) -> Text:
-    """Tell fan-stop (normal) from no sensor (passive) from a fan that should spin but does not."""
+def fan_summary(
+    gpu: GpuReading, palette: Palette, check: FanCheck | None = None, *, short: bool = False
+) -> Text:
+    """The fans' speeds, and ``check``'s verdict: fan-stop (normal) told from no sensor
+    (passive) and from a fan that should spin but does not. No check, no verdict."""
     if not gpu.fans:
         return na(gpu.reason("fans") or "no fan sensor", palette)
     text = Text()
     speeds = [_fan_speed(fan) for fan in gpu.fans]
     text.append(" ".join(speeds))
     readable = [fan for fan in gpu.fans if fan.speed_pct is not None]
-    broken = [fan for fan in readable if fan.speed_pct and fan.rpm == 0]
-    stopped = readable and all(fan.speed_pct == 0 for fan in readable)
-    if broken:
+    if check is not None and check.not_spinning:
+        broken = check.not_spinning
         which = ", ".join(str(fan.index) for fan in broken)
         message = (
             f"fan {which} not spinning"
@@ -212,8 +217,8 @@ def fan_summary(gpu: GpuReading, palette: Palette, *, short: bool = False) -> Te
             else f"fan {which}: 0 rpm at {broken[0].speed_pct}% — not spinning"
         )
         text.append(f"  {message}", style=f"bold {palette.error}")
-    elif stopped:
-        if gpu.temperature_c is not None and gpu.temperature_c >= FAN_STOP_PLAUSIBLE_BELOW_C:
+    elif check is not None and check.stopped:
+        if check.stopped_while_hot:
             message = (
                 "stopped while hot"
                 if short
@@ -238,9 +243,11 @@ def _fan_speed(fan: FanReading) -> str:
     return units.NA if fan.speed_pct is None else f"{fan.speed_pct}%"
 
 
-def fan_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
+def fan_line(
+    gpu: GpuReading, width: int, palette: Palette, insight: GpuInsight | None = None
+) -> Text:
     line = label("FAN")
-    line.append_text(fan_summary(gpu, palette))
+    line.append_text(fan_summary(gpu, palette, insight.fans if insight is not None else None))
     line.truncate(width, pad=True)
     return line
 
@@ -281,18 +288,13 @@ def pcie_line(
     line = label("PCIe")
     current = units.pcie_link(gpu.pcie_link_gen, gpu.pcie_link_width)
     maximum = units.pcie_link(gpu.pcie_link_gen_max, gpu.pcie_link_width_max)
-    degraded = insight is not None and insight.link is not None and insight.link.gen_below_max
+    link = insight.link if insight is not None else None
+    degraded = link is not None and link.gen_below_max
     line.append(current, style=f"bold {palette.warning}" if degraded else "bold")
-    idle = gpu.clocks_event_reasons is not None and "gpu_idle" in gpu.clocks_event_reasons
-    if (
-        idle
-        and gpu.pcie_link_gen is not None
-        and gpu.pcie_link_gen_max is not None
-        and gpu.pcie_link_gen < gpu.pcie_link_gen_max
-    ):
+    if link is not None and link.idle_downshift:
         line.append(" (idle)", style=palette.muted)
     line.append(f" / {maximum}", style=palette.muted)
-    bandwidth = link_bytes_per_s(gpu.pcie_link_gen, gpu.pcie_link_width)
+    bandwidth = link.bytes_per_s if link is not None else None
     if bandwidth and width >= 72:
         line.append(f" {bandwidth / 1e9:.1f} GB/s", style=palette.muted)
     line.append(f"  RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
@@ -310,7 +312,11 @@ def pcie_line(
 def why_line(gpu: GpuReading, width: int, palette: Palette, insight: GpuInsight | None) -> Text:
     """Why is it slow, in words: the card's last line."""
     line = label("WHY")
-    diagnosis = insight.diagnosis if insight is not None else why_slow(gpu)
+    if insight is None:
+        line.append(NO_INSIGHT, style=palette.muted)
+        line.truncate(width, pad=True)
+        return line
+    diagnosis = insight.diagnosis
     colour = {OK: palette.good, NOTE: palette.warning, WARN: palette.warning, BAD: palette.error}[
         diagnosis.severity
     ]
@@ -360,7 +366,7 @@ def gpu_card_lines(
         vram_line(gpu, width, palette),
         power_line(gpu, width, palette),
         temperature_line(gpu, width, palette),
-        fan_line(gpu, width, palette),
+        fan_line(gpu, width, palette, insight),
         clocks_line(gpu, width, palette),
         pcie_line(gpu, width, palette, insight),
         why_line(gpu, width, palette, insight),
@@ -402,7 +408,9 @@ def gpu_card_compact_lines(
             headroom = gpu.temperature_slowdown_c - gpu.temperature_c
             temperature.append(f" ({headroom:.0f} to go)", style=palette.muted)
     fans = label("FAN")
-    fans.append_text(fan_summary(gpu, palette, short=True))
+    fans.append_text(
+        fan_summary(gpu, palette, insight.fans if insight is not None else None, short=True)
+    )
     clocks = label("CLK")
     clocks.append(f"{units.mhz(gpu.clocks_sm_mhz)} ")
     clocks.append_text(reasons_text(gpu, palette))

@@ -13,15 +13,16 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from rigtui.insight.fit import FitEstimate
 from rigtui.insight.rig import GpuInsight
-from rigtui.llm.ollama import RunningModel
+from rigtui.llm.ollama import ChatOptions, RunningModel
 from rigtui.llm.placement import CrossCheck
 from rigtui.telemetry.history import History, gpu_key
 from rigtui.telemetry.model import NvmlStatus, RigSnapshot
 from rigtui.text import units
 from rigtui.text.safe import literal
-from rigtui.ui.messages import DashboardReady
+from rigtui.ui.messages import ChatOptionsRequested, DashboardReady
 from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
+from rigtui.ui.screens.chat_options import ChatOptionsScreen
 from rigtui.ui.tuning.kept_colours import KeptColours
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
@@ -160,6 +161,18 @@ class DashboardScreen(KeptColours, Screen):
     @property
     def chat(self) -> ChatPane:
         return self.query_one(ChatPane)
+
+    # --- the chat's options ------------------------------------------------------------------
+
+    def on_chat_options_requested(self, event: ChatOptionsRequested) -> None:
+        event.stop()
+        chat = self.chat
+
+        def saved(options: ChatOptions | None) -> None:
+            if options is not None:  # None: cancelled
+                chat.apply_options(options)
+
+        self.app.push_screen(ChatOptionsScreen(chat.options), saved)
 
     # --- data in ------------------------------------------------------------------------------
 
@@ -317,7 +330,7 @@ class DashboardScreen(KeptColours, Screen):
         snapshot = self.snapshot
         history = self.history
         assert snapshot is not None and history is not None
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         colours = [getattr(palette, name) for name in SERIES_COLOURS]
         times = history.timestamps()
         now = snapshot.taken_at

@@ -33,11 +33,12 @@ from rigtui.text import units
 from rigtui.text.safe import literal
 from rigtui.ui.messages import (
     ChatOptionsChanged,
+    ChatOptionsRequested,
     PromptSubmitted,
     PullRequested,
     StopRequested,
 )
-from rigtui.ui.screens.chat_options import ChatOptionsScreen, describe_options
+from rigtui.ui.render.chat_options import describe_options
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.prompt_input import PromptInput
 
@@ -444,13 +445,15 @@ class ChatPane(Vertical):
             self.query_one("#chat-log").focus()
 
     def action_options(self) -> None:
-        def saved(options: ChatOptions | None) -> None:
-            if options is not None:
-                self.options = options
-                self.query_one("#chat-options-summary", Static).update(describe_options(options))
-                self.post_message(ChatOptionsChanged())
+        # The options screen is the hosting screen's to open: a widget never pushes screens.
+        # It hands the result back through apply_options.
+        self.post_message(ChatOptionsRequested())
 
-        self.app.push_screen(ChatOptionsScreen(self.options), saved)
+    def apply_options(self, options: ChatOptions) -> None:
+        """Options the user saved: sent with the next prompt, summed up above the chat."""
+        self.options = options
+        self.query_one("#chat-options-summary", Static).update(describe_options(options))
+        self.post_message(ChatOptionsChanged())
 
     def action_new_chat(self) -> None:
         if self.streaming:

@@ -7,7 +7,7 @@ from textual.reactive import reactive
 
 from rigtui.telemetry.model import CpuReading, MemoryReading
 from rigtui.ui.render.cpu import cpu_panel_lines, cpu_title
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.widgets.text_panel import TextPanel
 
 
@@ -31,7 +31,7 @@ class CpuPanel(TextPanel):
     def panel_lines(self) -> list[Text]:
         if self.cpu is None or self.memory is None:
             return [Text("waiting for the first reading…")]
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         return cpu_panel_lines(
             self.cpu, self.memory, max(20, self.line_width), self.max_core_rows + 3, palette
         )

@@ -13,7 +13,7 @@ from rigtui.ui.render.gpu import (
     gpu_subtitle,
     gpu_title,
 )
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.widgets.text_panel import TextPanel
 
 SLOWED = frozenset(
@@ -39,14 +39,23 @@ class GpuCard(TextPanel):
         self.set_border_title(gpu_title(reading))
         self.set_border_subtitle(gpu_subtitle(reading))
         self.set_class(reading.lost, "-lost")
-        fans_stuck = any(fan.speed_pct and fan.rpm == 0 for fan in reading.fans)
+        self._mark_alert()
         reasons = set(reading.clocks_event_reasons or ())
-        self.set_class(bool(reasons & SLOWED) or fans_stuck, "-alert")
         self.set_class("sw_power_cap" in reasons, "-capped")
         self.update_lines()
 
     def watch_insight(self) -> None:
+        self._mark_alert()
         self.update_lines()
+
+    def _mark_alert(self) -> None:
+        """Clocks held back, or a fan the insight found driven but not turning."""
+        if self.reading is None:
+            return
+        reasons = set(self.reading.clocks_event_reasons or ())
+        fans = self.insight.fans if self.insight is not None else None
+        fans_stuck = fans is not None and bool(fans.not_spinning)
+        self.set_class(bool(reasons & SLOWED) or fans_stuck, "-alert")
 
     def watch_compact(self) -> None:
         self.update_lines()
@@ -54,6 +63,6 @@ class GpuCard(TextPanel):
     def panel_lines(self) -> list[Text]:
         if self.reading is None:
             return [Text("waiting for the first reading…")]
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         lines = gpu_card_compact_lines if self.compact else gpu_card_lines
         return lines(self.reading, max(20, self.line_width), palette, self.insight)

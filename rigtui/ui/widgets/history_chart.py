@@ -15,7 +15,7 @@ from rigtui.ui.render.chart import (
     plan_chart,
     plan_holds,
 )
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.tuning.row_widget import RowWidget, shown
 
 
@@ -62,7 +62,7 @@ class HistoryChart(RowWidget):
 
     def _redraw(self) -> None:
         width, height = self.size
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         key = (width, height, self.base_style, palette)
         data, planned_from = self.data, self._planned_from
         self._stale = False

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 
 SPARK = " ▁▂▃▄▅▆▇█"
 
@@ -35,7 +35,7 @@ class LiveStrip(Widget):
         self.tokens_per_s = None
 
     def render(self) -> Text:
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         line = Text()
         if self.tokens_per_s is not None:
             line.append(f"{self.tokens_per_s:6.1f} tok/s ", style=f"bold {palette.accent}")

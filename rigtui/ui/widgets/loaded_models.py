@@ -11,7 +11,7 @@ from rigtui.llm.ollama import RunningModel
 from rigtui.llm.placement import CrossCheck, offload_advice, processor_split
 from rigtui.text import units
 from rigtui.text.safe import literal
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.widgets.text_panel import TextPanel
 
 FOREVER_S = 20 * 365 * 24 * 3600
@@ -62,7 +62,7 @@ class LoadedModels(TextPanel):
     watch_predictions = watch_now_epoch_s = _changed
 
     def panel_lines(self) -> list[Text]:
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         lines: list[Text] = []
         if self.status:
             lines.append(Text(self.status, style=palette.warning))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.widgets.text_panel import TextPanel
 
 GAP = 2
@@ -51,7 +51,7 @@ class ProcessList(TextPanel):
         self.update_lines()
 
     def panel_lines(self) -> list[Text]:
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         header = Text(style=f"bold {palette.muted}")
         for column, (_, label) in enumerate(self.columns):
             header.append(label.ljust(self._widths[column] + GAP))

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from rigtui.telemetry.model import NvmlStatus, PowerBudgetReading
-from rigtui.ui.render.palette import Palette
+from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.widgets.text_panel import TextPanel
 
 
@@ -38,7 +38,7 @@ class RigHeader(TextPanel):
         return [self.header_line()]
 
     def header_line(self) -> Text:
-        palette: Palette = getattr(self.app, "palette", Palette())
+        palette = theme_palette(self.app.current_theme)
         line = Text.styled(" rigtui ", style=f"bold reverse {palette.normal}")
         line.append(f" {self.hostname}", style="bold")
         if self.source:

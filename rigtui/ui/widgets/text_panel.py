@@ -33,6 +33,8 @@ class TextPanel(RowWidget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._lines: list[Text] = []
+        self._lines_width: int | None = None
+        """The width ``_lines`` were made for."""
         self._drawn_for: tuple | None = None
         self._fitting_width: int | None = None
 
@@ -107,6 +109,7 @@ class TextPanel(RowWidget):
         lines = self._fitted()
         self._stale = False
         old, self._lines = self._lines, lines
+        self._lines_width = self.content_size.width
         if len(lines) != len(old):
             self._strips.clear()
             self.refresh(layout=True)
@@ -118,8 +121,12 @@ class TextPanel(RowWidget):
         self._strips.clear()
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if self._stale:
+        # Lines made for another width (the panel's width before this layout) can be more or
+        # fewer: a panel laid out with them was drawn that many rows tall and stayed so, its
+        # last lines cut off (the CPU panel's memory lines, seen in snapshots under load).
+        if self._stale or width != self._lines_width:
             self._lines = self._fitted(width)
+            self._lines_width = width
             self._stale = False
             self._strips.clear()
         return len(self._lines)
@@ -138,6 +145,7 @@ class TextPanel(RowWidget):
             # the lines are laid out for the width they fill.
             self._drawn_for = (width, base)
             self._lines = self._fitted()
+            self._lines_width = width
             self._stale = False
             self._strips.clear()
         return self.kept_strip(y, len(self._lines), self._paint)

@@ -1,0 +1,96 @@
+"""SVG snapshots of the other views: the help, the chat's options, the Processes tab and a replay.
+
+Each is staged at a fixed moment (the simulated rig's clock stands still; a replay is paused
+and moved by keys), so the picture never depends on how fast the machine runs. Times on screen
+are local: ``tests/conftest.py`` reads them in UTC.
+Update with ``pytest tests/snapshots --snapshot-update`` and look at the pictures first.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rigtui.config import Settings
+from rigtui.recording import RecordingWriter, read_recording
+from rigtui.sim import uninstall
+from rigtui.sources import DashboardSource
+from rigtui.ui.app import RigApp
+from rigtui.ui.screens.chat_options import ChatOptionsScreen
+from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.staging import staged_app
+from rigtui.ui.widgets.prompt_input import PromptInput
+from tests.ui.helpers import shown, wait_for
+
+SIZE = (120, 40)
+
+
+@pytest.fixture(autouse=True)
+def _forget_the_simulated_library():
+    yield
+    uninstall()
+
+
+@pytest.fixture
+def recording_path(tmp_path, sim, clock):
+    """Two minutes of the story from 30 s (the 8B model loads at 30 s), a sample a second."""
+    sampler = sim.sampler()
+    sampler.open()
+    path = tmp_path / "story.jsonl"
+    writer = RecordingWriter(path, "jsonl")
+    for second in range(30, 150):
+        clock.set(second)
+        writer.write(sampler.sample(), [])
+    writer.close()
+    return path
+
+
+def test_help_screen_120x40(snap_compare):
+    async def run_before(pilot) -> None:
+        await shown(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await pilot.pause()
+
+    assert snap_compare(staged_app("story", 345.0), terminal_size=SIZE, run_before=run_before)
+
+
+def test_chat_options_screen_120x40(snap_compare):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await shown(pilot)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.focused, PromptInput))
+        # A blinking cursor would make two pictures of the same moment differ: the prompt's
+        # stays drawn behind the options screen as it was when the screen opened.
+        app.focused.cursor_blink = False
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatOptionsScreen))
+        for field in app.screen.query("TextArea, Input").results():
+            field.cursor_blink = False
+        await pilot.pause()
+
+    # Without Ollama: the options screen is the picture, not the models a server lists.
+    assert snap_compare(staged_app("story", 345.0), terminal_size=SIZE, run_before=run_before)
+
+
+def test_processes_tab_120x40(snap_compare):
+    async def run_before(pilot) -> None:
+        await shown(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.2)
+
+    assert snap_compare(staged_app("story", 345.0), terminal_size=SIZE, run_before=run_before)
+
+
+def test_replay_paused_at_60s_120x40(snap_compare, recording_path):
+    app = RigApp(Settings(), DashboardSource(replay=read_recording(recording_path)))
+
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        # Paused, then moved by keys: where it stands no longer depends on how long it played.
+        await pilot.press("p")
+        await pilot.press("home", "right", "right", "right")
+        await wait_for(pilot, lambda: app.replay.index() == 30)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -32,7 +32,6 @@ from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.pacing import NewestWins, PaceClock, SamplingLoop
 from rigtui.ui import messages as said
 from rigtui.ui.bindings import APP_BINDINGS
-from rigtui.ui.render.palette import Palette
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.tuning.garbage import (
@@ -71,7 +70,6 @@ class RigApp(App):
         self.interval_s = settings.interval_s
         self.paused = False
         self.history = History(settings.history_capacity)
-        self.palette = Palette()
         self.snapshot: RigSnapshot | None = None
         self.snapshots_shown = 0
         self.sampling: SamplingLoop | None = None
@@ -123,7 +121,6 @@ class RigApp(App):
         return self.sampling.power_rounds if self.sampling is not None else True
 
     def on_mount(self) -> None:
-        self.palette = Palette.from_theme_variables(self.theme_variables)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
 
@@ -151,7 +148,7 @@ class RigApp(App):
             await self.ollama.close()
 
     def _theme_changed(self, _theme) -> None:
-        self.palette = Palette.from_theme_variables(self.theme_variables)
+        # The panels repaint only the lines whose text changed: new colours are not a change.
         for widget in self.dashboard.query("*"):
             widget.refresh()
 

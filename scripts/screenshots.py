@@ -180,9 +180,9 @@ async def shoot_replay(
 
     from rigtui.config import Settings
     from rigtui.llm.ollama import RunningModel
-    from rigtui.recording import RecordingWriter, read_recording
+    from rigtui.recording import RecordingWriter
     from rigtui.sim import SimulatedEnvironment, uninstall
-    from rigtui.sources import DashboardSource
+    from rigtui.sources import dashboard_source
     from rigtui.ui.app import RigApp
 
     environment = SimulatedEnvironment(scenario)
@@ -206,7 +206,7 @@ async def shoot_replay(
             second += 1.0
         writer.close()
         uninstall()
-        app = RigApp(Settings(), DashboardSource(replay=read_recording(path)))
+        app = RigApp(Settings(), dashboard_source(Settings(), replay=path))
         async with app.run_test(size=size) as pilot:
             await _until(pilot, lambda: app.snapshots_shown > 0, "the first sample")
             await pilot.press("p")

@@ -6,10 +6,8 @@ C function pointer (a ctypes callback with the C signature from ``nvml.h``), whi
 results through the pointers it is given into memory laid out as the driver lays it out. So the
 bindings' own structs, their ``_v2``/``_v3`` lookups and their ``NVMLError`` mapping run exactly as
 on a real driver, and the driver-version traps (a missing symbol is ``FUNCTION_NOT_FOUND``; an
-early R535 driver fills a larger process struct than the bindings expect) are reproduced.
-
-The structs below are written from NVML's documented headers, not borrowed from ``pynvml``, so a
-disagreement between the bindings and the driver shows up here as it would on a real rig.
+early R535 driver fills a larger process struct than the bindings expect) are reproduced; the
+generations are in ``drivers.py``, the structs as ``nvml.h`` declares them in ``structs.py``.
 """
 
 from __future__ import annotations
@@ -18,245 +16,41 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
-from ctypes import (
-    CFUNCTYPE,
-    POINTER,
-    Structure,
-    Union,
-    c_char,
-    c_double,
-    c_int,
-    c_int64,
-    c_uint,
-    c_uint32,
-    c_ulong,
-    c_ulonglong,
-    c_ushort,
-    c_void_p,
-    cast,
-    sizeof,
-)
+from ctypes import CFUNCTYPE, POINTER, Structure, c_int, c_uint, c_ulonglong, c_void_p, cast
 from dataclasses import dataclass, field
 
+from rigtui.sim.nvml.codes import (
+    ERROR_ARGUMENT_VERSION_MISMATCH,
+    ERROR_GPU_IS_LOST,
+    ERROR_INSUFFICIENT_SIZE,
+    ERROR_INVALID_ARGUMENT,
+    ERROR_NOT_SUPPORTED,
+    ERROR_STRINGS,
+    ERROR_UNKNOWN,
+    FI_DEV_POWER_AVERAGE,
+    FI_DEV_POWER_INSTANT,
+    FI_DEV_TOTAL_ENERGY_CONSUMPTION,
+    SUCCESS,
+    VALUE_TYPE_UNSIGNED_INT,
+    VALUE_TYPE_UNSIGNED_LONG_LONG,
+)
+from rigtui.sim.nvml.drivers import DRIVER_PROFILES, DriverProfile
+from rigtui.sim.nvml.structs import (
+    FAN_SPEED_INFO_V1_VERSION,
+    MEMORY_V2_VERSION,
+    TEMPERATURE_V1_VERSION,
+    FanSpeedInfoV1,
+    FieldValue,
+    Memory,
+    MemoryV2,
+    PciInfo,
+    ProcessInfoConfCompute,
+    ProcessInfoV1,
+    ProcessInfoV2,
+    TemperatureV1,
+    Utilization,
+)
 from rigtui.sim.rig import SimulatedRig
-
-# --- return codes (nvml.h: nvmlReturn_t) ------------------------------------------------------
-SUCCESS = 0
-ERROR_UNINITIALIZED = 1
-ERROR_INVALID_ARGUMENT = 2
-ERROR_NOT_SUPPORTED = 3
-ERROR_NO_PERMISSION = 4
-ERROR_NOT_FOUND = 6
-ERROR_INSUFFICIENT_SIZE = 7
-ERROR_DRIVER_NOT_LOADED = 9
-ERROR_FUNCTION_NOT_FOUND = 13
-ERROR_GPU_IS_LOST = 15
-ERROR_ARGUMENT_VERSION_MISMATCH = 25
-ERROR_UNKNOWN = 999
-
-ERROR_STRINGS = {
-    0: "Success",
-    1: "Uninitialized",
-    2: "Invalid Argument",
-    3: "Not Supported",
-    4: "Insufficient Permissions",
-    5: "Already Initialized",
-    6: "Not Found",
-    7: "Insufficient Size",
-    8: "Insufficient External Power",
-    9: "Driver Not Loaded",
-    10: "Timeout",
-    11: "Interrupt request issue",
-    12: "NVML Shared Library Not Found",
-    13: "Function Not Found",
-    14: "Corrupted infoROM",
-    15: "GPU is lost",
-    16: "GPU requires restart",
-    17: "The operating system has blocked the request",
-    18: "RM has detected an NVML/RM version mismatch",
-    19: "In use by another client",
-    20: "Insufficient Memory",
-    21: "No data",
-    25: "Argument version mismatch",
-    999: "Unknown Error",
-}
-
-NOT_AVAILABLE_ULL = 0xFFFFFFFFFFFFFFFF
-
-# Field ids (nvml.h NVML_FI_*) and value types.
-FI_DEV_TOTAL_ENERGY_CONSUMPTION = 83
-FI_DEV_POWER_AVERAGE = 185
-FI_DEV_POWER_INSTANT = 186
-VALUE_TYPE_UNSIGNED_INT = 1
-VALUE_TYPE_UNSIGNED_LONG_LONG = 3
-
-
-# --- structs as nvml.h declares them ----------------------------------------------------------
-class Memory(Structure):
-    _fields_ = [("total", c_ulonglong), ("free", c_ulonglong), ("used", c_ulonglong)]
-
-
-class MemoryV2(Structure):
-    _fields_ = [
-        ("version", c_uint),
-        ("total", c_ulonglong),
-        ("reserved", c_ulonglong),
-        ("free", c_ulonglong),
-        ("used", c_ulonglong),
-    ]
-
-
-MEMORY_V2_VERSION = sizeof(MemoryV2) | (2 << 24)
-
-
-class Utilization(Structure):
-    _fields_ = [("gpu", c_uint), ("memory", c_uint)]
-
-
-class TemperatureV1(Structure):
-    _fields_ = [("version", c_uint), ("sensorType", c_uint), ("temperature", c_int)]
-
-
-TEMPERATURE_V1_VERSION = sizeof(TemperatureV1) | (1 << 24)
-
-
-class FanSpeedInfoV1(Structure):
-    _fields_ = [("version", c_uint), ("fan", c_uint), ("speed", c_uint)]
-
-
-FAN_SPEED_INFO_V1_VERSION = sizeof(FanSpeedInfoV1) | (1 << 24)
-
-
-class PciInfo(Structure):
-    _fields_ = [
-        ("busIdLegacy", c_char * 16),
-        ("domain", c_uint),
-        ("bus", c_uint),
-        ("device", c_uint),
-        ("pciDeviceId", c_uint),
-        ("pciSubSystemId", c_uint),
-        ("busId", c_char * 32),
-    ]
-
-
-class ProcessInfoV1(Structure):
-    _fields_ = [("pid", c_uint), ("usedGpuMemory", c_ulonglong)]
-
-
-class ProcessInfoV2(Structure):
-    _fields_ = [
-        ("pid", c_uint),
-        ("usedGpuMemory", c_ulonglong),
-        ("gpuInstanceId", c_uint),
-        ("computeInstanceId", c_uint),
-    ]
-
-
-class ProcessInfoConfCompute(Structure):
-    """The layout early R535 drivers fill for ``_v3`` (one field more than the bindings expect)."""
-
-    _fields_ = [
-        ("pid", c_uint),
-        ("usedGpuMemory", c_ulonglong),
-        ("gpuInstanceId", c_uint),
-        ("computeInstanceId", c_uint),
-        ("usedGpuCcProtectedMemory", c_ulonglong),
-    ]
-
-
-class Value(Union):
-    _fields_ = [
-        ("dVal", c_double),
-        ("uiVal", c_uint),
-        ("ulVal", c_ulong),
-        ("ullVal", c_ulonglong),
-        ("sllVal", ctypes.c_longlong),
-        ("siVal", c_int),
-        ("usVal", c_ushort),
-    ]
-
-
-class FieldValue(Structure):
-    _fields_ = [
-        ("fieldId", c_uint32),
-        ("scopeId", c_uint32),
-        ("timestamp", c_int64),
-        ("latencyUsec", c_int64),
-        ("valueType", c_uint),
-        ("nvmlReturn", c_uint),
-        ("value", Value),
-    ]
-
-
-# --- driver generations -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class DriverProfile:
-    """Which symbols a driver exports and how it fills versioned structs."""
-
-    version: str
-    cuda_version: int
-    missing: frozenset[str] = frozenset()
-    process_v3_layout: type[Structure] = ProcessInfoV2
-    instant_power_field: bool = True
-
-
-_R580 = DriverProfile(version="580.95.05", cuda_version=13000)
-_R550 = DriverProfile(
-    version="550.163.01",
-    cuda_version=12040,
-    missing=frozenset({"nvmlDeviceGetTemperatureV"}),
-)
-_R535_EARLY = DriverProfile(
-    version="535.54.03",
-    cuda_version=12020,
-    missing=frozenset(
-        {
-            "nvmlDeviceGetTemperatureV",
-            "nvmlDeviceGetFanSpeedRPM",
-            "nvmlDeviceGetRunningProcessDetailList",
-        }
-    ),
-    process_v3_layout=ProcessInfoConfCompute,
-)
-_R470 = DriverProfile(
-    version="470.256.02",
-    cuda_version=11040,
-    missing=frozenset(
-        {
-            "nvmlDeviceGetTemperatureV",
-            "nvmlDeviceGetFanSpeedRPM",
-            "nvmlDeviceGetRunningProcessDetailList",
-            "nvmlDeviceGetConfComputeMemSizeInfo",
-            "nvmlDeviceGetMemoryInfo_v2",
-            "nvmlDeviceGetComputeRunningProcesses_v3",
-            "nvmlDeviceGetGraphicsRunningProcesses_v3",
-            "nvmlDeviceGetCurrentClocksEventReasons",
-            "nvmlDeviceGetSupportedClocksEventReasons",
-        }
-    ),
-    instant_power_field=False,
-)
-_R418 = DriverProfile(
-    version="418.226.00",
-    cuda_version=10010,
-    missing=_R470.missing
-    | {
-        "nvmlDeviceGetComputeRunningProcesses_v2",
-        "nvmlDeviceGetGraphicsRunningProcesses_v2",
-        "nvmlDeviceGetNumFans",
-        "nvmlDeviceGetFanSpeed_v2",
-        "nvmlDeviceGetGpuMaxPcieLinkGeneration",
-    },
-    instant_power_field=False,
-)
-
-DRIVER_PROFILES: dict[str, DriverProfile] = {
-    "r580": _R580,
-    "r550": _R550,
-    "r535-early": _R535_EARLY,
-    "r470": _R470,
-    "r418": _R418,
-}
 
 
 @dataclass

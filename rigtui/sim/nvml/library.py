@@ -5,9 +5,11 @@ library object. This module builds an object with the same shape: each exported 
 C function pointer (a ctypes callback with the C signature from ``nvml.h``), which writes its
 results through the pointers it is given into memory laid out as the driver lays it out. So the
 bindings' own structs, their ``_v2``/``_v3`` lookups and their ``NVMLError`` mapping run exactly as
-on a real driver, and the driver-version traps (a missing symbol is ``FUNCTION_NOT_FOUND``; an
-early R535 driver fills a larger process struct than the bindings expect) are reproduced; the
-generations are in ``drivers.py``, the structs as ``nvml.h`` declares them in ``structs.py``.
+on a real driver, and the driver-version traps of ``drivers.py`` are reproduced.
+
+The library owns the plumbing every function shares (the handles, injected errors, a lost GPU,
+the call counts) and the functions that take no device handle; what a device reports is in
+``device.py`` and ``processes.py``.
 """
 
 from __future__ import annotations
@@ -16,40 +18,20 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
-from ctypes import CFUNCTYPE, POINTER, Structure, c_int, c_uint, c_ulonglong, c_void_p, cast
+from ctypes import CFUNCTYPE, c_int, c_uint, c_void_p
 from dataclasses import dataclass, field
 
 from rigtui.sim.nvml.codes import (
-    ERROR_ARGUMENT_VERSION_MISMATCH,
     ERROR_GPU_IS_LOST,
-    ERROR_INSUFFICIENT_SIZE,
     ERROR_INVALID_ARGUMENT,
-    ERROR_NOT_SUPPORTED,
     ERROR_STRINGS,
     ERROR_UNKNOWN,
-    FI_DEV_POWER_AVERAGE,
-    FI_DEV_POWER_INSTANT,
-    FI_DEV_TOTAL_ENERGY_CONSUMPTION,
     SUCCESS,
-    VALUE_TYPE_UNSIGNED_INT,
-    VALUE_TYPE_UNSIGNED_LONG_LONG,
 )
+from rigtui.sim.nvml.device import device_functions
 from rigtui.sim.nvml.drivers import DRIVER_PROFILES, DriverProfile
-from rigtui.sim.nvml.structs import (
-    FAN_SPEED_INFO_V1_VERSION,
-    MEMORY_V2_VERSION,
-    TEMPERATURE_V1_VERSION,
-    FanSpeedInfoV1,
-    FieldValue,
-    Memory,
-    MemoryV2,
-    PciInfo,
-    ProcessInfoConfCompute,
-    ProcessInfoV1,
-    ProcessInfoV2,
-    TemperatureV1,
-    Utilization,
-)
+from rigtui.sim.nvml.processes import process_functions
+from rigtui.sim.nvml.structs import write, write_string
 from rigtui.sim.rig import SimulatedRig
 
 
@@ -91,7 +73,12 @@ class SimulatedNvmlLibrary:
             code: ctypes.create_string_buffer(text.encode()) for code, text in ERROR_STRINGS.items()
         }
         self._exports: dict[str, _Exported] = {}
-        self._export_all()
+        self._export_system_functions()
+        for function in (
+            *device_functions(rig, self.profile, self._latency),
+            *process_functions(rig, self.profile),
+        ):
+            self._export(function.name, [c_void_p, *function.argtypes], function.implementation)
 
     # --- the CDLL look-alike -------------------------------------------------------------------
 
@@ -155,34 +142,18 @@ class SimulatedNvmlLibrary:
         pointer = prototype(entry) if restype is c_int else prototype(implementation)
         self._exports[name] = _Exported(prototype, pointer, implementation, device_call)
 
-    @staticmethod
-    def _write(pointer: int, ctype, value) -> None:
-        cast(pointer, POINTER(ctype))[0] = value
-
-    @staticmethod
-    def _write_string(buffer: int, length: int, text: str) -> int:
-        data = text.encode()
-        if length < len(data) + 1:
-            return ERROR_INSUFFICIENT_SIZE
-        ctypes.memmove(buffer, data + b"\0", len(data) + 1)
-        return SUCCESS
-
     def _latency(self, seconds: float) -> None:
         if self.emulate_latency:
             time.sleep(seconds)
 
-    # --- the functions -------------------------------------------------------------------------
+    # --- the functions without a device handle -------------------------------------------------
 
-    def _export_all(self) -> None:  # noqa: PLR0915 - one table of exports reads best in one place
+    def _export_system_functions(self) -> None:
         rig = self.rig
         ptr = c_void_p
-        write = self._write
 
         def system(name, argtypes, impl):
             self._export(name, argtypes, impl, device_call=False)
-
-        def device(name, argtypes, impl):
-            self._export(name, [ptr, *argtypes], impl)
 
         def init(*_flags):
             self._latency(0.05)
@@ -204,12 +175,12 @@ class SimulatedNvmlLibrary:
         system(
             "nvmlSystemGetDriverVersion",
             [ptr, c_uint],
-            lambda buf, length: self._write_string(buf, length, self.profile.version),
+            lambda buf, length: write_string(buf, length, self.profile.version),
         )
         system(
             "nvmlSystemGetNVMLVersion",
             [ptr, c_uint],
-            lambda buf, length: self._write_string(
+            lambda buf, length: write_string(
                 buf, length, f"{self.profile.cuda_version // 1000}.{self.profile.version}"
             ),
         )
@@ -228,6 +199,8 @@ class SimulatedNvmlLibrary:
         system("nvmlDeviceGetCount", [ptr], count)
         system("nvmlDeviceGetCount_v2", [ptr], count)
 
+        # This call makes the handle rather than taking one, so ``_export``'s device plumbing does
+        # not apply: it answers an error injected for one GPU, and a lost GPU, itself.
         def handle_by_index(index, out):
             if index >= len(rig.gpus):
                 return ERROR_INVALID_ARGUMENT
@@ -241,338 +214,6 @@ class SimulatedNvmlLibrary:
 
         system("nvmlDeviceGetHandleByIndex", [c_uint, ptr], handle_by_index)
         system("nvmlDeviceGetHandleByIndex_v2", [c_uint, ptr], handle_by_index)
-
-        # Identity.
-        device(
-            "nvmlDeviceGetName",
-            [ptr, c_uint],
-            lambda g, buf, length: self._write_string(buf, length, rig.gpus[g].model.name),
-        )
-        device(
-            "nvmlDeviceGetUUID",
-            [ptr, c_uint],
-            lambda g, buf, length: self._write_string(buf, length, rig.gpus[g].uuid),
-        )
-
-        def index_of(g, out):
-            write(out, c_uint, g)
-            return SUCCESS
-
-        device("nvmlDeviceGetIndex", [ptr], index_of)
-
-        def pci_info(g, out):
-            info = cast(out, POINTER(PciInfo)).contents
-            bus_id = rig.gpus[g].pci_bus_id
-            info.busId = bus_id.encode()
-            info.busIdLegacy = bus_id[-12:].encode()
-            info.domain = int(bus_id.split(":")[0], 16)
-            info.bus = int(bus_id.split(":")[1], 16)
-            info.device = int(bus_id.split(":")[2].split(".")[0], 16)
-            info.pciDeviceId = 0x268410DE
-            info.pciSubSystemId = 0x167C10DE
-            return SUCCESS
-
-        device("nvmlDeviceGetPciInfo_v3", [ptr], pci_info)
-
-        # Memory. The v1 call counts the reserved memory as used (R510 and newer).
-        def memory_v1(g, out):
-            gpu = rig.gpus[g]
-            used = rig.vram_used_bytes(g) + gpu.model.memory_reserved_bytes
-            info = cast(out, POINTER(Memory)).contents
-            info.total = gpu.model.memory_total_bytes
-            info.used = used
-            info.free = gpu.model.memory_total_bytes - used
-            return SUCCESS
-
-        def memory_v2(g, out):
-            info = cast(out, POINTER(MemoryV2)).contents
-            if info.version != MEMORY_V2_VERSION:
-                return ERROR_ARGUMENT_VERSION_MISMATCH
-            gpu = rig.gpus[g]
-            used = rig.vram_used_bytes(g)
-            info.total = gpu.model.memory_total_bytes
-            info.reserved = gpu.model.memory_reserved_bytes
-            info.used = used
-            info.free = gpu.model.memory_total_bytes - gpu.model.memory_reserved_bytes - used
-            return SUCCESS
-
-        device("nvmlDeviceGetMemoryInfo", [ptr], memory_v1)
-        device("nvmlDeviceGetMemoryInfo_v2", [ptr], memory_v2)
-
-        def utilization(g, out):
-            gpu = rig.gpus[g]
-            info = cast(out, POINTER(Utilization)).contents
-            info.gpu = round(gpu.utilization_gpu_pct)
-            info.memory = round(gpu.utilization_memory_pct)
-            return SUCCESS
-
-        device("nvmlDeviceGetUtilizationRates", [ptr], utilization)
-
-        # Temperature.
-        def temperature(g, sensor, out):
-            if sensor != 0:
-                return ERROR_INVALID_ARGUMENT
-            write(out, c_uint, round(rig.gpus[g].temperature_c))
-            return SUCCESS
-
-        def temperature_v(g, out):
-            info = cast(out, POINTER(TemperatureV1)).contents
-            if info.version != TEMPERATURE_V1_VERSION:
-                return ERROR_ARGUMENT_VERSION_MISMATCH
-            if info.sensorType != 0:
-                return ERROR_INVALID_ARGUMENT
-            info.temperature = round(rig.gpus[g].temperature_c)
-            return SUCCESS
-
-        def threshold(g, kind, out):
-            model = rig.gpus[g].model
-            values = {
-                0: model.temperature_shutdown_c,
-                1: model.temperature_slowdown_c,
-                3: model.temperature_max_operating_c,
-            }
-            if kind not in values:
-                return ERROR_NOT_SUPPORTED
-            write(out, c_uint, values[kind])
-            return SUCCESS
-
-        device("nvmlDeviceGetTemperature", [c_uint, ptr], temperature)
-        device("nvmlDeviceGetTemperatureV", [ptr], temperature_v)
-        device("nvmlDeviceGetTemperatureThreshold", [c_uint, ptr], threshold)
-
-        # Fans.
-        def num_fans(g, out):
-            fans = rig.gpus[g].model.fan_count
-            if fans == 0:
-                return ERROR_NOT_SUPPORTED
-            write(out, c_uint, fans)
-            return SUCCESS
-
-        def fan_speed_of(g, fan, out):
-            gpu = rig.gpus[g]
-            if gpu.model.fan_count == 0:
-                return ERROR_NOT_SUPPORTED
-            if fan >= gpu.model.fan_count:
-                return ERROR_INVALID_ARGUMENT
-            write(out, c_uint, round(gpu.fans_pct[fan]))
-            return SUCCESS
-
-        def fan_rpm(g, out):
-            info = cast(out, POINTER(FanSpeedInfoV1)).contents
-            if info.version != FAN_SPEED_INFO_V1_VERSION:
-                return ERROR_ARGUMENT_VERSION_MISMATCH
-            gpu = rig.gpus[g]
-            if gpu.model.fan_count == 0:
-                return ERROR_NOT_SUPPORTED
-            if info.fan >= gpu.model.fan_count:
-                return ERROR_INVALID_ARGUMENT
-            info.speed = round(gpu.fans_rpm[info.fan])
-            return SUCCESS
-
-        device("nvmlDeviceGetNumFans", [ptr], num_fans)
-        device("nvmlDeviceGetFanSpeed", [ptr], lambda g, out: fan_speed_of(g, 0, out))
-        device("nvmlDeviceGetFanSpeed_v2", [c_uint, ptr], fan_speed_of)
-        device("nvmlDeviceGetFanSpeedRPM", [ptr], fan_rpm)
-
-        # Power and energy.
-        def milliwatts(value):
-            def get(g, out):
-                write(out, c_uint, round(value(rig.gpus[g]) * 1000))
-                return SUCCESS
-
-            return get
-
-        device("nvmlDeviceGetPowerUsage", [ptr], milliwatts(lambda gpu: gpu.power_average_w))
-        device("nvmlDeviceGetEnforcedPowerLimit", [ptr], milliwatts(lambda gpu: gpu.power_limit_w))
-        device(
-            "nvmlDeviceGetPowerManagementLimit", [ptr], milliwatts(lambda gpu: gpu.power_limit_w)
-        )
-        device(
-            "nvmlDeviceGetPowerManagementDefaultLimit",
-            [ptr],
-            milliwatts(lambda gpu: gpu.model.power_default_limit_w),
-        )
-
-        def limit_constraints(g, out_min, out_max):
-            model = rig.gpus[g].model
-            write(out_min, c_uint, round(model.power_min_limit_w * 1000))
-            write(out_max, c_uint, round(model.power_max_limit_w * 1000))
-            return SUCCESS
-
-        device("nvmlDeviceGetPowerManagementLimitConstraints", [ptr, ptr], limit_constraints)
-
-        def energy(g, out):
-            write(out, c_ulonglong, int(rig.gpus[g].energy_mj))
-            return SUCCESS
-
-        device("nvmlDeviceGetTotalEnergyConsumption", [ptr], energy)
-
-        def field_values(g, count, values):
-            gpu = rig.gpus[g]
-            array = cast(values, POINTER(FieldValue))
-            now_us = int(rig.epoch_time() * 1e6)
-            for i in range(count):
-                entry = array[i]
-                entry.timestamp = now_us
-                entry.latencyUsec = 0
-                entry.nvmlReturn = SUCCESS
-                if (
-                    entry.fieldId in (FI_DEV_POWER_INSTANT, FI_DEV_POWER_AVERAGE)
-                    and entry.scopeId == 0
-                ):
-                    if (
-                        entry.fieldId == FI_DEV_POWER_INSTANT
-                        and not self.profile.instant_power_field
-                    ):
-                        entry.nvmlReturn = ERROR_NOT_SUPPORTED
-                        continue
-                    watts = (
-                        gpu.power_instant_w
-                        if entry.fieldId == FI_DEV_POWER_INSTANT
-                        else (gpu.power_average_w)
-                    )
-                    entry.valueType = VALUE_TYPE_UNSIGNED_INT
-                    entry.value.uiVal = round(watts * 1000)
-                elif entry.fieldId == FI_DEV_TOTAL_ENERGY_CONSUMPTION:
-                    entry.valueType = VALUE_TYPE_UNSIGNED_LONG_LONG
-                    entry.value.ullVal = int(gpu.energy_mj)
-                else:
-                    entry.nvmlReturn = ERROR_NOT_SUPPORTED
-            return SUCCESS
-
-        device("nvmlDeviceGetFieldValues", [c_int, ptr], field_values)
-
-        def pstate(g, out):
-            write(out, c_int, rig.gpus[g].pstate)
-            return SUCCESS
-
-        device("nvmlDeviceGetPerformanceState", [ptr], pstate)
-
-        # Clocks and why they are held down.
-        def clock(g, kind, out):
-            gpu = rig.gpus[g]
-            values = {
-                0: gpu.sm_clock_mhz,
-                1: gpu.sm_clock_mhz,
-                2: gpu.mem_clock_mhz,
-                3: gpu.sm_clock_mhz * 0.78,
-            }
-            if kind not in values:
-                return ERROR_INVALID_ARGUMENT
-            write(out, c_uint, round(values[kind]))
-            return SUCCESS
-
-        def max_clock(g, kind, out):
-            model = rig.gpus[g].model
-            values = {
-                0: model.sm_clock_max_mhz,
-                1: model.sm_clock_max_mhz,
-                2: model.mem_clock_max_mhz,
-                3: 2415,
-            }
-            if kind not in values:
-                return ERROR_INVALID_ARGUMENT
-            write(out, c_uint, values[kind])
-            return SUCCESS
-
-        def reasons(g, out):
-            write(out, c_ulonglong, rig.gpus[g].clocks_event_mask)
-            return SUCCESS
-
-        def supported_reasons(g, out):
-            write(out, c_ulonglong, 0x1FF)
-            return SUCCESS
-
-        device("nvmlDeviceGetClockInfo", [c_uint, ptr], clock)
-        device("nvmlDeviceGetMaxClockInfo", [c_uint, ptr], max_clock)
-        device("nvmlDeviceGetCurrentClocksEventReasons", [ptr], reasons)
-        device("nvmlDeviceGetCurrentClocksThrottleReasons", [ptr], reasons)
-        device("nvmlDeviceGetSupportedClocksEventReasons", [ptr], supported_reasons)
-        device("nvmlDeviceGetSupportedClocksThrottleReasons", [ptr], supported_reasons)
-
-        # PCIe link.
-        def uint_of(value):
-            def get(g, out):
-                write(out, c_uint, value(rig.gpus[g]))
-                return SUCCESS
-
-            return get
-
-        device("nvmlDeviceGetCurrPcieLinkGeneration", [ptr], uint_of(lambda gpu: gpu.pcie_gen))
-        device("nvmlDeviceGetCurrPcieLinkWidth", [ptr], uint_of(lambda gpu: gpu.pcie_width))
-        device("nvmlDeviceGetMaxPcieLinkGeneration", [ptr], uint_of(lambda gpu: gpu.pcie_gen_max))
-        device(
-            "nvmlDeviceGetMaxPcieLinkWidth", [ptr], uint_of(lambda gpu: gpu.model.pcie_width_max)
-        )
-        device(
-            "nvmlDeviceGetGpuMaxPcieLinkGeneration",
-            [ptr],
-            uint_of(lambda gpu: gpu.model.pcie_gen_max),
-        )
-
-        def pcie_throughput(g, counter, out):
-            # The driver samples a counter over a 20 ms window for each call.
-            self._latency(0.02)
-            gpu = rig.gpus[g]
-            if counter == 0:
-                value = gpu.pcie_tx_bytes_per_s
-            elif counter == 1:
-                value = gpu.pcie_rx_bytes_per_s
-            else:
-                return ERROR_INVALID_ARGUMENT
-            write(out, c_uint, int(value / 1024))
-            return SUCCESS
-
-        device("nvmlDeviceGetPcieThroughput", [c_uint, ptr], pcie_throughput)
-
-        # Running processes, in the struct layout each entry point fills.
-        def processes(kind: str, layout: type[Structure]):
-            def get(g, count_out, infos):
-                entries = [
-                    (pid, work.vram_bytes)
-                    for pid, process in sorted(rig.processes.items())
-                    if (work := process.gpu.get(g)) is not None
-                    and kind in work.kind
-                    and work.vram_bytes > 0
-                ]
-                count = cast(count_out, POINTER(c_uint))
-                capacity = count[0]
-                count[0] = len(entries)
-                if not entries:
-                    return SUCCESS
-                if not infos or capacity < len(entries):
-                    return ERROR_INSUFFICIENT_SIZE
-                array = cast(infos, POINTER(layout))
-                for i, (pid, vram) in enumerate(entries):
-                    array[i].pid = pid
-                    array[i].usedGpuMemory = int(vram)
-                    if layout is not ProcessInfoV1:
-                        array[i].gpuInstanceId = 0xFFFFFFFF
-                        array[i].computeInstanceId = 0xFFFFFFFF
-                    if layout is ProcessInfoConfCompute:
-                        array[i].usedGpuCcProtectedMemory = 0
-                return SUCCESS
-
-            return get
-
-        for kind, word in (("C", "Compute"), ("G", "Graphics")):
-            device(
-                f"nvmlDeviceGet{word}RunningProcesses", [ptr, ptr], processes(kind, ProcessInfoV1)
-            )
-            device(
-                f"nvmlDeviceGet{word}RunningProcesses_v2",
-                [ptr, ptr],
-                processes(kind, ProcessInfoV2),
-            )
-            device(
-                f"nvmlDeviceGet{word}RunningProcesses_v3",
-                [ptr, ptr],
-                processes(kind, self.profile.process_v3_layout),
-            )
-
-        # Present only so that callers can probe which driver generation this is.
-        device("nvmlDeviceGetConfComputeMemSizeInfo", [ptr], lambda g, out: ERROR_NOT_SUPPORTED)
-        device("nvmlDeviceGetRunningProcessDetailList", [ptr], lambda g, out: ERROR_NOT_SUPPORTED)
 
 
 _installed_lock = threading.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import (
+    POINTER,
     Structure,
     Union,
     c_char,
@@ -20,8 +21,11 @@ from ctypes import (
     c_ulong,
     c_ulonglong,
     c_ushort,
+    cast,
     sizeof,
 )
+
+from rigtui.sim.nvml.codes import ERROR_INSUFFICIENT_SIZE, SUCCESS
 
 
 class Memory(Structure):
@@ -118,3 +122,17 @@ class FieldValue(Structure):
         ("nvmlReturn", c_uint),
         ("value", Value),
     ]
+
+
+def write(pointer: int, ctype, value) -> None:
+    """Store ``value`` as a ``ctype`` at the address the caller passed."""
+    cast(pointer, POINTER(ctype))[0] = value
+
+
+def write_string(buffer: int, length: int, text: str) -> int:
+    """Copy ``text`` with its terminating NUL into the caller's buffer, if it fits."""
+    data = text.encode()
+    if length < len(data) + 1:
+        return ERROR_INSUFFICIENT_SIZE
+    ctypes.memmove(buffer, data + b"\0", len(data) + 1)
+    return SUCCESS

@@ -214,26 +214,3 @@ class SimulatedNvmlLibrary:
 
         system("nvmlDeviceGetHandleByIndex", [c_uint, ptr], handle_by_index)
         system("nvmlDeviceGetHandleByIndex_v2", [c_uint, ptr], handle_by_index)
-
-
-_installed_lock = threading.Lock()
-
-
-def install(library: SimulatedNvmlLibrary) -> None:
-    """Put ``library`` where ``pynvml`` keeps the loaded ``libnvidia-ml``."""
-    import pynvml
-
-    with _installed_lock:
-        pynvml.nvmlLib = library
-        pynvml._nvmlGetFunctionPointer_cache.clear()
-        pynvml._nvmlLib_refcount = 0
-
-
-def uninstall() -> None:
-    """Forget the simulated library; the next ``nvmlInit`` looks for the real one again."""
-    import pynvml
-
-    with _installed_lock:
-        pynvml.nvmlLib = None
-        pynvml._nvmlGetFunctionPointer_cache.clear()
-        pynvml._nvmlLib_refcount = 0

@@ -137,8 +137,8 @@ def test_the_options_do_not_import_the_simulation_or_the_http_client():
 
     probe = (
         "import sys, rigtui.cli; rigtui.cli.build_parser().parse_args([]); "
-        "print(sorted(m for m in ('rigtui.sim.environment', 'rigtui.sim.ollama', 'httpx', "
-        "'ollama', 'textual') if m in sys.modules))"
+        "print(sorted(m for m in ('rigtui.sim.environment', 'rigtui.sim.ollama', "
+        "'rigtui.sim.nvml.library', 'httpx', 'ollama', 'textual') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -80,13 +80,15 @@ LAYERS: tuple[Layer, ...] = (
         "rigtui.commands",
         SOURCES_AND_BELOW,
         # Not even by way of the one command that may: a headless command stays headless.
-        never=("rigtui.commands.dashboard",),
-        why="headless commands never import ui; only commands.dashboard does",
+        never=("rigtui.commands.dashboard", "rigtui.sim"),
+        why="headless commands never import ui (only commands.dashboard does), and reach the "
+        "simulation only through sources, the one place that chooses demo or live",
     ),
     Layer(
         "rigtui.commands.dashboard",
         ("rigtui.commands", *SOURCES_AND_BELOW, "rigtui.ui"),
-        why="the one command that imports ui",
+        never=("rigtui.sim",),
+        why="the one command that imports ui; the simulation only through sources",
     ),
     Layer("rigtui.cli", (PACKAGE,), why="the top: argument parsing may import anything"),
     Layer("rigtui.__main__", (PACKAGE,), why="the top"),
@@ -295,9 +297,12 @@ def test_commands_are_judged_as_they_are_written():
     assert _reported(graph) == before
     graph.add_import(importer="rigtui.commands.snapshot", imported="rigtui.ui.render.gpu")
     graph.add_import(importer="rigtui.commands.snapshot", imported="rigtui.commands.dashboard")
+    # Choosing demo or live is sources.py's alone: a command that opens the sim itself is caught.
+    graph.add_import(importer="rigtui.commands.dashboard", imported="rigtui.sim.environment")
     assert _reported(graph) - before == {
         ("rigtui.commands.snapshot", "rigtui.ui.render.gpu"),
         ("rigtui.commands.snapshot", "rigtui.commands.dashboard"),
+        ("rigtui.commands.dashboard", "rigtui.sim.environment"),
     }
 
 

@@ -197,28 +197,3 @@ def test_a_replay_reads_the_recording(tmp_path, sim, clock):
     (tmp_path / "x.jsonl").write_text("not json at all\n")
     with pytest.raises(RecordingError, match="not a rigtui recording"):
         dashboard_source(Settings(), replay=tmp_path / "x.jsonl")
-
-
-def test_commands_reach_the_simulation_only_through_sources():
-    """Only sources.py chooses demo or live; only the dashboard command imports the UI."""
-    import ast
-    from pathlib import Path
-
-    import rigtui.commands
-
-    folder = Path(rigtui.commands.__file__).parent
-    imported = {}
-    for path in sorted(folder.glob("*.py")):
-        names = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-        imported[path.name] = names
-    assert {"bench.py", "dashboard.py", "fit.py", "record.py", "snapshot.py"} <= set(imported)
-    for name, names in imported.items():
-        assert not [m for m in names if m.startswith("rigtui.sim")], name
-        if name != "dashboard.py":
-            assert not [m for m in names if m.startswith("rigtui.ui")], name
-    assert "rigtui.ui.app" in imported["dashboard.py"]

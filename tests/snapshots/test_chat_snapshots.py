@@ -9,13 +9,15 @@ from __future__ import annotations
 import pytest
 
 from rigtui.sim import uninstall
+from rigtui.sim.ollama.models import tokenize
 from rigtui.ui.staging import hold_live_figures, staged_app
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.prompt_input import PromptInput
-from tests.ui.helpers import shown, wait_for
+from tests.ui.helpers import first_reading_shown, until
 
 # Fixed ports: the Ollama address is on screen. One per test, so parallel workers never clash.
 PORTS = {"gpu": 47611, "offloaded": 47612}
+STALL_AFTER_TOKENS = 60
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def chat_snapshot_app():
 
     def make(at_s: float, port: int):
         app = staged_app("story", at_s, ollama=True, ollama_speed=20.0, ollama_port=port)
-        app.environment.ollama.faults.stall_after_tokens = 60
+        app.environment.ollama.faults.stall_after_tokens = STALL_AFTER_TOKENS
         made.append(app)
         return app
 
@@ -37,22 +39,24 @@ def chat_snapshot_app():
 def _mid_reply(prompt: str):
     async def run_before(pilot) -> None:
         app = pilot.app
-        await shown(pilot)
-        await wait_for(pilot, lambda: app.ollama_connected and app.running_models)
+        await first_reading_shown(pilot)
+        await until(pilot, lambda: app.ollama_connected and app.running_models)
         await pilot.press("4")
         chat = app.screen.query_one(ChatPane)
         loaded = app.running_models[0].name
-        await wait_for(pilot, lambda: chat.current_model == loaded)
-        await wait_for(pilot, lambda: isinstance(app.focused, PromptInput))
+        await until(pilot, lambda: chat.current_model == loaded)
+        await until(pilot, lambda: isinstance(app.focused, PromptInput))
         chat.query_one(PromptInput).text = prompt
         await pilot.press("enter")
         server = app.environment.ollama
-        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 150)
-        await pilot.pause(0.3)
+        # The server holds the reply after its 60th token: wait for exactly those on screen.
+        held = "".join(tokenize(server.reply_for(prompt))[:STALL_AFTER_TOKENS])
+        await until(pilot, lambda: chat.reply is not None and chat.reply.content == held)
+        await chat.reply_written()
         (model,) = [m for m in server.loaded() if m.name == loaded]
         hold_live_figures(app, round(model.generation_tokens_per_s, 1))
         chat.query_one(PromptInput).text = "and what if I lower the power limit?"
-        await pilot.pause(0.3)
+        await pilot.pause()
 
     return run_before
 

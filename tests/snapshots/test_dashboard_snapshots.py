@@ -9,7 +9,7 @@ import pytest
 
 from rigtui.sim import uninstall
 from rigtui.ui.staging import staged_app
-from tests.ui.helpers import shown
+from tests.ui.helpers import first_reading_shown
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +20,10 @@ def _forget_the_simulated_library():
 
 def _run_before(tab: str = "rig-tab"):
     async def run_before(pilot) -> None:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         pilot.app.action_show_tab(tab)
-        await pilot.pause(0.2)
+        # The tab's widgets lay out and draw in the frames after the switch.
+        await pilot.pause()
 
     return run_before
 

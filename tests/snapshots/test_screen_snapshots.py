@@ -11,15 +11,15 @@ from __future__ import annotations
 import pytest
 
 from rigtui.config import Settings
-from rigtui.recording import RecordingWriter, read_recording
+from rigtui.recording import RecordingWriter
 from rigtui.sim import uninstall
-from rigtui.sources import DashboardSource
+from rigtui.sources import dashboard_source
 from rigtui.ui.app import RigApp
 from rigtui.ui.screens.chat_options import ChatOptionsScreen
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.staging import staged_app
 from rigtui.ui.widgets.prompt_input import PromptInput
-from tests.ui.helpers import shown, wait_for
+from tests.ui.helpers import first_reading_shown, until
 
 SIZE = (120, 40)
 
@@ -46,9 +46,9 @@ def recording_path(tmp_path, sim, clock):
 
 def test_help_screen_120x40(snap_compare):
     async def run_before(pilot) -> None:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
         await pilot.pause()
 
     assert snap_compare(staged_app("story", 345.0), terminal_size=SIZE, run_before=run_before)
@@ -57,14 +57,14 @@ def test_help_screen_120x40(snap_compare):
 def test_chat_options_screen_120x40(snap_compare):
     async def run_before(pilot) -> None:
         app = pilot.app
-        await shown(pilot)
+        await first_reading_shown(pilot)
         await pilot.press("4")
-        await wait_for(pilot, lambda: isinstance(app.focused, PromptInput))
+        await until(pilot, lambda: isinstance(app.focused, PromptInput))
         # A blinking cursor would make two pictures of the same moment differ: the prompt's
         # stays drawn behind the options screen as it was when the screen opened.
         app.focused.cursor_blink = False
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChatOptionsScreen))
+        await until(pilot, lambda: isinstance(app.screen, ChatOptionsScreen))
         for field in app.screen.query("TextArea, Input").results():
             field.cursor_blink = False
         await pilot.pause()
@@ -75,22 +75,22 @@ def test_chat_options_screen_120x40(snap_compare):
 
 def test_processes_tab_120x40(snap_compare):
     async def run_before(pilot) -> None:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         await pilot.press("3")
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     assert snap_compare(staged_app("story", 345.0), terminal_size=SIZE, run_before=run_before)
 
 
 def test_replay_paused_at_60s_120x40(snap_compare, recording_path):
-    app = RigApp(Settings(), DashboardSource(replay=read_recording(recording_path)))
+    app = RigApp(Settings(), dashboard_source(Settings(), replay=recording_path))
 
     async def run_before(pilot) -> None:
-        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        await until(pilot, lambda: app.snapshots_shown > 0)
         # Paused, then moved by keys: where it stands no longer depends on how long it played.
         await pilot.press("p")
         await pilot.press("home", "right", "right", "right")
-        await wait_for(pilot, lambda: app.replay.index() == 30)
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.replay.index() == 30)
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -125,9 +125,10 @@ class SamplingLoop:
 
     @paused.setter
     def paused(self, value: bool) -> None:
+        resumed = self._paused and not value
         self._paused = value
-        if not value:
-            self.clock.wake()  # resumed: a reading now
+        if resumed:
+            self.clock.wake()  # a reading now
 
     @property
     def generating(self) -> bool:

@@ -8,6 +8,7 @@ messages (``ui/messages.py``), each carrying its data; the handlers hand the dat
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from textual import work
 from textual.app import App
@@ -56,12 +57,19 @@ class RigApp(App):
     BINDINGS = APP_BINDINGS
 
     def __init__(
-        self, settings: Settings, source: DashboardSource, *, pace_clock: PaceClock | None = None
+        self,
+        settings: Settings,
+        source: DashboardSource,
+        *,
+        pace_clock: PaceClock | None = None,
+        ollama_watch: Callable[[OllamaClient], OllamaWatch] | None = None,
     ) -> None:
         """``source`` (from ``rigtui.sources``): a sampler being opened, or a recording.
-        ``pace_clock``: the sampling loop's time (tests step it); else the monotonic clock."""
+        ``pace_clock``: the sampling loop's time, else the monotonic clock; ``ollama_watch``
+        makes the watch for the client (tests hand in its waits)."""
         super().__init__()
         self._pace_clock = pace_clock
+        self._make_watch = ollama_watch or OllamaWatch
         self.settings = settings
         self.source = source
         self.replay = ReplayCursor(source.replay) if source.replay is not None else None
@@ -308,7 +316,7 @@ class RigApp(App):
 
     def on_ollama_imported(self, _message: said.OllamaImported) -> None:
         self.ollama = OllamaClient(self.source.ollama_address)
-        self.watch = OllamaWatch(self.ollama)
+        self.watch = self._make_watch(self.ollama)
         if self.snapshot is not None:
             self.watch.observe(self.snapshot)
         self._watch_ollama(self.watch)

@@ -7,13 +7,17 @@ every frame is reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rigtui.config import Settings
 from rigtui.sources import DemoOptions, dashboard_source
 
 if TYPE_CHECKING:
+    from rigtui.llm.ollama import OllamaClient
+    from rigtui.llm.watch import OllamaWatch
     from rigtui.sim.environment import SimulatedEnvironment
+    from rigtui.telemetry.pacing import PaceClock
 
 
 def staged_app(
@@ -28,9 +32,12 @@ def staged_app(
     ollama_speed: float = 1.0,
     ollama_port: int = 0,
     power_budget_w: float | None = None,
+    pace_clock: PaceClock | None = None,
+    ollama_watch: Callable[[OllamaClient], OllamaWatch] | None = None,
 ):
     """The dashboard at ``at_s`` seconds into ``scenario``; with ``ollama`` the simulated
-    Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``)."""
+    Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``).
+    ``pace_clock`` and ``ollama_watch``: as ``RigApp`` takes them (tests step the time)."""
     from rigtui.ui.app import RigApp
 
     settings = Settings(
@@ -51,7 +58,7 @@ def staged_app(
         staged=True,
     )
     source = dashboard_source(settings, demo, environment=environment)
-    app = RigApp(settings, source)
+    app = RigApp(settings, source, pace_clock=pace_clock, ollama_watch=ollama_watch)
     app.environment = source.environment
     return app
 

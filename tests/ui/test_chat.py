@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
+from functools import partial
 
 import pytest
 from textual.widgets import Markdown, ProgressBar, Select
 
+from rigtui.llm.watch import OllamaWatch
 from rigtui.sim import uninstall
-from rigtui.ui.messages import PromptSubmitted
+from rigtui.ui.messages import (
+    ModelsRunning,
+    PromptSubmitted,
+    PullRequested,
+    ReplyChunk,
+    ReplyStarted,
+    SnapshotTaken,
+)
 from rigtui.ui.staging import staged_app
 from rigtui.ui.tuning.garbage import HELD_FULL_THRESHOLD
 from rigtui.ui.widgets.chat_message import ChatMessage
@@ -17,15 +28,28 @@ from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.prompt_input import PromptInput
 
-from .helpers import nvml_calls_during, rendered_text, shown, wait_for
+from .helpers import (
+    Heard,
+    first_reading_shown,
+    handled_by,
+    next_reading,
+    nvml_calls,
+    on_stepped_pace,
+    rendered_text,
+    sampling_started,
+    until,
+)
+
+POWER_CALL = "nvmlDeviceGetFieldValues"
+"""A reading reads its power fields in one call, a power round in one."""
 
 
 @pytest.fixture
 def chat_app():
     apps = []
 
-    def make(at_s: float = 345.0, speed: float = 20.0, scenario: str = "story"):
-        app = staged_app(scenario, at_s, ollama=True, ollama_speed=speed)
+    def make(at_s: float = 345.0, speed: float = 20.0, scenario: str = "story", **staging):
+        app = staged_app(scenario, at_s, ollama=True, ollama_speed=speed, **staging)
         apps.append(app)
         return app
 
@@ -35,14 +59,25 @@ def chat_app():
     uninstall()
 
 
+@pytest.fixture
+def stepped_chat_app(chat_app):
+    """Like ``chat_app``, with a sampling loop that reads only when the test steps its clock:
+    ``(app, pace)``."""
+
+    def make(**options):
+        return on_stepped_pace(chat_app(**options))
+
+    return make
+
+
 async def open_chat(pilot) -> ChatPane:
     app = pilot.app
-    await shown(pilot)
-    await wait_for(pilot, lambda: app.ollama_connected and app.running_models)
+    await first_reading_shown(pilot)
+    await until(pilot, lambda: app.ollama_connected and app.running_models, "Ollama connected")
     await pilot.press("4")
     chat = app.screen.query_one(ChatPane)
-    await wait_for(pilot, lambda: chat.current_model is not None)
-    await wait_for(pilot, lambda: isinstance(app.focused, PromptInput))
+    await until(pilot, lambda: chat.current_model is not None, "a model picked")
+    await until(pilot, lambda: isinstance(app.focused, PromptInput), "the prompt focused")
     return chat
 
 
@@ -55,6 +90,32 @@ def last_reply(chat: ChatPane) -> ChatMessage:
     return list(chat.query(ChatMessage).filter(".-assistant"))[-1]
 
 
+async def turns_finished(pilot, chat: ChatPane, turns: int) -> None:
+    """Until the chat holds ``turns`` turns (the user's and the reply) and nothing streams."""
+    await until(
+        pilot,
+        lambda: len(chat.conversation) == 2 * turns and not chat.streaming,
+        f"reply {turns} finished",
+    )
+
+
+async def reply_begun(pilot, chat: ChatPane, more_than: int = 0) -> None:
+    """Until the reply streaming now shows ``more_than`` characters and more."""
+    await until(
+        pilot,
+        lambda: chat.reply is not None and len(chat.reply.content) > more_than,
+        f"a reply of more than {more_than} characters",
+    )
+
+
+async def stopped(pilot, chat: ChatPane) -> None:
+    await until(pilot, lambda: not chat.streaming, "the reply stopped")
+
+
+def notices(chat: ChatPane) -> str:
+    return " ".join(rendered_text(static) for static in chat.query(".chat-notice Static"))
+
+
 async def test_a_whole_chat_turn_streams_the_reply_and_its_statistics(chat_app):
     app = chat_app()
     server = app.environment.ollama
@@ -62,7 +123,7 @@ async def test_a_whole_chat_turn_streams_the_reply_and_its_statistics(chat_app):
         chat = await open_chat(pilot)
         assert chat.current_model == "llama3.1:8b"  # the loaded model is picked first
         await send(pilot, chat, "Why is my GPU slow?")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         expected = server.reply_for("Why is my GPU slow?")
         assert chat.conversation == [
             {"role": "user", "content": "Why is my GPU slow?"},
@@ -75,7 +136,7 @@ async def test_a_whole_chat_turn_streams_the_reply_and_its_statistics(chat_app):
         assert chat.query_one(PromptInput).text == ""
         # A second turn sends the whole conversation.
         await send(pilot, chat, "And the fans?")
-        await wait_for(pilot, lambda: len(chat.conversation) == 4 and not chat.streaming)
+        await turns_finished(pilot, chat, 2)
         chats = [entry for entry in server.requests if entry["path"] == "/api/chat"]
         assert len(chats) == 2
 
@@ -95,7 +156,7 @@ async def test_the_last_words_are_laid_out_before_the_reply_is_finished(chat_app
 
         chat.reply_finished = spy
         await send(pilot, chat, "Why is my GPU slow?")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         assert seen_at_finish == [chat.conversation[-1]["content"]]
 
 
@@ -104,7 +165,7 @@ async def test_markdown_is_streamed_then_rendered_whole_with_code_highlighting(c
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "Show me a command")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         markdown = last_reply(chat).query_one(".reply-text", Markdown)
         assert markdown.source == chat.conversation[-1]["content"]
         assert list(markdown.query("MarkdownFence"))  # the code block became a fenced block
@@ -117,11 +178,11 @@ async def test_esc_stops_the_reply_keeps_it_and_closes_the_stream(chat_app):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "Tell me a long story")
-        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 20)
+        await reply_begun(pilot, chat, 20)
         # The user starts typing the next prompt while the reply streams.
         chat.query_one(PromptInput).text = "next question, half typed"
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not chat.streaming)
+        await stopped(pilot, chat)
         reply = last_reply(chat)
         assert reply.stopped and reply.has_class("-stopped")
         assert chat.conversation[-1]["role"] == "assistant"
@@ -130,7 +191,7 @@ async def test_esc_stops_the_reply_keeps_it_and_closes_the_stream(chat_app):
         assert server.reply_for("Tell me a long story").startswith(partial)
         assert "stopped" in rendered_text(reply.query_one(".reply-stats"))
         assert chat.query_one(PromptInput).text == "next question, half typed"
-        await wait_for(pilot, lambda: server.cancelled_requests == 1)
+        await until(pilot, lambda: server.cancelled_requests == 1, "the stream closed")
 
 
 async def test_full_collections_wait_while_a_reply_streams(chat_app):
@@ -140,35 +201,51 @@ async def test_full_collections_wait_while_a_reply_streams(chat_app):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "Tell me a long story")
-        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 20)
+        await reply_begun(pilot, chat, 20)
         assert gc.get_threshold()[2] == HELD_FULL_THRESHOLD
         await pilot.press("escape")
-        await wait_for(pilot, lambda: gc.get_threshold()[2] == full_threshold)
+        await until(pilot, lambda: gc.get_threshold()[2] == full_threshold, "collections back")
         assert not chat.streaming
         # Quitting in the middle of a reply gives them back too.
         await send(pilot, chat, "Tell me a long story")
-        await wait_for(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 20)
+        await reply_begun(pilot, chat, 20)
         assert gc.get_threshold()[2] == HELD_FULL_THRESHOLD
     assert gc.get_threshold()[2] == full_threshold
 
 
-async def test_power_is_read_ten_times_a_second_from_the_first_token_off_a_resting_gpu(chat_app):
-    app = chat_app(at_s=20.0)  # the story's GPU rests, and stands still (a staged clock)
+async def test_power_is_read_ten_times_a_second_from_the_first_token_off_a_resting_gpu(
+    stepped_chat_app,
+):
+    app, pace = stepped_chat_app(at_s=20.0)  # the story's GPU rests, and stands still
     server = app.environment.ollama
     server.faults.tokens_per_s = 20
+    heard = Heard()
 
-    async with app.run_test(size=(120, 40)) as pilot:
-        await shown(pilot)
-        await wait_for(pilot, lambda: app.ollama_connected and not app.power_rounds)
+    async def power_calls_in_two_seconds() -> int:
+        before = nvml_calls(app, POWER_CALL)
+        await pace.advance(2.0)
+        return nvml_calls(app, POWER_CALL) - before
+
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
+        await first_reading_shown(pilot)
+        await sampling_started(pilot, pace)
+        await until(pilot, lambda: app.ollama_connected, "Ollama connected")
+        assert not app.power_rounds
         await pilot.press("4")
         chat = app.screen.query_one(ChatPane)
-        await wait_for(pilot, lambda: chat.current_model is not None)
-        resting = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
+        await until(pilot, lambda: chat.current_model is not None, "a model picked")
+        resting = await power_calls_in_two_seconds()
+        since = heard.mark()
         await send(pilot, chat, "Tell me a long story")
-        await wait_for(pilot, lambda: chat.reply is not None and chat.reply.content)
-        generating = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
+        await heard.arrival(pilot, ReplyStarted, since=since)
+        # The reply woke the loop: a reading at once, without a step of its clock.
+        await sampling_started(pilot, pace)
+        assert heard.of(SnapshotTaken, since)
+        generating = await power_calls_in_two_seconds()
         assert app.generating and not app.power_rounds  # the readings still say it rests
-        assert generating >= resting + 12
+    # Two seconds of the loop's time: two readings at rest; twenty power rounds beside them not.
+    assert resting == 2
+    assert generating >= 20
 
 
 async def test_a_stalled_stream_is_reported_and_can_be_stopped(chat_app):
@@ -180,12 +257,12 @@ async def test_a_stalled_stream_is_reported_and_can_be_stopped(chat_app):
         chat.stall_after_first_token_s = 0.5
         await send(pilot, chat, "hello")
         strip = chat.query_one(LiveStrip)
-        await wait_for(pilot, lambda: "sent nothing" in strip.state)
+        await until(pilot, lambda: "sent nothing" in strip.state, "the stall reported")
         assert strip.warning
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not chat.streaming)
+        await stopped(pilot, chat)
         assert last_reply(chat).stopped
-        await wait_for(pilot, lambda: server.cancelled_requests == 1)
+        await until(pilot, lambda: server.cancelled_requests == 1, "the stream closed")
 
 
 async def test_a_dropped_connection_keeps_the_partial_reply_and_the_chat_goes_on(chat_app):
@@ -195,14 +272,14 @@ async def test_a_dropped_connection_keeps_the_partial_reply_and_the_chat_goes_on
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "hello")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         reply = last_reply(chat)
         assert reply.has_class("-failed")
         assert "connection to Ollama dropped" in rendered_text(reply.query_one(".reply-stats"))
         assert reply.content and len(reply.content) < len(server.reply_for("hello"))
         server.faults.clear()
         await send(pilot, chat, "again")
-        await wait_for(pilot, lambda: len(chat.conversation) == 4 and not chat.streaming)
+        await turns_finished(pilot, chat, 2)
         assert chat.conversation[-1]["content"] == server.reply_for("again")
 
 
@@ -225,7 +302,9 @@ async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, w
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "what went wrong?")
-        await wait_for(pilot, lambda: not chat.streaming and list(chat.query(".chat-notice")))
+        await until(
+            pilot, lambda: not chat.streaming and list(chat.query(".chat-notice")), "the error told"
+        )
         notice = chat.query_one(".chat-notice")
         text = " ".join(rendered_text(part) for part in notice.query("Static"))
         assert words in text
@@ -233,36 +312,34 @@ async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, w
         assert chat.query_one(PromptInput).text == "what went wrong?"
         server.faults.clear()
         await pilot.press("enter")  # try again: the same prompt
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
 
 
 async def test_a_missing_model_offers_a_pull_with_progress(chat_app):
     app = chat_app(speed=100.0)  # a 4 GB download, quickly
     server = app.environment.ollama
-    async with app.run_test(size=(120, 40)) as pilot:
+    heard = Heard()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
         chat = await open_chat(pilot)
         chat.post_message(
             PromptSubmitted("mistral:7b", [{"role": "user", "content": "hi"}], chat.options)
         )
         chat.conversation.append({"role": "user", "content": "hi"})
-        await wait_for(pilot, lambda: list(chat.query("#pull-offer")))
+        await until(pilot, lambda: list(chat.query("#pull-offer")), "the pull offered")
         notice = chat.query_one(".chat-notice")
         assert "'mistral:7b' is not installed" in rendered_text(notice.query("Static").first())
         button = chat.query_one("#pull-offer")
-        await wait_for(pilot, lambda: button.region.area > 0)  # laid out, so it can be clicked
-        await pilot.pause(0.1)
-        await pilot.click("#pull-offer")
-        await wait_for(pilot, lambda: "mistral:7b" in server.installed, timeout_s=20)
-        await wait_for(
-            pilot,
-            lambda: (
-                "Pulled mistral:7b"
-                in " ".join(rendered_text(s) for s in chat.query(".chat-notice Static"))
-            ),
-        )
+        await until(pilot, lambda: button.region.area > 0, "the offer laid out")
+        await pilot.pause()
+        assert await pilot.click("#pull-offer")  # the click landed on the button
+        await heard.arrival(pilot, PullRequested, lambda pull: pull.model == "mistral:7b")
+        await until(pilot, lambda: "mistral:7b" in server.installed, "mistral:7b installed")
+        await until(pilot, lambda: "Pulled mistral:7b" in notices(chat), "the pull reported")
         assert chat.query(ProgressBar).last().percentage == 1.0
         picker = chat.query_one("#model-picker", Select)
-        await wait_for(pilot, lambda: any(v == "mistral:7b" for _, v in picker._options))
+        await until(
+            pilot, lambda: any(v == "mistral:7b" for _, v in picker._options), "mistral:7b listed"
+        )
 
 
 async def test_the_picker_follows_the_loaded_model_until_the_user_picks_one(chat_app):
@@ -289,18 +366,24 @@ async def test_the_picker_follows_the_loaded_model_until_the_user_picks_one(chat
         picker.post_message = hold_changes
         chat.show_running([replace(loaded, name=other)])
         assert chat.current_model == other
-        await pilot.pause(0.1)
+        await pilot.pause()  # the app goes on; the change waits
         picker.post_message = post_message
         assert held
+        changes = handled_by(chat, Select.Changed)
+
+        def handled(value: str) -> bool:
+            return any(change.value == value for change in changes)
+
         for message in held:
             post_message(message)
-        await pilot.pause(0.1)
+        await until(pilot, lambda: all(m in changes for m in held), "the held change handled")
         chat.show_running([loaded])
         assert chat.current_model == loaded.name
-        await pilot.pause(0.1)
+        await until(pilot, lambda: handled(loaded.name), "the pane's own pick handled")
         # The user picks: from then on the pane keeps the user's choice.
+        changes.clear()
         picker.value = other
-        await pilot.pause(0.1)
+        await until(pilot, lambda: handled(other), "the user's pick handled")
         chat.show_running([loaded])
         assert chat.current_model == other
 
@@ -310,14 +393,8 @@ async def test_pulling_an_unknown_model_says_so(chat_app):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "/pull no-such-model")
-        await wait_for(
-            pilot,
-            lambda: (
-                "Could not pull"
-                in " ".join(rendered_text(s) for s in chat.query(".chat-notice Static"))
-            ),
-        )
-        text = " ".join(rendered_text(s) for s in chat.query(".chat-notice Static"))
+        await until(pilot, lambda: "Could not pull" in notices(chat), "the failed pull reported")
+        text = notices(chat)
         assert "no-such-model" in text and "not installed" in text
 
 
@@ -326,37 +403,68 @@ async def test_ollama_down_is_explained_and_rigtui_reconnects(chat_app):
     server = app.environment.ollama
     server.faults.refuse = True
     async with app.run_test(size=(120, 40)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         models = app.screen.query_one("#rig-models", LoadedModels)
-        await wait_for(pilot, lambda: "Cannot reach Ollama" in models.status)
+        await until(pilot, lambda: "Cannot reach Ollama" in models.status, "Ollama reported away")
         assert f"127.0.0.1:{server.port}" in models.status
         assert "ollama serve" in models.status
         assert app.snapshots_shown >= 1  # the dashboard keeps working
         server.faults.refuse = False
-        await wait_for(pilot, lambda: app.ollama_connected, timeout_s=15)
-        await wait_for(pilot, lambda: models.status == "" and models.models)
+        await until(pilot, lambda: app.ollama_connected, "Ollama connected again")
+        await until(pilot, lambda: models.status == "" and models.models, "models listed again")
 
 
-async def test_ollama_is_asked_again_when_the_gpus_memory_moves(chat_app):
-    app = chat_app()
+class WatchWaits:
+    """The Ollama watch's ways to wait, handed in (``OllamaWatch(sleep=..., wait=...)``): its
+    sleeps pass at once, its waits for the GPUs' memory to move last until it moves (the quiet
+    poll's time never comes). Each wait is kept, with the time the watch asked for."""
+
+    def __init__(self) -> None:
+        self.asked_s: list[float] = []
+        self.cut_short = 0
+        """Waits that ended because the memory moved."""
+
+    async def sleep(self, _seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    async def wait(self, moved: asyncio.Event, timeout_s: float) -> None:
+        self.asked_s.append(timeout_s)
+        await moved.wait()
+        self.cut_short += 1
+
+
+async def test_ollama_is_asked_again_when_the_gpus_memory_moves(stepped_chat_app):
+    watch_waits = WatchWaits()
+    watch = partial(OllamaWatch, sleep=watch_waits.sleep, wait=watch_waits.wait)
+    app, pace = stepped_chat_app(ollama_watch=watch)
     server = app.environment.ollama
-    app.ollama_poll_s, app.ollama_quiet_poll_s = 0.1, 60.0
+    clock = app.environment.clock
+    heard = Heard()
 
     def polls() -> int:
         return sum(1 for entry in server.requests if entry["path"] == "/api/ps")
 
-    async with app.run_test(size=(120, 40)) as pilot:
-        await shown(pilot)
-        await wait_for(pilot, lambda: app.ollama_connected and app.running_models)
-        await pilot.pause(0.5)
+    def running(name: str):
+        return lambda message: name in [model.name for model in message.models]
+
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
+        await first_reading_shown(pilot)
+        await sampling_started(pilot, pace)
+        await heard.arrival(pilot, ModelsRunning)
+        await until(pilot, lambda: watch_waits.asked_s, "the watch waiting after its poll")
+        # Nothing moves on the rig: the next poll is the quiet one...
+        assert watch_waits.asked_s == [app.watch.quiet_poll_s - app.watch.poll_s]
         before = polls()
-        await pilot.pause(2.5)  # nothing moves on the rig: no poll before the quiet one
-        assert polls() == before
+        for _ in range(3):
+            await next_reading(pilot, pace, heard)
+        # ...however many readings come.
+        assert watch_waits.cut_short == 0 and polls() == before
         server.load("deepseek-r1:14b")
-        app.environment.go_live(speed=10)  # the load goes on, and its memory shows on the GPU
-        await wait_for(
-            pilot, lambda: "deepseek-r1:14b" in [model.name for model in app.running_models]
-        )
+        clock.advance(30.0)  # the load goes on, and its memory shows on the GPU
+        since = heard.mark()
+        await next_reading(pilot, pace, heard)
+        await heard.arrival(pilot, ModelsRunning, running("deepseek-r1:14b"), since=since)
+        assert watch_waits.cut_short == 1  # the reading cut the watch's wait short
         assert polls() > before
 
 
@@ -366,10 +474,10 @@ async def test_ollama_restarting_between_replies(chat_app):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "first")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         server.restart()
         await send(pilot, chat, "second")
-        await wait_for(pilot, lambda: len(chat.conversation) == 4 and not chat.streaming)
+        await turns_finished(pilot, chat, 2)
         assert chat.conversation[-1]["content"] == server.reply_for("second")
 
 
@@ -378,7 +486,7 @@ async def test_model_output_is_shown_literally(chat_app):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "[hostile] please")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         markdown = last_reply(chat).query_one(".reply-text", Markdown)
         assert "\x1b" not in markdown.source and "\x07" not in markdown.source
         assert "\\x1b[2J" in markdown.source and "\\u202e" in markdown.source
@@ -398,11 +506,11 @@ async def test_the_live_strip_shows_rate_gpu_cpu_and_split_while_streaming(chat_
         chat = await open_chat(pilot)
         await send(pilot, chat, "stream slowly")
         strip = chat.query_one(LiveStrip)
-        await wait_for(pilot, lambda: (strip.tokens_per_s or 0) > 20)
+        await until(pilot, lambda: (strip.tokens_per_s or 0) > 20, "a rate over 20 tokens/s")
         assert strip.gpu_pct is not None and strip.cpu_pct is not None
         assert strip.split in ("100% GPU", "not loaded")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not chat.streaming)
+        await stopped(pilot, chat)
 
 
 async def test_copy_reply_and_code_block_use_the_clipboard(chat_app):
@@ -410,24 +518,26 @@ async def test_copy_reply_and_code_block_use_the_clipboard(chat_app):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "[hostile] give me code")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         await pilot.press("ctrl+r")
         assert app.clipboard == chat.conversation[-1]["content"]
         await pilot.press("ctrl+b")
         assert app.clipboard == "print('[bold]code stays code[/bold]')\n"
 
 
-async def test_generating_spans_are_recorded_in_the_history(chat_app):
-    app = chat_app()
-    app.environment.ollama.faults.tokens_per_s = 40
+async def test_generating_spans_are_recorded_in_the_history(stepped_chat_app):
+    app, pace = stepped_chat_app()
+    app.environment.ollama.faults.stall_after_tokens = 5  # the reply goes on until stopped
     clock = app.environment.clock
-    async with app.run_test(size=(120, 40)) as pilot:
+    heard = Heard()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
         chat = await open_chat(pilot)
+        await sampling_started(pilot, pace)
         await send(pilot, chat, "mark me")
-        await wait_for(pilot, lambda: chat.streaming and chat.reply and chat.reply.content)
-        before = app.snapshots_shown
+        await reply_begun(pilot, chat)
+        assert chat.streaming and app.generating
         clock.set(346.0)
-        await wait_for(pilot, lambda: app.snapshots_shown > before, timeout_s=5)
+        await next_reading(pilot, pace, heard)
         await pilot.press("escape")
         assert app.history.series("llm.generating")[-1] == 1.0
         assert app.history.spans("llm.generating")
@@ -443,7 +553,7 @@ async def test_options_are_checked_as_typed_and_sent_with_the_next_request(chat_
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChatOptionsScreen))
+        await until(pilot, lambda: isinstance(app.screen, ChatOptionsScreen), "the options open")
         screen = app.screen
         screen.query_one("#field-temperature", Input).value = "hot"
         screen.query_one("#field-num_ctx", Input).value = "8192"
@@ -459,12 +569,12 @@ async def test_options_are_checked_as_typed_and_sent_with_the_next_request(chat_
         await pilot.pause()
         assert not screen.query_one("#save", Button).disabled
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: not isinstance(app.screen, ChatOptionsScreen))
+        await until(pilot, lambda: not isinstance(app.screen, ChatOptionsScreen), "options saved")
         assert (chat.options.temperature, chat.options.num_ctx) == (0.2, 8192)
         assert chat.options.keep_alive == "10s"  # a bare number is seconds, as Ollama reads it
         assert "ctx 8192" in str(chat.query_one("#chat-options-summary").content)
         await send(pilot, chat, "with options")
-        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming)
+        await turns_finished(pilot, chat, 1)
         (loaded,) = server.loaded()
         assert loaded.num_ctx == 8192  # the model was reloaded with the new context
         assert loaded.keep_alive_s == 10.0
@@ -478,11 +588,12 @@ async def test_thinking_streams_apart_and_stays_collapsed(chat_app):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await open_chat(pilot)
         picker = chat.query_one("#model-picker", Select)
+        picks = handled_by(chat, Select.Changed)
         picker.value = "deepseek-r1:14b"
+        await until(pilot, lambda: picks, "the pick handled")
+        assert chat.current_model == "deepseek-r1:14b"
         await send(pilot, chat, "think first")
-        await wait_for(
-            pilot, lambda: len(chat.conversation) == 2 and not chat.streaming, timeout_s=20
-        )
+        await turns_finished(pilot, chat, 1)
         reply = last_reply(chat)
         assert reply.thinking == server.thinking_for("think first")
         assert reply.content == server.reply_for("think first")
@@ -495,37 +606,47 @@ async def test_thinking_streams_apart_and_stays_collapsed(chat_app):
 async def test_scrolling_up_holds_the_view_while_the_reply_streams(chat_app):
     app = chat_app()
     app.environment.ollama.faults.tokens_per_s = 80
-    async with app.run_test(size=(100, 24)) as pilot:
+    heard = Heard()
+    async with app.run_test(size=(100, 24), message_hook=heard) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "[long] a long one")
         log = chat.query_one("#chat-log")
-        await wait_for(pilot, lambda: log.max_scroll_y > 5)
-        await pilot.pause(0.3)
+        await until(pilot, lambda: log.max_scroll_y > 5, "the reply taller than the log")
+        await heard.arrival(pilot, ReplyChunk, since=heard.mark())  # and more of it came
+        await pilot.pause()
         assert log.scroll_y == log.max_scroll_y  # following the stream
         log.scroll_to(y=0, animate=False)
-        await pilot.pause(0.5)
+        await until(pilot, lambda: log.scroll_y == 0, "the reader at the top")
         grown = log.max_scroll_y
-        await wait_for(pilot, lambda: log.max_scroll_y > grown + 3)
+        await until(pilot, lambda: log.max_scroll_y > grown + 3, "the reply grown")
         assert log.scroll_y == 0  # the reader's place is kept
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not chat.streaming)
+        await stopped(pilot, chat)
 
 
-async def test_each_reply_reports_its_energy(chat_app):
-    app = chat_app()
+async def test_each_reply_reports_its_energy(stepped_chat_app):
+    app, pace = stepped_chat_app()
     server = app.environment.ollama
-    server.faults.tokens_per_s = 40
+    server.faults.tokens_per_s = 20
     clock = app.environment.clock
-    async with app.run_test(size=(120, 40)) as pilot:
+    heard = Heard()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
         chat = await open_chat(pilot)
+        await sampling_started(pilot, pace)
         await send(pilot, chat, "measure me")
-        await wait_for(pilot, lambda: chat.reply is not None and chat.reply.content)
-        # The rig's clock moves on while the reply streams, so the GPU's energy counter does.
+        await reply_begun(pilot, chat)
+        # The rig's clock moves on while the reply streams, so the GPU's energy counter does:
+        # three seconds, with the loop's power round every tenth of one.
         for _ in range(30):
             clock.advance(0.1)
-            await pilot.pause(0.05)
+            await pace.step()
+        # A token that arrives after that ends the stretch the reply is measured over.
+        stepped_at = time.monotonic()
+        await heard.arrival(
+            pilot, ReplyChunk, lambda chunk: any(p.arrived_at > stepped_at for p in chunk.pieces)
+        )
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not chat.streaming)
+        await stopped(pilot, chat)
         stats = rendered_text(last_reply(chat).query_one(".reply-stats"), width=200)
         assert "J/token" in stats and "tokens/J" in stats
         assert "by NVML energy counter" in stats
@@ -536,7 +657,7 @@ async def test_the_model_picker_says_what_fits_before_loading(chat_app):
     app = chat_app()
     async with app.run_test(size=(160, 50)) as pilot:
         chat = await open_chat(pilot)
-        await wait_for(pilot, lambda: "llama3.3:70b" in chat.fits)
+        await until(pilot, lambda: "llama3.3:70b" in chat.fits, "the fits estimated")
         assert chat.fits["llama3.1:8b"].placement == "fits"
         assert chat.fits["llama3.3:70b"].placement == "partial"
         labels = {value: str(label) for label, value in chat.query_one("#model-picker")._options}
@@ -547,8 +668,10 @@ async def test_the_model_picker_says_what_fits_before_loading(chat_app):
 async def test_a_loaded_model_shows_the_prediction_next_to_what_ollama_did(chat_app):
     app = chat_app(at_s=440.0)
     async with app.run_test(size=(160, 50)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         models = app.screen.query_one("#rig-models", LoadedModels)
-        await wait_for(pilot, lambda: models.predictions.get("llama3.3:70b") is not None)
+        await until(
+            pilot, lambda: models.predictions.get("llama3.3:70b") is not None, "the prediction"
+        )
         text = rendered_text(models, width=150)
         assert "rigtui predicted ~4" in text and "Ollama: 45%/55% CPU/GPU" in text

@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
+from textual.widgets._toast import Toast
 
 from rigtui.config import Settings
 from rigtui.sim.nvml import ERROR_DRIVER_NOT_LOADED
 from rigtui.sources import DashboardSource
 from rigtui.telemetry.opening import SamplerOpening
 from rigtui.ui.app import RigApp
+from rigtui.ui.messages import OllamaConnected, SamplerReady, SnapshotTaken, SourceFailed
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.staging import staged_app
 from rigtui.ui.widgets.chat_pane import ChatPane
@@ -21,7 +23,21 @@ from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_table import ProcessTable
 from rigtui.ui.widgets.rig_header import RigHeader
 
-from .helpers import nvml_calls_during, rendered_text, shown, wait_for
+from .helpers import (
+    Heard,
+    SteppedPace,
+    first_reading_shown,
+    next_reading,
+    nvml_calls,
+    on_stepped_pace,
+    rendered_text,
+    sampling_started,
+    stepped_until,
+    until,
+)
+
+POWER_CALL = "nvmlDeviceGetFieldValues"
+"""A reading reads its power fields in one call, a power round in one."""
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +51,7 @@ def _forget_the_simulated_library():
 async def test_the_gpu_card_shows_the_reading():
     app = staged_app("story", 45.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         card = app.screen.query_one("#gpu-card-0", GpuCard)
         assert card.reading == app.snapshot.gpus[0]
         text = rendered_text(card, width=96)
@@ -49,59 +65,80 @@ async def test_the_gpu_card_shows_the_reading():
 
 
 async def test_pause_stops_sampling_and_resume_catches_up():
-    app = staged_app("story", 45.0, interval_s=0.25)
+    app, pace = on_stepped_pace(staged_app("story", 45.0, interval_s=0.25))
     clock = app.environment.clock
-    async with app.run_test(size=(100, 30)) as pilot:
-        await shown(pilot)
+    heard = Heard()
+    async with app.run_test(size=(100, 30), message_hook=heard) as pilot:
+        await first_reading_shown(pilot)
+        await sampling_started(pilot, pace)
         first = app.snapshot.taken_at
         clock.set(46.0)
-        await wait_for(pilot, lambda: app.snapshot.taken_at > first)
+        await next_reading(pilot, pace, heard)
+        assert app.snapshot.taken_at > first
         await pilot.press("p")
+        await until(pilot, lambda: app.sampling.paused, "sampling paused")
         assert app.screen.query_one(RigHeader).paused
         paused_at = app.snapshot.taken_at
         clock.set(50.0)
-        await pilot.pause(0.8)
+        since, samples = heard.mark(), nvml_calls(app, POWER_CALL)
+        await pace.advance(4 * app.sampling.interval_s)  # four readings' time
+        assert heard.of(SnapshotTaken, since) == []
+        assert nvml_calls(app, POWER_CALL) == samples  # nothing read at all
         assert app.snapshot.taken_at == paused_at
+        # Resuming reads at once: no step of the clock, the wake is enough.
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.snapshot.taken_at > paused_at)
+        taken = await heard.arrival(pilot, SnapshotTaken, since=since)
+        assert taken.snapshot.taken_at > paused_at
+        assert app.snapshot.taken_at > paused_at
         assert not app.screen.query_one(RigHeader).paused
 
 
 async def test_power_is_read_ten_times_a_second_only_while_a_gpu_works():
-    app = staged_app("story", 20.0)  # idle: 0%, 18 W of 450 W
+    app, pace = on_stepped_pace(staged_app("story", 20.0))  # idle: 0%, 18 W of 450 W
     clock = app.environment.clock
+    heard = Heard()
 
-    async with app.run_test(size=(100, 30)) as pilot:
-        await shown(pilot)
-        await wait_for(pilot, lambda: not app.power_rounds)
-        resting = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
+    async def power_calls_in_two_seconds() -> int:
+        before = nvml_calls(app, POWER_CALL)
+        await pace.advance(2.0)
+        return nvml_calls(app, POWER_CALL) - before
+
+    async with app.run_test(size=(100, 30), message_hook=heard) as pilot:
+        await first_reading_shown(pilot)
+        await sampling_started(pilot, pace)
+        assert not app.power_rounds and not app.sampling.power_rounds
+        resting = await power_calls_in_two_seconds()
         clock.set(60.0)  # a reply runs: 97%, 440 W
-        await wait_for(pilot, lambda: app.power_rounds)
-        working = await nvml_calls_during(pilot, app, 2.0, "nvmlDeviceGetFieldValues")
+        await next_reading(pilot, pace, heard)
+        assert app.power_rounds
+        working = await power_calls_in_two_seconds()
         clock.set(20.0 + 300.0)  # the story's next loop: idle again
-        await wait_for(pilot, lambda: not app.power_rounds)
-    # A reading reads its fields in one call, a power round in one: 2 s make 2 at rest, ~22 not.
-    assert working >= resting + 12
+        await next_reading(pilot, pace, heard)
+        assert not app.power_rounds
+        resting_again = await power_calls_in_two_seconds()
+    # Two seconds of the loop's time: two readings at rest; twenty power rounds beside them not.
+    assert resting == resting_again == 2
+    assert working >= 20
     assert app.snapshot.gpus[0].power_instant_w is not None
 
 
 async def test_plus_and_minus_change_the_interval_and_keep_ten_minutes_of_history():
     app = staged_app("story", 45.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         await pilot.press("plus")
-        await wait_for(pilot, lambda: app.interval_s == 2.0)
+        assert app.interval_s == 2.0 and app.sampling.interval_s == 2.0
         assert app.history.capacity == 300
         assert app.screen.query_one(RigHeader).interval_s == 2.0
         await pilot.press("minus", "minus", "minus", "minus", "minus")
-        await wait_for(pilot, lambda: app.interval_s == 0.25)
+        assert app.interval_s == 0.25 and app.sampling.interval_s == 0.25
         assert app.history.capacity == 2400
 
 
 async def test_help_lists_every_binding_and_closes():
     app = staged_app("story", 45.0)
     async with app.run_test(size=(100, 40)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = rendered_text(app.screen.query_one("#help-table"), width=160)
@@ -113,30 +150,31 @@ async def test_help_lists_every_binding_and_closes():
 
 
 async def test_charts_nobody_sees_are_never_drawn():
-    app = staged_app("story", 45.0, interval_s=0.25)
+    app, pace = on_stepped_pace(staged_app("story", 45.0, interval_s=0.25))
     clock = app.environment.clock
-    async with app.run_test(size=(80, 24)) as pilot:
-        await shown(pilot)
+    heard = Heard()
+    async with app.run_test(size=(80, 24), message_hook=heard) as pilot:
+        await first_reading_shown(pilot)
+        await sampling_started(pilot, pace)
         for second in (46, 47, 48):
-            before = app.snapshots_shown
             clock.set(second)
-            await wait_for(pilot, lambda before=before: app.snapshots_shown > before)
+            await next_reading(pilot, pace, heard)
+        await pilot.pause()  # the frame after the last reading
         charts = list(app.screen.query(HistoryChart))
         assert charts and all(chart.renders == 0 for chart in charts)  # 80x24: no chart visible
         await pilot.press("2")
-        await pilot.pause(0.3)
         big = [chart for chart in charts if chart.id.startswith("big-chart")]
-        assert all(chart.renders >= 1 for chart in big)
+        await until(pilot, lambda: all(chart.renders >= 1 for chart in big), "charts tab drawn")
         assert all(chart.renders == 0 for chart in charts if chart.id.startswith("rig-chart"))
 
 
 async def test_the_processes_tab_lists_the_runner_with_its_command_line():
     app = staged_app("story", 140.0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         await pilot.press("3")
-        await pilot.pause(0.2)
         table = app.screen.query_one("#gpu-processes", ProcessTable)
+        await until(pilot, lambda: table.row_count > 0, "the processes tab filled")
         row = table.get_row_at(0)
         assert row[2].plain == "ollama"
         assert row[3] == "22.8 GiB"
@@ -152,10 +190,10 @@ async def test_process_names_are_shown_literally():
     rig.gpu_allocate(60001, 0, 1e9, fill_rate_bytes_per_s=1e12)
     app.environment.clock.set(46.0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         await pilot.press("3")
-        await pilot.pause(0.2)
         table = app.screen.query_one("#gpu-processes", ProcessTable)
+        await until(pilot, lambda: table.row_count > 0, "the processes tab filled")
         names = [table.get_row_at(i)[2].plain for i in range(table.row_count)]
         assert "[bold red]pwn\\x1b[2J" in names
 
@@ -163,7 +201,7 @@ async def test_process_names_are_shown_literally():
 async def test_a_lost_gpu_is_marked_while_the_other_keeps_its_figures():
     app = staged_app("faults", 70.0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         cards = list(app.screen.query("#gpu-cards GpuCard"))
         assert [card.has_class("-lost") for card in cards] == [False, True]
         assert "GPU lost" in rendered_text(cards[1], width=100)
@@ -175,7 +213,7 @@ async def test_without_a_driver_the_dashboard_explains_and_shows_the_cpu():
     app = staged_app("story", 45.0)
     app.environment.nvml_library.init_error = ERROR_DRIVER_NOT_LOADED
     async with app.run_test(size=(100, 30)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         notice = app.screen.query_one(NvmlNotice)
         assert notice.display and app.screen.has_class("-no-gpu")
         assert "driver is not loaded" in rendered_text(notice)
@@ -200,36 +238,75 @@ async def test_a_failing_sampler_is_reported_and_the_app_keeps_running():
 
     base = staged_app("story", 45.0, interval_s=0.25)
     environment = base.environment
+    pace = SteppedPace()
     app = RigApp(
         Settings(interval_s=0.25),
         DashboardSource(SamplerOpening(lambda: FlakySampler(environment.sampler()))),
+        pace_clock=pace,
     )
-    async with app.run_test(size=(100, 30)) as pilot:
-        await shown(pilot)
+    heard = Heard()
+
+    def toasts_saying(words: str) -> list[Toast]:
+        return [toast for toast in app.screen.query(Toast) if words in str(toast.render())]
+
+    async with app.run_test(size=(100, 30), notifications=True, message_hook=heard) as pilot:
+        await first_reading_shown(pilot)  # the opening's reading: the sampler's first call
         header = app.screen.query_one(RigHeader)
-        await wait_for(pilot, lambda: "psutil hiccup" in header.problem or app.snapshots_shown > 1)
-        await wait_for(pilot, lambda: app.snapshots_shown >= 2)
+        # The second call fails: the loop's first reading.
+        failed = await stepped_until(pilot, pace, heard, SourceFailed, since=0)
+        assert failed.error == "sampling failed: psutil hiccup"
+        # Said twice: in the header, where it stays until a reading works, and in a toast.
+        assert header.problem == "sampling failed: psutil hiccup"
+        assert [(n.message, n.severity) for n in app._notifications] == [
+            ("sampling failed: psutil hiccup", "error")
+        ]
+        await until(pilot, lambda: toasts_saying("psutil hiccup"), "a toast with the error")
+        # Sampling goes on: the next reading is shown and clears the problem.
+        shown_before = app.snapshots_shown
+        await next_reading(pilot, pace, heard)
+        assert app.snapshots_shown == shown_before + 1
+        assert header.problem == ""
         assert app.is_running
 
 
 async def test_a_sampler_opened_before_the_app_gives_the_first_frame_its_reading():
 
     environment = staged_app("story", 45.0).environment
+    pace = SteppedPace()
     opening = SamplerOpening(environment.sampler, budget_w=900.0).start()
     opened = opening.result(timeout_s=10)
     assert opened is not None and opened.first is not None and not opened.error
-    app = RigApp(Settings(), DashboardSource(opening))
-    async with app.run_test(size=(100, 30)) as pilot:
-        # Shown while the dashboard mounted, before any message from the sampling thread.
-        assert app.snapshots_shown == 1
-        assert app.snapshot is opened.first
-        card = app.screen.query_one("#gpu-card-0", GpuCard)
-        assert card.reading == opened.first.gpus[0]
+    app = RigApp(Settings(), DashboardSource(opening), pace_clock=pace)
+    heard = Heard()
+    before_the_loop = []
+
+    def hook(message):
+        heard(message)
+        if isinstance(message, SnapshotTaken) and not before_the_loop:
+            # What the dashboard showed before the first reading from the sampling thread.
+            card = app.screen.query_one("#gpu-card-0", GpuCard)
+            before_the_loop.append((app.snapshots_shown, app.snapshot, card.reading))
+
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        await sampling_started(pilot, pace)
         assert opened.sampler.power_watch.budget_w == 900.0
         # The sampling thread goes on with the sampler that was opened for it.
-        await wait_for(pilot, lambda: app.snapshots_shown >= 2)
+        snapshot = await next_reading(pilot, pace, heard)
         assert app.sampler is opened.sampler
-        assert app.snapshot is not opened.first
+        assert snapshot is not opened.first
+    # Shown while the dashboard mounted, before any message from the sampling thread.
+    assert heard.of(SamplerReady) == []
+    assert before_the_loop == [(1, opened.first, opened.first.gpus[0])]
+
+
+async def test_the_loop_reads_next_an_interval_after_the_opening_reading():
+    app, pace = on_stepped_pace(staged_app("story", 45.0))
+    heard = Heard()
+    async with app.run_test(size=(100, 30), message_hook=heard) as pilot:
+        await first_reading_shown(pilot)
+        await sampling_started(pilot, pace)  # the loop waits; its time has not moved
+        assert heard.of(SnapshotTaken) == []
+        assert app.snapshots_shown == 1
 
 
 async def test_a_first_reading_that_fails_while_opening_is_reported_and_sampling_goes_on():
@@ -250,18 +327,20 @@ async def test_a_first_reading_that_fails_while_opening_is_reported_and_sampling
         sampler.sample = fails_until_allowed
         return sampler
 
+    pace = SteppedPace()
     opening = SamplerOpening(sampler_whose_first_readings_fail).start()
     opened = opening.result(timeout_s=10)
     assert opened.first is None and opened.sampler is not None
     assert opened.error == "sampling failed: first reading lost"
-    app = RigApp(Settings(interval_s=0.25), DashboardSource(opening))
-    async with app.run_test(size=(100, 30)) as pilot:
+    app = RigApp(Settings(interval_s=0.25), DashboardSource(opening), pace_clock=pace)
+    heard = Heard()
+    async with app.run_test(size=(100, 30), message_hook=heard) as pilot:
         header = app.screen.query_one(RigHeader)
         assert header.problem == "sampling failed: first reading lost"
         assert app.snapshots_shown == 0
         readings_work.set()
-        await wait_for(pilot, lambda: app.snapshots_shown >= 1)
-        await pilot.pause()
+        await next_reading(pilot, pace, heard)
+        assert app.snapshots_shown >= 1
         assert header.problem == ""
 
 
@@ -283,10 +362,14 @@ async def test_the_chat_connects_to_ollama_even_when_sampling_cannot_start():
         Settings(), DashboardSource(SamplerOpening(broken_sampler), ollama_address=address)
     )
     try:
-        async with app.run_test(size=(100, 30)) as pilot:
+        heard = Heard()
+        async with app.run_test(size=(100, 30), message_hook=heard) as pilot:
             header = app.screen.query_one(RigHeader)
-            await wait_for(pilot, lambda: "NVML exploded" in header.problem)
-            await wait_for(pilot, lambda: app.ollama_connected, timeout_s=15)
+            opened = await heard.arrival(pilot, SamplerReady)
+            assert opened.opened.first is None
+            assert "NVML exploded" in header.problem
+            await heard.arrival(pilot, OllamaConnected)
+            assert app.ollama_connected
             assert app.snapshots_shown == 0
     finally:
         base.environment.stop_ollama()

@@ -11,7 +11,7 @@ from rigtui.ui.app import RigApp
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.rig_header import RigHeader
 
-from .helpers import wait_for
+from .helpers import until
 
 
 @pytest.fixture
@@ -32,15 +32,32 @@ def replay_app(path) -> RigApp:
     return RigApp(Settings(), DashboardSource(replay=read_recording(path)))
 
 
+def count_ticks(app: RigApp) -> list[float]:
+    """The replay's clock ticks from now on (each asks the cursor to advance): a list that grows."""
+    ticks = []
+    advance = app.replay.advance
+
+    def counted(wall_seconds: float) -> None:
+        ticks.append(wall_seconds)
+        advance(wall_seconds)
+
+    app.replay.advance = counted
+    return ticks
+
+
+async def first_sample_shown(pilot) -> None:
+    await until(pilot, lambda: pilot.app.snapshots_shown > 0, "the first sample on screen")
+
+
 async def test_replay_plays_the_recorded_samples_in_order(recording_path):
     app = replay_app(recording_path)
     recording = read_recording(recording_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        await first_sample_shown(pilot)
         header = app.screen.query_one(RigHeader)
         assert header.source.startswith("replay story.jsonl")
         assert app.snapshot == recording.snapshots[0]
-        await wait_for(pilot, lambda: app.replay.index() >= 2)
+        await until(pilot, lambda: app.replay.index() >= 2, "the replay at its third sample")
         shown = app.snapshot
         assert shown in recording.snapshots
         card = app.screen.query_one("#gpu-card-0", GpuCard)
@@ -51,12 +68,13 @@ async def test_pause_seek_and_speed_keys(recording_path):
     app = replay_app(recording_path)
     recording = read_recording(recording_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        await first_sample_shown(pilot)
         await pilot.press("p")
         assert not app.replay.playing
         assert app.screen.query_one(RigHeader).paused
         position = app.replay.position
-        await pilot.pause(0.4)
+        ticks = count_ticks(app)
+        await until(pilot, lambda: len(ticks) >= 4, "four ticks of the replay's clock")
         assert app.replay.position == position  # paused
         await pilot.press("right")
         assert app.replay.position == pytest.approx(position + 10)
@@ -85,7 +103,7 @@ async def test_a_damaged_recording_plays_what_is_valid_and_says_where_it_stopped
     recording_path.write_bytes(data[: len(data) // 2])  # cut in the middle of a line
     app = replay_app(recording_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.snapshots_shown > 0)
+        await first_sample_shown(pilot)
         header = app.screen.query_one(RigHeader)
         assert header.problem.startswith("stopped at line")
         assert "cut off" in header.problem

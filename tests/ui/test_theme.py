@@ -12,7 +12,7 @@ from rigtui.ui.staging import staged_app
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.live_strip import LiveStrip
 
-from .helpers import Hosting, shown
+from .helpers import Hosting, first_reading_shown
 
 DARK = BUILTIN_THEMES["textual-dark"]
 NORD = BUILTIN_THEMES["nord"]
@@ -41,7 +41,7 @@ def painted_colours(widget) -> set[str]:
 async def test_the_dashboard_recolours_its_cards_after_a_theme_change():
     app = staged_app("story", 45.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await shown(pilot)
+        await first_reading_shown(pilot)
         card = app.screen.query_one("#gpu-card-0", GpuCard)
         # The utilisation bar is drawn in the theme's primary colour.
         assert DARK.primary.upper() in painted_colours(card)

@@ -28,8 +28,8 @@ class PaceClock(Protocol):
     """Where the loop reads the time and waits."""
 
     def now(self) -> float:
-        """Seconds on a clock that never goes back: ``time.monotonic``'s timeline, since the
-        first reading's time (``Opened.first_at``, taken by ``SamplerOpening``) is on it."""
+        """Seconds on a clock that never goes back (the first reading's time handed to
+        :meth:`SamplingLoop.run` must be on the same clock)."""
 
     def wait(self, timeout_s: float) -> bool:
         """Sleep up to ``timeout_s``; True if :meth:`wake` cut the sleep short."""

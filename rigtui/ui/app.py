@@ -205,12 +205,16 @@ class RigApp(App):
                 clock=self._pace_clock,
             )
             self.sampling.paused = self.paused
-            self._sample_forever(self.sampling, opened)
+            # The opening stamped its reading on time.monotonic; a clock handed in keeps time
+            # of its own, on which the reading was taken just now.
+            first_at = opened.first_at if self._pace_clock is None else self.sampling.clock.now()
+            self._sample_forever(self.sampling, opened.first, first_at)
 
     @work(thread=True, exclusive=True, group="sampler", name="sampler")
-    def _sample_forever(self, sampling: SamplingLoop, opened: Opened) -> None:
-        first_at = opened.first_at if opened.first is not None else None
-        sampling.run(opened.first, first_at)
+    def _sample_forever(
+        self, sampling: SamplingLoop, first: RigSnapshot | None, first_at: float
+    ) -> None:
+        sampling.run(first, first_at if first is not None else None)
 
     def _hand_over(self, snapshot: RigSnapshot) -> None:
         """On the sampling thread. A message only if the last was taken: a backlog collapses."""

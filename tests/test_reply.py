@@ -1,9 +1,8 @@
-"""One reply without Textual: rigtui's client against the simulated Ollama, and `Coalesced`.
+"""One reply without Textual: rigtui's client against the simulated Ollama, and `Batches`.
 
 The server is real HTTP on 127.0.0.1 with its pacing sped up; where a test needs the reply to
 be under way (to stop it), the server's fault switches hold the stream after a number of tokens,
-so the test waits for tokens, never for time. ``Coalesced`` is driven by a queue the test fills
-and a clock the test sets.
+so the test waits for tokens, never for time. ``Batches`` runs on a clock and timers the test sets.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from rigtui.llm.ollama import (
     StreamInterruptedError,
     parse_ollama_host,
 )
-from rigtui.llm.reply import Coalesced, Reply
+from rigtui.llm.reply import Batches, Reply
 from rigtui.sim.clock import ManualClock
 from rigtui.sim.ollama import UNEXPECTED_EOF, SimulatedOllama
 from rigtui.sim.ollama.models import tokenize
@@ -207,18 +206,22 @@ async def test_closing_the_pieces_early_marks_it_stopped(server, client):
     assert reply.stopped is True and reply.end is None and reply.count == 1
 
 
-async def test_stopping_a_coalesced_reply_stops_the_reply(server, client):
-    """As the dashboard streams it: batches of pieces, the worker cancelled on Esc."""
+async def test_stopping_a_batched_reply_keeps_every_piece_that_came(server, client):
+    """As the dashboard streams it: pieces in batches, the worker cancelled on Esc."""
     server.faults.stall_after_tokens = 4
     reply = reply_to(client)
-    batches: list[list] = []
+    sent: list[list] = []
     four = asyncio.Event()
 
     async def stream() -> None:
-        async for batch in Coalesced(reply.pieces(), 0.01):
-            batches.append(batch)
-            if sum(map(len, batches)) == 4:
-                four.set()
+        batches = Batches(sent.append, 10.0)  # after the first, nothing is due before the end
+        try:
+            async for piece in reply.pieces():
+                batches.add(piece)
+                if reply.count == 4:
+                    four.set()
+        finally:
+            sent.append(batches.rest())
 
     task = asyncio.create_task(stream())
     await asyncio.wait_for(four.wait(), SAFETY_S)
@@ -226,9 +229,9 @@ async def test_stopping_a_coalesced_reply_stops_the_reply(server, client):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert reply.stopped is True and reply.end is None and reply.count == 4
-    assert len(batches[0]) == 1  # the first piece on its own, at once
+    assert [len(batch) for batch in sent] == [1, 3]  # the first at once, the rest at the end
     words = tokenize(server.reply_for(QUESTION))[:4]
-    assert [piece.content for batch in batches for piece in batch] == words
+    assert [piece.content for batch in sent for piece in batch] == words
 
 
 # --- OllamaClient.chat: every failure in rigtui's words ------------------------------------------
@@ -340,32 +343,7 @@ async def test_facts_of_an_unknown_model(client):
     assert caught.value.server_message == "model 'nosuch:latest' not found"
 
 
-# --- Coalesced ---------------------------------------------------------------------------------
-
-END = object()
-
-
-class Feed:
-    """An async source the test fills; notes how it ended."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.cancelled = False
-        self.finished = False
-
-    def put(self, *items) -> None:
-        for item in items:
-            self.queue.put_nowait(item)
-
-    async def items(self):
-        try:
-            while (item := await self.queue.get()) is not END:
-                yield item
-        except asyncio.CancelledError:
-            self.cancelled = True
-            raise
-        finally:
-            self.finished = True
+# --- Batches -----------------------------------------------------------------------------------
 
 
 class SetClock:
@@ -376,81 +354,65 @@ class SetClock:
         return self.t
 
 
-async def next_batch(batches):
-    return await asyncio.wait_for(anext(batches), SAFETY_S)
+class Timers:
+    """call_later that the test runs by hand."""
+
+    def __init__(self) -> None:
+        self.due: list[tuple[float, object]] = []
+
+    def __call__(self, delay: float, callback):
+        self.due.append((delay, callback))
+        return self
+
+    def cancel(self) -> None:
+        self.due.clear()
+
+    def run(self) -> None:
+        (_, callback) = self.due.pop(0)
+        callback()
 
 
-async def test_coalesced_groups_what_arrives_within_every_s():
-    feed, clock = Feed(), SetClock()
-    batches = Coalesced(feed.items(), 10.0, clock)
-    feed.put("a", "b", "c")
-    assert await next_batch(batches) == ["a"]  # the first at once, on its own
-    # b and c came 9.99 s after it: kept until 10 s have passed (0.01 s to wait), then together.
-    clock.t = 9.99
-    assert await next_batch(batches) == ["b", "c"]
-    # A lone item long after: at once, without waiting for more (nothing more comes).
-    clock.t = 30.0
-    feed.put("d")
-    assert await next_batch(batches) == ["d"]
-    # What is left when the source ends comes out at the end, without waiting out the time.
-    clock.t = 30.5
-    feed.put("e", "f", END)
-    assert await next_batch(batches) == ["e", "f"]
-    with pytest.raises(StopAsyncIteration):
-        await next_batch(batches)
-    assert feed.finished and not feed.cancelled
+def batches_on(clock, timers):
+    sent: list[list] = []
+    return sent, Batches(sent.append, 0.05, clock=clock, call_later=timers)
 
 
-async def test_coalesced_of_an_empty_source_yields_nothing():
-    feed = Feed()
-    feed.put(END)
-    assert [batch async for batch in Coalesced(feed.items(), 10.0, SetClock())] == []
+def test_the_first_item_goes_at_once_and_the_next_wait_for_the_first_to_be_taken():
+    clock, timers = SetClock(), Timers()
+    sent, batches = batches_on(clock, timers)
+    batches.add("a")
+    assert sent == [["a"]]
+    clock.t = 1.0  # long after: due, but the screen has not taken "a" yet
+    batches.add("b")
+    batches.add("c")
+    assert sent == [["a"]] and timers.due == []
+    batches.taken()
+    assert sent == [["a"], ["b", "c"]]  # all that came meanwhile, in one batch
 
 
-async def test_cancelling_the_consumer_cancels_the_source():
-    feed, clock = Feed(), SetClock()
-    feed.put("a")
-    batches: list[list] = []
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for batch in Coalesced(feed.items(), 10.0, clock):
-            batches.append(batch)
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), SAFETY_S)
-    assert not feed.finished  # waiting for its next item
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert feed.cancelled and feed.finished
-    assert batches == [["a"]]
+def test_a_batch_taken_early_waits_out_the_interval_on_a_timer():
+    clock, timers = SetClock(), Timers()
+    sent, batches = batches_on(clock, timers)
+    batches.add("a")
+    batches.taken()
+    clock.t = 0.01
+    batches.add("b")
+    assert sent == [["a"]]
+    assert [delay for delay, _ in timers.due] == [pytest.approx(0.04)]
+    batches.add("c")  # the timer is set already: no second one
+    assert len(timers.due) == 1
+    clock.t = 0.05
+    timers.run()
+    assert sent == [["a"], ["b", "c"]]
 
 
-async def test_what_came_after_the_last_batch_is_kept_when_the_consumer_is_cancelled():
-    """Esc mid-reply: the pieces gathered for the next batch are not lost with the stream."""
-    clock = SetClock()
-    given = asyncio.Event()
-
-    async def items():
-        yield "a"
-        given.set()
-        yield "b"
-        await asyncio.Event().wait()  # nothing more comes
-
-    batches = Coalesced(items(), 10.0, clock)
-    seen: list[list] = []
-
-    async def consume() -> None:
-        async for batch in batches:
-            seen.append(batch)
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(given.wait(), SAFETY_S)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert seen == [["a"]]
-    assert batches.unsent() == ["b"]
-    assert batches.unsent() == []  # given once
+def test_the_rest_is_given_once_and_nothing_is_sent_after_it():
+    clock, timers = SetClock(), Timers()
+    sent, batches = batches_on(clock, timers)
+    batches.add("a")
+    batches.add("b")
+    assert batches.rest() == ["b"]
+    assert batches.rest() == []
+    batches.taken()
+    batches.add("late")
+    assert sent == [["a"]]

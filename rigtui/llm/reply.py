@@ -3,15 +3,14 @@
 :class:`Reply` streams the pieces of one answer and keeps what ``ollama run --verbose`` reports
 (first token, count, Ollama's final figures) plus what only rigtui can tell: whether it was
 stopped, and the energy the model's GPUs used between its first and last token.
-:class:`Coalesced` groups pieces for a screen that should not redraw once per token.
+:class:`Batches` groups pieces for a screen that should not redraw once per token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 from rigtui.llm.ollama import ChatOptions, OllamaClient, OllamaError, ReplyEnd, ReplyPiece
@@ -103,77 +102,66 @@ class Reply:
         return self._energy(first, last)
 
 
-class Coalesced(Generic[T]):
-    """``items`` in batches at most every ``every_s``: the first at once, then whatever arrived
-    since, when the time comes even if nothing more arrives. Each Markdown append costs the
-    screen about 5 ms whatever its size, so one per token would saturate a core at 200 tok/s.
+class Batches(Generic[T]):
+    """Hands items on in batches, for a screen that must not redraw once per token: at most
+    every ``every_s``, and only once the previous batch was :meth:`taken`; what comes meanwhile
+    goes in the next one, so a screen that falls behind gets one larger batch, not a queue.
+    Each Markdown append costs the screen about 5 ms whatever its size, so one per token would
+    saturate a core at 200 tok/s.
 
-    When the consumer is cancelled (Esc), what arrived but was not yielded yet stays in
-    :meth:`unsent`, so the screen can still show the reply's last words.
-
-    Written here because no maintained library batches an async iterator by time."""
+    ``call_later(delay, callback)`` (the event loop's) sends a batch that is due when no item
+    comes to send it. Written here because no maintained library batches by time with a hand-back.
+    """
 
     def __init__(
-        self, items: AsyncIterator[T], every_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        send: Callable[[list[T]], object],
+        every_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: Callable[[float, Callable[[], None]], object] | None = None,
     ) -> None:
-        self._items = items
+        self._send = send
         self._every_s = every_s
         self._clock = clock
+        self._call_later = call_later or asyncio.get_running_loop().call_later
         self._batch: list[T] = []
-        self._batches = self._run()
+        self._in_flight = False
+        self._timer: object | None = None
+        self._last_sent = float("-inf")
 
-    def __aiter__(self) -> Coalesced[T]:
-        return self
+    def add(self, item: T) -> None:
+        self._batch.append(item)
+        self._send_if_due()
 
-    def __anext__(self) -> Awaitable[list[T]]:
-        return self._batches.__anext__()
+    def taken(self) -> None:
+        """The last batch is on the screen: the next may go."""
+        self._in_flight = False
+        self._send_if_due()
 
-    async def aclose(self) -> None:
-        await self._batches.aclose()
-
-    def unsent(self) -> list[T]:
-        """What arrived but was not yielded (after a cancellation); taken, so given once."""
+    def rest(self) -> list[T]:
+        """What was not sent (the reply ended or was stopped); nothing is sent after this."""
+        if self._timer is not None:
+            cancel = getattr(self._timer, "cancel", None)
+            if cancel is not None:
+                cancel()
+            self._timer = None
         left, self._batch = self._batch, []
+        self._in_flight = True  # closed: a late taken() or timer sends nothing
         return left
 
-    async def _run(self) -> AsyncIterator[list[T]]:
-        last_yield = float("-inf")
-        source = aiter(self._items)
-        pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(source))
-        try:
-            while pending is not None:
-                timeout = None
-                if self._batch:
-                    timeout = max(0.0, last_yield + self._every_s - self._clock())
-                done, _ = await asyncio.wait({pending}, timeout=timeout)
-                if done:
-                    try:
-                        self._batch.append(pending.result())
-                    except StopAsyncIteration:
-                        pending = None
-                    else:
-                        pending = asyncio.ensure_future(anext(source))
-                        if self._clock() - last_yield < self._every_s:
-                            continue
-                if self._batch:
-                    out, self._batch = self._batch, []
-                    last_yield = self._clock()
-                    yield out
-        finally:
-            if pending is not None:
-                await self._cancel(pending)
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(RuntimeError):
-                    await aclose()
-
-    async def _cancel(self, pending: asyncio.Future[T]) -> None:
-        """Stopped mid-way: the source sees the cancellation (a reply marks itself stopped)
-        before this ends; an item it had produced already joins the unsent ones."""
-        if pending.done():
-            if not pending.cancelled() and pending.exception() is None:
-                self._batch.append(pending.result())
+    def _send_if_due(self) -> None:
+        if self._in_flight or self._timer is not None or not self._batch:
             return
-        pending.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-            await pending
+        delay = self._last_sent + self._every_s - self._clock()
+        if delay > 0:
+            self._timer = self._call_later(delay, self._timer_ended)
+            return
+        batch, self._batch = self._batch, []
+        self._in_flight = True
+        self._last_sent = self._clock()
+        self._send(batch)
+
+    def _timer_ended(self) -> None:
+        self._timer = None
+        self._send_if_due()

@@ -22,7 +22,7 @@ from rigtui.insight.fits import fit_estimates, load_predictions
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import ChatOptions, ModelFacts, OllamaClient, OllamaError
 from rigtui.llm.placement import cross_check, runner_gpus
-from rigtui.llm.reply import Coalesced, Reply
+from rigtui.llm.reply import Batches, Reply
 from rigtui.llm.stats import ReplyStats
 from rigtui.llm.watch import Connected, Disconnected, FactsRead, Listed, OllamaWatch, Running
 from rigtui.recording import ReplayCursor
@@ -46,7 +46,7 @@ STARTUP_SETTLED_S = 5.0
 """By then the modules, widgets and history that live as long as the app are all there."""
 GENERATING = "llm.generating"
 REPLY_FLUSH_S = 0.05
-"""Streamed text reaches the screen at most 20 times a second (see ``llm.reply.Coalesced``)."""
+"""Streamed text reaches the screen at most 20 times a second (see ``llm.reply.Batches``)."""
 REPLAY_TICK_S = 0.1
 PULL_PROGRESS_S = 0.1
 
@@ -90,6 +90,8 @@ class RigApp(App):
         self.running_models: list = []
         self.model_facts: dict[str, ModelFacts] = {}
         self.generating = False
+        self._batches: Batches | None = None
+        """The reply's pieces on their way to the screen."""
         self._collections_held = 0
         """Replies that hold back full garbage collections (see ``ui/tuning/garbage.py``)."""
         self.rig_insight = RigInsight()
@@ -429,13 +431,15 @@ class RigApp(App):
         )
         self._set_generating(True)
         self.post_message(said.ReplyStarted(model))
-        batches = Coalesced(reply.pieces(), REPLY_FLUSH_S)
+        self._batches = batches = Batches(
+            lambda pieces: self.post_message(said.ReplyChunk(pieces)), REPLY_FLUSH_S
+        )
         try:
-            async for pieces in batches:
-                self.post_message(said.ReplyChunk(pieces))
+            async for piece in reply.pieces():
+                batches.add(piece)
         finally:
-            if unsent := batches.unsent():  # stopped: the words that came are still shown
-                self.post_message(said.ReplyChunk(unsent))
+            if rest := batches.rest():  # the last words, also when stopped
+                self.post_message(said.ReplyChunk(rest))
             self._set_generating(False)
             self.post_message(said.ReplyFinished(reply.stats(), reply.error))
 
@@ -458,6 +462,8 @@ class RigApp(App):
 
     async def on_reply_chunk(self, message: said.ReplyChunk) -> None:
         await self.dashboard.chat.reply_pieces(message.pieces)
+        if self._batches is not None:
+            self._batches.taken()
 
     async def on_reply_finished(self, message: said.ReplyFinished) -> None:
         # The reply's last words reach the screen first; the stats line (and the check that

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from rigtui.recording import RecordingWriter
 from rigtui.sim import ManualClock, SimulatedEnvironment
 
 
@@ -56,3 +57,17 @@ def make_sim(clock):
     yield make
     for environment in made:
         environment.uninstall()
+
+
+@pytest.fixture
+def recording_path(tmp_path, sim, clock):
+    """Two minutes of the story from 30 s (a model loads at 30 s), one sample a second."""
+    sampler = sim.sampler()
+    sampler.open()
+    path = tmp_path / "story.jsonl"
+    writer = RecordingWriter(path, "jsonl")
+    for second in range(30, 150):
+        clock.set(second)
+        writer.write(sampler.sample(), [])
+    writer.close()
+    return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from rigtui.config import Settings
-from rigtui.recording import RecordingWriter
 from rigtui.sim import uninstall
 from rigtui.sources import dashboard_source
 from rigtui.ui.app import RigApp
@@ -28,20 +27,6 @@ SIZE = (120, 40)
 def _forget_the_simulated_library():
     yield
     uninstall()
-
-
-@pytest.fixture
-def recording_path(tmp_path, sim, clock):
-    """Two minutes of the story from 30 s (the 8B model loads at 30 s), a sample a second."""
-    sampler = sim.sampler()
-    sampler.open()
-    path = tmp_path / "story.jsonl"
-    writer = RecordingWriter(path, "jsonl")
-    for second in range(30, 150):
-        clock.set(second)
-        writer.write(sampler.sample(), [])
-    writer.close()
-    return path
 
 
 def test_help_screen_120x40(snap_compare):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rigtui.config import Settings
-from rigtui.recording import RecordingWriter, read_recording
-from rigtui.sources import DashboardSource
+from rigtui.recording import read_recording
+from rigtui.sources import dashboard_source
 from rigtui.ui.app import RigApp
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.rig_header import RigHeader
@@ -14,22 +14,8 @@ from rigtui.ui.widgets.rig_header import RigHeader
 from .helpers import until
 
 
-@pytest.fixture
-def recording_path(tmp_path, sim, clock):
-    """Two minutes of the story from 30 s (a model loads at 30 s), one sample a second."""
-    sampler = sim.sampler()
-    sampler.open()
-    path = tmp_path / "story.jsonl"
-    writer = RecordingWriter(path, "jsonl")
-    for second in range(30, 150):
-        clock.set(second)
-        writer.write(sampler.sample(), [])
-    writer.close()
-    return path
-
-
 def replay_app(path) -> RigApp:
-    return RigApp(Settings(), DashboardSource(replay=read_recording(path)))
+    return RigApp(Settings(), dashboard_source(Settings(), replay=path))
 
 
 def count_ticks(app: RigApp) -> list[float]:

@@ -145,7 +145,13 @@ async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], ta
     try:
         async with app.run_test(size=size) as pilot:
             await _until(pilot, lambda: app.snapshots_shown > 0, "the first snapshot")
-            await _until(pilot, lambda: bool(app.running_models) or at_s < 330, "Ollama")
+            # Connected, and (once the story has loaded a model) listing it: an idle rig's shot
+            # taken before Ollama answered lacked its pane.
+            await _until(
+                pilot,
+                lambda: app.ollama_connected and (bool(app.running_models) or at_s < 330),
+                "Ollama",
+            )
             app.action_show_tab(tab)
             if chat:
                 pane = app.dashboard.chat

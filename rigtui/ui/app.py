@@ -115,7 +115,9 @@ class RigApp(App):
         return driver
 
     def get_default_screen(self) -> DashboardScreen:
-        self._dashboard = DashboardScreen(self.interval_s, self.source.label)
+        self._dashboard = DashboardScreen(
+            self.interval_s, self.source.label, on_ready=self._start_sources
+        )
         return self._dashboard
 
     @property
@@ -164,7 +166,8 @@ class RigApp(App):
 
     # --- readings ---------------------------------------------------------------------------
 
-    def on_dashboard_ready(self, _message: said.DashboardReady) -> None:
+    def _start_sources(self) -> None:
+        """The dashboard's widgets exist: readings (or the replay) may start to reach them."""
         if self.replay is not None:
             self._start_replay()
         elif self.source.opening is not None:

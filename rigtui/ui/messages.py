@@ -30,10 +30,6 @@ class SamplerReady(RigMessage):
         self.opened = opened
 
 
-class DashboardReady(RigMessage):
-    """The dashboard's widgets exist: readings (or a replay) can start to reach them."""
-
-
 class SnapshotTaken(RigMessage):
     """A new reading. The sampling worker posts one only when the previous one was shown, so a
     backlog collapses to the newest (``snapshot`` is the newest when the message was posted)."""

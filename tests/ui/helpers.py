@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from rigtui.telemetry.model import RigSnapshot
+from rigtui.telemetry.pacing import SAME_MOMENT_S
 from rigtui.ui.messages import SnapshotTaken
 
 if TYPE_CHECKING:
@@ -130,10 +131,6 @@ def handled_by(widget: Widget, kind: type[M]) -> list[M]:
     return handled
 
 
-INSTANT_S = 1e-6
-"""A wait this short passes at once (the loop asking for the rounding error of a sum)."""
-
-
 class SteppedPace:
     """The sampling loop's clock (a ``PaceClock``), on which time passes only when the test says.
 
@@ -166,7 +163,7 @@ class SteppedPace:
 
     def wait(self, timeout_s: float) -> bool:
         with self._state:
-            if not self._woken and timeout_s < INSTANT_S:
+            if not self._woken and timeout_s < SAME_MOMENT_S:
                 self._now += timeout_s
                 return False
             self.waits += 1
@@ -216,7 +213,7 @@ class SteppedPace:
     async def advance(self, seconds: float) -> None:
         """End the loop's waits, one after another, until ``seconds`` of its time have passed."""
         await self.until_waiting()
-        end = self.now() + seconds - INSTANT_S
+        end = self.now() + seconds - SAME_MOMENT_S
         while self.now() < end:
             await self.step()
 

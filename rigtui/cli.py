@@ -317,15 +317,27 @@ def _vram(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    from rigtui.commands.output import OutputError, flush
+
     try:
         code = _main(argv, environ)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:
         # The reader went away (`rigtui snapshot --json | head`): stop quietly, like cat does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _drop_unwritten_output()
         return 141
+    except OutputError as error:
+        _drop_unwritten_output()
+        print(f"rigtui: error: cannot write the output: {error}", file=sys.stderr)
+        return 1
+
+
+def _drop_unwritten_output() -> None:
+    """What stays in stdout's buffer would fail again as the interpreter exits, with a
+    traceback of its own: point stdout at /dev/null (as Python's documentation advises)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:

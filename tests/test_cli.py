@@ -214,3 +214,46 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(monkeypatch):
         monkeypatch.undo()
         with contextlib.suppress(BrokenPipeError):
             closed_pipe.close()
+
+
+def _rigtui(argv, tmp_path, **popen):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "rigtui", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+        timeout=120,
+        **popen,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["snapshot", "--json", "--demo"],
+        ["snapshot", "--demo"],
+        ["fit", "--json", "--demo"],
+    ],
+)
+def test_output_to_a_full_device_is_one_message(tmp_path, argv):
+    with open("/dev/full", "w") as full:
+        result = _rigtui(argv, tmp_path, stdout=full)
+    assert result.returncode == 1
+    assert result.stderr == "rigtui: error: cannot write the output: No space left on device\n"
+
+
+def test_a_reader_that_closes_early_leaves_no_traceback(tmp_path):
+    """`rigtui snapshot --json | head -c 10`, with the reader gone before the first write."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = _rigtui(["snapshot", "--json", "--demo"], tmp_path, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")

@@ -24,6 +24,7 @@ from rigtui.commands.bench_results import (
     to_json,
     to_markdown,
 )
+from rigtui.commands.output import emit
 from rigtui.config import Settings, SettingsError
 from rigtui.llm.ollama import (
     ChatOptions,
@@ -121,15 +122,15 @@ def _prompts(options: BenchOptions) -> list[str]:
 
 def _output(options: BenchOptions, runs: list[BenchRun], prompts: list[str]) -> int:
     if options.output == "json":
-        sys.stdout.write(to_json(runs, prompts))
+        emit(to_json(runs, prompts))
     elif options.output == "csv":
-        sys.stdout.write(to_csv(runs))
+        emit(to_csv(runs))
     elif options.output == "markdown":
-        sys.stdout.write(to_markdown(runs))
+        emit(to_markdown(runs))
     else:
-        sys.stdout.write(format_table(runs, prompts))
+        emit(format_table(runs, prompts))
     if options.plot:
-        sys.stdout.write(plot(runs))
+        emit(plot(runs))
     return 0 if any(run.ok for run in runs) else 1
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from rigtui.commands.ollama_check import NotOllamaError, ollama_version
 from rigtui.config import Settings
 from rigtui.llm.ollama import OllamaClient, OllamaError
 from rigtui.recording import RecordingError, RecordingWriter, format_for
@@ -166,13 +167,16 @@ async def record(
 
     A stop waits for the sample being taken: the sampler never closes under a running read."""
     stop = stop or asyncio.Event()
+    not_ollama = await _not_ollama(client)
+    if not_ollama is not None:
+        client = None
     await asyncio.to_thread(sampler.open)
     try:
         started = time.monotonic()
         next_due = started
         while not stop.is_set():
             snapshot = await asyncio.to_thread(sampler.sample)
-            models = error = None
+            models, error = None, not_ollama
             if client is not None:
                 try:
                     models = await client.running()
@@ -199,6 +203,21 @@ async def record(
                 await _wait_for(stop, min(max(wait, 0), FAST_SAMPLE_S) if fast else wait)
     finally:
         await asyncio.to_thread(sampler.close)
+
+
+async def _not_ollama(client) -> str | None:
+    """Why the server at the Ollama address is not Ollama (said once, then recorded with each
+    sample instead of its 404s), or None."""
+    if client is None:
+        return None
+    try:
+        await ollama_version(client)
+    except NotOllamaError as error:
+        print(f"rigtui: {error} Recording the rig without it.", file=sys.stderr)
+        return str(error)
+    except OllamaError:
+        pass  # not up (yet): each sample says so, and picks it up once it is
+    return None
 
 
 async def _wait_for(event: asyncio.Event, timeout_s: float) -> None:

@@ -24,6 +24,7 @@ HISTORY_MIN_MINUTES = 1.0
 HISTORY_MAX_MINUTES = 24 * 60.0
 DEFAULT_OLLAMA_HOST = "127.0.0.1:11434"
 DEFAULT_THEME = "textual-dark"
+CONFIG_MAX_BYTES = 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -199,9 +200,14 @@ def _apply(values: dict[str, Any], name: str, raw: Any, kind: type, source: str)
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings in a TOML file; an unknown key or a bad value is an error, not ignored."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(CONFIG_MAX_BYTES + 1)
     except OSError as error:
         raise SettingsError(f"cannot read the config file {path}: {error.strerror}") from None
+    if len(raw) > CONFIG_MAX_BYTES:  # /dev/zero, or a recording given by mistake
+        raise SettingsError(
+            f"config file {path} is over {CONFIG_MAX_BYTES // 1024} KiB: not a config file"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

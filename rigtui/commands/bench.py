@@ -116,6 +116,8 @@ def _prompts(options: BenchOptions) -> list[str]:
             text = options.prompt_file.read_text(encoding="utf-8")
         except OSError as error:
             raise SettingsError(f"cannot read {options.prompt_file}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"{options.prompt_file} is not UTF-8 text") from None
         prompts += [block.strip() for block in text.split("\n\n") if block.strip()]
         if not prompts:
             raise SettingsError(f"{options.prompt_file} holds no prompt")

@@ -19,6 +19,10 @@ from rigtui.sources import DemoOptions, open_rig
 from rigtui.telemetry.power import FAST_SAMPLE_S, spikes_possible
 from rigtui.telemetry.sampler import RigSampler
 
+STOP_CHECK_S = 1.0
+"""The longest the loop sleeps without looking at a stop request: a signal delivered to a
+worker thread runs its handler only when the main thread next wakes."""
+
 
 @dataclass(frozen=True)
 class RecordOptions:
@@ -128,29 +132,30 @@ class StopRequests:
             signal.signal(signum, previous)
 
     def watch(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
-        """The event the recording loop waits on; set by a request from now on. Through the
-        loop's own signal handling, so a signal that lands on a worker thread still wakes it."""
-        self._loop, self._stop = loop, asyncio.Event()
+        """The event the recording loop waits on, set by a request from now on.
+
+        The handler installed first stays for the whole recording: handing over to the loop's
+        ``add_signal_handler`` and back would leave an instant with the default handlers (a
+        SIGTERM then kills without the summary)."""
+        self._stop = asyncio.Event()
+        self._loop = loop
         if self.requested:
             self._stop.set()
-        for signum in self.SIGNALS:
-            loop.add_signal_handler(signum, self._on_signal, signum, None)
         return self._stop
 
     def unwatch(self) -> None:
-        if self._loop is None:
-            return
-        for signum in self.SIGNALS:
-            self._loop.remove_signal_handler(signum)
-            signal.signal(signum, self._on_signal)  # removing put the default back
         self._loop = self._stop = None
 
-    def _on_signal(self, signum: int, _frame: object) -> None:
+    def _on_signal(self, _signum: int, _frame: object) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        if self._stop is not None:
-            self._stop.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            # The handler runs between two lines of the main thread, perhaps inside the loop's
+            # own bookkeeping: hand the event over as another thread would.
+            with contextlib.suppress(RuntimeError):  # the loop has just closed
+                loop.call_soon_threadsafe(stop.set)
 
 
 async def record(
@@ -200,7 +205,8 @@ async def record(
                 if fast:
                     await asyncio.to_thread(sampler.sample_power)
                     wait = next_due - time.monotonic()
-                await _wait_for(stop, min(max(wait, 0), FAST_SAMPLE_S) if fast else wait)
+                wait = min(max(wait, 0), FAST_SAMPLE_S) if fast else wait
+                await _wait_for(stop, min(wait, STOP_CHECK_S))
     finally:
         await asyncio.to_thread(sampler.close)
 

@@ -8,6 +8,7 @@ runs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -129,7 +130,7 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--config",
-        type=Path,
+        type=_file_name,
         metavar="FILE",
         default=default,
         help="settings file (default ~/.config/rigtui/config.toml)",
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rigtui {__version__}")
     parser.add_argument(
         "--replay",
-        type=Path,
+        type=_file_name,
         metavar="FILE",
         help="show a recording (from rigtui record) instead of the live rig",
     )
@@ -188,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or CSV (one row per GPU per sample, units in the header). Each sample is flushed as "
         "it is written, so a kill loses at most one.",
     )
-    recorder.add_argument("file", type=Path, metavar="FILE")
+    recorder.add_argument("file", type=_file_name, metavar="FILE")
     recorder.add_argument(
         "--duration",
         type=_duration,
@@ -209,16 +210,23 @@ def build_parser() -> argparse.ArgumentParser:
         "each run, load time, time to first token, prompt and generation rates, the model's "
         "GPU/CPU split, peak VRAM, average and peak power and joules per token.",
     )
-    bench.add_argument("--model", action="append", metavar="NAME", help="a model (repeatable)")
+    bench.add_argument(
+        "--model",
+        action="append",
+        type=_text("a model name"),
+        metavar="NAME",
+        help="a model (repeatable)",
+    )
     bench.add_argument("--all", action="store_true", help="every installed model")
     bench.add_argument(
         "--prompt",
         action="append",
+        type=_text("a prompt"),
         metavar="TEXT",
         help="a prompt (repeatable; default: a built-in set of three)",
     )
     bench.add_argument(
-        "--prompt-file", type=Path, metavar="FILE", help="prompts, separated by blank lines"
+        "--prompt-file", type=_file_name, metavar="FILE", help="prompts, separated by blank lines"
     )
     bench.add_argument(
         "--repeat", type=_count, default=1, metavar="N", help="runs of each prompt (default 1)"
@@ -270,6 +278,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_name(text: str) -> Path:
+    # Path("") is ".", which would then be read or written as if named.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file name, got an empty one")
+    return Path(text)
+
+
+def _text(what: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} cannot be empty")
+        return text
+
+    return parse
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -290,6 +314,11 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a duration such as 90, 90s, 10m or 2h, got {text!r}"
         ) from None
+    if not math.isfinite(value):
+        # NaN compared false with the time gone by, and recorded forever.
+        raise argparse.ArgumentTypeError(
+            "the duration must be a finite number (leave --duration out to record until Ctrl-C)"
+        )
     if value <= 0:
         raise argparse.ArgumentTypeError("the duration must be positive")
     return value
@@ -317,15 +346,27 @@ def _vram(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    from rigtui.commands.output import OutputError, flush
+
     try:
         code = _main(argv, environ)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:
         # The reader went away (`rigtui snapshot --json | head`): stop quietly, like cat does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _drop_unwritten_output()
         return 141
+    except OutputError as error:
+        _drop_unwritten_output()
+        print(f"rigtui: error: cannot write the output: {error}", file=sys.stderr)
+        return 1
+
+
+def _drop_unwritten_output() -> None:
+    """What stays in stdout's buffer would fail again as the interpreter exits, with a
+    traceback of its own: point stdout at /dev/null (as Python's documentation advises)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:

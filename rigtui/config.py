@@ -6,6 +6,7 @@ Read once, in ``cli.py``, and passed in; nothing reads the environment or files 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ INTERVAL_MAX_S = 60.0
 HISTORY_MIN_MINUTES = 1.0
 HISTORY_MAX_MINUTES = 24 * 60.0
 DEFAULT_OLLAMA_HOST = "127.0.0.1:11434"
+DEFAULT_THEME = "textual-dark"
+CONFIG_MAX_BYTES = 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -39,7 +42,7 @@ class Settings:
     """Talk to Ollama (the chat and the loaded-model view)."""
     power_budget_w: float | None = None
     """What the PSU or UPS can give the GPUs together: spikes above it are flagged."""
-    theme: str = "textual-dark"
+    theme: str = DEFAULT_THEME
     demo: str | None = None
     """A scenario name: run over the simulated rig instead of the real one."""
     demo_speed: float = 1.0
@@ -98,11 +101,81 @@ def validate_power_budget(value: float, source: str = "--power-budget") -> float
     return value
 
 
+def known_themes() -> list[str]:
+    """The themes the dashboard can show: Textual's built-in ones (rigtui registers none)."""
+    # Imported only when a theme is named: Textual takes a while to load, and the headless
+    # commands never need it.
+    from textual.theme import BUILTIN_THEMES
+
+    return sorted(BUILTIN_THEMES)
+
+
+def validate_theme(value: str, source: str = "--theme") -> str:
+    if value == DEFAULT_THEME:
+        return value
+    themes = known_themes()
+    if value not in themes:
+        raise SettingsError(
+            f"{source}: there is no theme {value!r}; the themes are: {', '.join(themes)}"
+        )
+    return value
+
+
+def _address_problem(text: str) -> str | None:
+    """What is wrong with an Ollama address (``[http[s]://]host[:port][/path]``), or None.
+
+    Only the shape: the scheme and the defaults are ``llm.ollama.parse_ollama_host``'s. Each
+    mistake gets its own words, where ``urllib`` would blame the port for most of them.
+    """
+    if not text.strip():
+        return "the address is empty"
+    if any(char.isspace() or not char.isprintable() for char in text.strip()):
+        return "the address holds a space or a control character"
+    _, separator, rest = text.strip().partition("://")
+    if not separator:
+        rest = text.strip()
+    authority = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if authority.startswith("["):
+        host, closed, after = authority[1:].partition("]")
+        if not closed:
+            return "the URL is malformed: an IPv6 address opened with '[' is never closed with ']'"
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return f"{host!r} (in brackets) is not an IPv6 address"
+        if after and not after.startswith(":"):
+            return f"the URL is malformed: {after!r} after the IPv6 address's ']'"
+        port = after[1:] if after else None
+    else:
+        if "]" in authority:
+            return "the URL is malformed: a ']' without its '['"
+        if authority.count(":") > 1:
+            return "an IPv6 address goes in brackets, like http://[::1]:11434"
+        _, colon, port = authority.partition(":")
+        port = port if colon else None
+    valid_port = port and port.isascii() and port.isdigit() and 0 < int(port) < 65536
+    if port and not valid_port:
+        return f"the port must be a number 1-65535, not {port!r}"
+    return None
+
+
+def validate_ollama_host(value: str, source: str = "--ollama-host") -> str:
+    problem = _address_problem(value)
+    if problem:
+        raise SettingsError(f"{source}: Ollama address {value!r}: {problem}")
+    return value
+
+
 _VALIDATORS = {
     "interval_s": validate_interval,
     "history_minutes": validate_history,
     "power_budget_w": validate_power_budget,
+    "theme": validate_theme,
+    "ollama_host": validate_ollama_host,
 }
+
+FLAG_NAMES = {"theme": "--theme", "ollama_host": "--ollama-host"}
+"""The flags that arrive unchecked (the others are checked as argparse reads them)."""
 
 
 def _convert(raw: Any, kind: type, source: str) -> Any:
@@ -111,7 +184,7 @@ def _convert(raw: Any, kind: type, source: str) -> Any:
             raise SettingsError(f"{source}: expected a number, got {raw!r}")
         try:
             return float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise SettingsError(f"{source}: expected a number, got {raw!r}") from None
     if not isinstance(raw, str) or not raw.strip():
         raise SettingsError(f"{source}: expected text, got {raw!r}")
@@ -128,9 +201,23 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The settings in a TOML file; an unknown key or a bad value is an error, not ignored."""
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read(CONFIG_MAX_BYTES + 1)
     except OSError as error:
         raise SettingsError(f"cannot read the config file {path}: {error.strerror}") from None
+    if len(raw) > CONFIG_MAX_BYTES:  # /dev/zero, or a recording given by mistake
+        raise SettingsError(
+            f"config file {path} is over {CONFIG_MAX_BYTES // 1024} KiB: not a config file"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise SettingsError(
+            f"config file {path} is not valid TOML: it is not UTF-8 text "
+            f"(byte 0x{raw[error.start]:02x} on line {line})"
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"config file {path} is not valid TOML: {error}") from None
     values: dict[str, Any] = {}
@@ -161,6 +248,10 @@ def load_settings(
     for variable, (name, kind) in ENVIRONMENT_KEYS.items():
         if environ.get(variable):
             _apply(values, name, environ[variable], kind, f"environment variable {variable}")
-    values.update({name: value for name, value in flags.items() if value is not None})
+    for name, value in flags.items():
+        if value is None:
+            continue
+        validator = _VALIDATORS.get(name) if name in FLAG_NAMES else None
+        values[name] = validator(value, FLAG_NAMES[name]) if validator else value
     known = {f.name for f in dataclasses.fields(Settings)}
     return Settings(**{name: value for name, value in values.items() if name in known})

@@ -140,3 +140,108 @@ def test_bench_command_over_the_demo(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [row["prompt"] for row in rows] == ["0", "1"]
     assert all(row["ok"] == "True" for row in rows)
+
+
+def test_the_table_says_which_prompt_and_which_run():
+    """The RUN column read "2/1" for "prompt 2, run 1"."""
+    from rigtui.commands.bench_results import BenchRun
+
+    runs = [
+        BenchRun("llama3.1:8b", prompt=1, repeat=0, ok=True, generated_tokens_per_s=140.0),
+        BenchRun("gone", prompt=0, repeat=0, ok=False, error="not installed"),
+    ]
+    header, good, failed = format_table(runs, ["a", "b"]).splitlines()[:3]
+    assert header.split()[:5] == ["MODEL", "PROMPT", "RUN", "LOAD", "TTFT"]
+    assert "PROMPT tok/s" in header and "GEN tok/s" in header
+    assert good.split()[:3] == ["llama3.1:8b", "2", "1"]
+    assert good.index("140.0") + len("140.0") == header.index("GEN tok/s") + len("GEN tok/s")
+    assert failed.split()[:4] == ["gone", "-", "-", "failed:"]
+
+
+class _HtmlEverywhere:
+    """A web server that answers every path with a page (200), like a router's admin UI."""
+
+    @staticmethod
+    def handler():
+        from http.server import BaseHTTPRequestHandler
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"<html><body>Welcome</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+@pytest.fixture(params=["404", "html"])
+def not_ollama(request, tmp_path, monkeypatch):
+    """`python -m http.server` (404 for every Ollama path), or a server of HTML pages."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no config file of the machine's
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    if request.param == "404":
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Quiet, directory=str(tmp_path))
+        answer = "GET /api/version answered 404 File not found"
+    else:
+        handler = _HtmlEverywhere.handler()
+        answer = "GET /api/version did not answer with Ollama's JSON"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", answer
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_bench_says_a_server_that_is_not_ollama_is_not_ollama(not_ollama, capsys):
+    """It said every model was "not installed (ollama pull it)"."""
+    address, answer = not_ollama
+    argv = ["bench", "--ollama-host", address, "--model", "llama3.1:8b", "--no-warmup"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert f"The server at {address} is not Ollama: {answer}." in captured.err
+    assert "not installed" not in captured.err + captured.out
+
+
+def test_fit_says_a_server_that_is_not_ollama_is_not_ollama(not_ollama, capsys):
+    address, answer = not_ollama
+    assert main(["fit", "--ollama-host", address, "--vram", "24"]) == 1
+    assert f"The server at {address} is not Ollama: {answer}." in capsys.readouterr().err
+
+
+def test_record_says_it_once_and_records_the_rig_with_the_reason(not_ollama, tmp_path, capsys):
+    from rigtui.recording import read_recording
+
+    address, answer = not_ollama
+    path = tmp_path / "run.jsonl"
+    argv = [
+        "record",
+        str(path),
+        "--ollama-host",
+        address,
+        "--duration",
+        "0.5",
+        "--interval",
+        "0.25",
+    ]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.count(f"is not Ollama: {answer}.") == 1
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines and all(f"is not Ollama: {answer}" in line["ollama"]["error"] for line in lines)
+    assert len(read_recording(path).snapshots) == len(lines)

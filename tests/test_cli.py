@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pynvml
 import pytest
@@ -214,3 +215,164 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(monkeypatch):
         monkeypatch.undo()
         with contextlib.suppress(BrokenPipeError):
             closed_pipe.close()
+
+
+def _rigtui(argv, tmp_path, **popen):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "rigtui", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+        timeout=120,
+        **popen,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["snapshot", "--json", "--demo"],
+        ["snapshot", "--demo"],
+        ["fit", "--json", "--demo"],
+    ],
+)
+def test_output_to_a_full_device_is_one_message(tmp_path, argv):
+    with open("/dev/full", "w") as full:
+        result = _rigtui(argv, tmp_path, stdout=full)
+    assert result.returncode == 1
+    assert result.stderr == "rigtui: error: cannot write the output: No space left on device\n"
+
+
+def test_a_reader_that_closes_early_leaves_no_traceback(tmp_path):
+    """`rigtui snapshot --json | head -c 10`, with the reader gone before the first write."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = _rigtui(["snapshot", "--json", "--demo"], tmp_path, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def _exit_code_and_stderr(argv, capsys, environ=None):
+    try:
+        code = main(argv, environ)
+    except SystemExit as exit_info:  # argparse's own errors
+        code = exit_info.code
+    return code, capsys.readouterr().err
+
+
+HOSTILE = [
+    # (argv, what the one-line message says)
+    (["--interval", ""], "expected seconds as a number, got ''"),
+    (["--interval", "nan"], "between 0.25 and 60 seconds (got nan)"),
+    (["--interval", "inf"], "between 0.25 and 60 seconds (got inf)"),
+    (["--interval", "-1"], "between 0.25 and 60 seconds (got -1)"),
+    (["--history", "nan"], "between 1 and 1440 minutes (got nan)"),
+    (["--history", "1e999"], "between 1 and 1440 minutes (got inf)"),
+    (["--power-budget", ""], "expected watts as a number, got ''"),
+    (["--power-budget", "nan"], "between 50 and 20000 watts (got nan)"),
+    (["--power-budget", "-600"], "between 50 and 20000 watts (got -600)"),
+    (["--demo-at", "nan", "snapshot"], "--demo-at must be between 0 and 86400"),
+    (["--demo-at", "-1", "snapshot"], "--demo-at must be between 0 and 86400"),
+    (["--demo-speed", "0", "snapshot"], "--demo-speed must be between 0.1 and 100"),
+    (["--demo-speed", "1e999", "snapshot"], "--demo-speed must be between 0.1 and 100"),
+    (["--scenario", "", "snapshot"], "invalid choice: ''"),
+    (["--demo-driver", "", "snapshot"], "invalid choice: ''"),
+    (["--theme", ""], "there is no theme ''"),
+    (["--theme", "nope"], "there is no theme 'nope'; the themes are: ansi-dark,"),
+    (["--ollama-host", "", "fit"], "Ollama address '': the address is empty"),
+    (["--ollama-host", "http://[::1", "fit"], "is never closed with ']'"),
+    (["--ollama-host", "ftp://box", "fit"], "the scheme must be http or https"),
+    (["--config", "", "snapshot"], "expected a file name, got an empty one"),
+    (["--config", "{tmp}", "snapshot"], "cannot read the config file {tmp}: Is a directory"),
+    (["--config", "{tmp}/none.toml", "snapshot"], "{tmp}/none.toml: No such file or directory"),
+    (["--config", "/dev/zero", "snapshot"], "config file /dev/zero is over 1024 KiB"),
+    (["--config", "{tmp}/binary.toml", "snapshot"], "{tmp}/binary.toml is not valid TOML: it is"),
+    (["--replay", ""], "expected a file name, got an empty one"),
+    (["--replay", "{tmp}"], "cannot read {tmp}: Is a directory"),
+    (["--replay", "{tmp}/none.jsonl"], "cannot read {tmp}/none.jsonl: No such file or directory"),
+    (["--replay", "{tmp}/binary.toml"], "is not a rigtui recording"),
+    (["record", ""], "expected a file name, got an empty one"),
+    (["record", "{tmp}", "--demo"], "{tmp} is a directory"),
+    (["record", "{tmp}/no/dir/r.jsonl", "--demo"], "No such file or directory"),
+    (["record", "{tmp}/r.jsonl", "--duration", "nan"], "the duration must be a finite number"),
+    (["record", "{tmp}/r.jsonl", "--duration", "1e999h"], "the duration must be a finite number"),
+    (["record", "{tmp}/r.jsonl", "--duration", "-5"], "the duration must be positive"),
+    (["record", "{tmp}/r.jsonl", "--duration", ""], "expected a duration such as 90"),
+    (["record", "{tmp}/r.jsonl", "--format", ""], "invalid choice: ''"),
+    (["bench", "--model", ""], "a model name cannot be empty"),
+    (["bench", "--model", "m", "--prompt", " "], "a prompt cannot be empty"),
+    (["bench", "--model", "m", "--prompt-file", ""], "expected a file name, got an empty one"),
+    (["bench", "--model", "m", "--prompt-file", "{tmp}"], "cannot read {tmp}: Is a directory"),
+    (["bench", "--model", "m", "--prompt-file", "{tmp}/none"], "cannot read {tmp}/none: No such"),
+    (["bench", "--model", "m", "--prompt-file", "{tmp}/binary.toml"], "is not UTF-8 text"),
+    (["bench", "--model", "m", "--prompt-file", "{tmp}/empty"], "{tmp}/empty holds no prompt"),
+    (["bench", "--model", "m", "--repeat", "0"], "must be between 1 and 100000"),
+    (["bench", "--model", "m", "--repeat", "nan"], "expected a whole number, got 'nan'"),
+    (["bench", "--model", "m", "--repeat", "9" * 40], "must be between 1 and 100000"),
+    (["bench", "--model", "m", "--max-tokens", "-1"], "must be between 1 and 100000"),
+    (["bench", "--model", "m", "--num-ctx", ""], "expected a number of tokens, got ''"),
+    (["fit", "--vram", "nan"], "VRAM must be between 0.5 and 4096 GiB"),
+    (["fit", "--vram", "-1"], "VRAM must be between 0.5 and 4096 GiB"),
+    (["fit", "--vram", ""], "expected GiB as a number, got ''"),
+    (["fit", "--num-ctx", "-1"], "num_ctx must be between 256 and 1048576"),
+    (["fit", "--num-ctx", "9" * 30 + "k"], "num_ctx must be between 256 and 1048576"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), HOSTILE, ids=[" ".join(a) for a, _ in HOSTILE])
+def test_hostile_values_get_a_message_and_exit_2(tmp_path, capsys, argv, message):
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00binary\x9b[31m")
+    (tmp_path / "empty").write_text("\n\n")
+    tmp = str(tmp_path)
+    code, err = _exit_code_and_stderr([a.replace("{tmp}", tmp) for a in argv], capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    # One error line (after argparse's usage, where it is argparse that refuses), and it says why.
+    (error_line,) = [line for line in err.splitlines() if "error:" in line]
+    assert error_line == err.strip().splitlines()[-1]
+    assert message.replace("{tmp}", tmp) in error_line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RIGTUI_INTERVAL", "nan", "environment variable RIGTUI_INTERVAL: the interval must be"),
+        ("RIGTUI_THEME", "nope", "environment variable RIGTUI_THEME: there is no theme 'nope'"),
+        ("OLLAMA_HOST", "http://[::1", "environment variable OLLAMA_HOST: Ollama address"),
+        ("RIGTUI_POWER_BUDGET", "inf", "environment variable RIGTUI_POWER_BUDGET: the power"),
+        ("RIGTUI_CONFIG", "/dev/zero", "config file /dev/zero is over 1024 KiB"),
+    ],
+)
+def test_hostile_environment_values_get_a_message_and_exit_2(
+    tmp_path, capsys, variable, value, message
+):
+    environ = {"HOME": str(tmp_path), variable: value}
+    code, err = _exit_code_and_stderr(["snapshot", "--demo"], capsys, environ)
+    assert (code, "Traceback" in err) == (2, False)
+    assert err.startswith(f"rigtui: error: {message}")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config", "{file}", "snapshot"],
+        ["--replay", "{file}"],
+        ["bench", "--model", "m", "--prompt-file", "{file}"],
+    ],
+)
+def test_an_unreadable_file_is_named(tmp_path, capsys, argv):
+    unreadable = tmp_path / "secret"
+    unreadable.write_text("interval = 2\n")
+    unreadable.chmod(0)
+    code, err = _exit_code_and_stderr([a.replace("{file}", str(unreadable)) for a in argv], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"{unreadable}: Permission denied" in err

@@ -68,3 +68,89 @@ def test_a_bad_environment_variable_is_named(tmp_path):
 def test_a_missing_explicit_file_is_an_error(tmp_path):
     with pytest.raises(SettingsError, match="cannot read"):
         load_settings({}, {}, tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "text", "source"),
+    [
+        ({"theme": "nope"}, {}, "", "--theme"),
+        ({}, {"RIGTUI_THEME": "nope"}, "", "environment variable RIGTUI_THEME"),
+        ({}, {}, 'theme = "nope"\n', "config file"),
+    ],
+)
+def test_an_unknown_theme_is_named_with_the_themes_there_are(
+    tmp_path, flags, environ, text, source
+):
+    path = write(tmp_path, text)
+    with pytest.raises(SettingsError) as error:
+        load_settings(flags, environ, path)
+    message = str(error.value)
+    assert message.startswith(source)
+    assert "no theme 'nope'" in message
+    assert "textual-dark" in message and "dracula" in message and "nord" in message
+
+
+def test_a_known_theme_is_kept(tmp_path):
+    assert load_settings({"theme": "dracula"}, {"HOME": str(tmp_path)}).theme == "dracula"
+
+
+def test_a_binary_config_file_is_named(tmp_path):
+    path = tmp_path / "cfg.toml"
+    path.write_bytes(b"interval = 2\n\xc3\x28\x00\xff binary")
+    with pytest.raises(SettingsError) as error:
+        load_settings({}, {}, path)
+    assert str(error.value) == (
+        f"config file {path} is not valid TOML: it is not UTF-8 text (byte 0xc3 on line 2)"
+    )
+
+
+def test_a_toml_error_names_the_file_and_the_line(tmp_path):
+    path = write(tmp_path, 'interval = 2\ntheme = "dracula\n')
+    with pytest.raises(SettingsError) as error:
+        load_settings({}, {}, path)
+    assert str(path) in str(error.value) and "line 2" in str(error.value)
+
+
+def test_a_number_too_large_for_a_float_is_an_error(tmp_path):
+    path = write(tmp_path, f"interval = {10**400}\n")
+    with pytest.raises(SettingsError, match="interval: expected a number"):
+        load_settings({}, {}, path)
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        (
+            "http://[::1",
+            "the URL is malformed: an IPv6 address opened with '[' is never closed with ']'",
+        ),
+        (
+            "[::1:11434",
+            "the URL is malformed: an IPv6 address opened with '[' is never closed with ']'",
+        ),
+        ("http://::1:11434", "an IPv6 address goes in brackets, like http://[::1]:11434"),
+        ("http://host]:80", "the URL is malformed: a ']' without its '['"),
+        ("http://[zz]:80", "'zz' (in brackets) is not an IPv6 address"),
+        ("http://[::1]x", "the URL is malformed: 'x' after the IPv6 address's ']'"),
+        ("http://host:abc", "the port must be a number 1-65535, not 'abc'"),
+        ("http://host:-1", "the port must be a number 1-65535, not '-1'"),
+        ("host:0", "the port must be a number 1-65535, not '0'"),
+        ("host:99999", "the port must be a number 1-65535, not '99999'"),
+        ("", "the address is empty"),
+        ("   ", "the address is empty"),
+        ("http://my host:11434", "the address holds a space or a control character"),
+        ("host\x1b[31m", "the address holds a space or a control character"),
+    ],
+)
+def test_a_malformed_ollama_address_says_what_is_wrong(address, problem):
+    with pytest.raises(SettingsError) as error:
+        load_settings({"ollama_host": address}, {})
+    assert str(error.value) == f"--ollama-host: Ollama address {address!r}: {problem}"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "box:11434", "http://[::1]:11434", "https://[fe80::1%eth0]/ollama", "http://h:"],
+)
+def test_a_good_ollama_address_is_kept(tmp_path, address):
+    assert load_settings({"ollama_host": address}, {"HOME": str(tmp_path)}).ollama_host == address

@@ -24,6 +24,8 @@ from rigtui.commands.bench_results import (
     to_json,
     to_markdown,
 )
+from rigtui.commands.ollama_check import ollama_version
+from rigtui.commands.output import emit
 from rigtui.config import Settings, SettingsError
 from rigtui.llm.ollama import (
     ChatOptions,
@@ -77,6 +79,7 @@ def run(settings: Settings, demo: DemoOptions | None, options: BenchOptions) -> 
         async def go():
             client = OllamaClient(rig.ollama_address)
             try:
+                await ollama_version(client)  # a web server's 404s are not "not installed"
                 models = list(options.models)
                 if options.all_models:
                     models += [m.name for m in await client.installed() if "embed" not in m.name]
@@ -113,6 +116,8 @@ def _prompts(options: BenchOptions) -> list[str]:
             text = options.prompt_file.read_text(encoding="utf-8")
         except OSError as error:
             raise SettingsError(f"cannot read {options.prompt_file}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"{options.prompt_file} is not UTF-8 text") from None
         prompts += [block.strip() for block in text.split("\n\n") if block.strip()]
         if not prompts:
             raise SettingsError(f"{options.prompt_file} holds no prompt")
@@ -121,15 +126,15 @@ def _prompts(options: BenchOptions) -> list[str]:
 
 def _output(options: BenchOptions, runs: list[BenchRun], prompts: list[str]) -> int:
     if options.output == "json":
-        sys.stdout.write(to_json(runs, prompts))
+        emit(to_json(runs, prompts))
     elif options.output == "csv":
-        sys.stdout.write(to_csv(runs))
+        emit(to_csv(runs))
     elif options.output == "markdown":
-        sys.stdout.write(to_markdown(runs))
+        emit(to_markdown(runs))
     else:
-        sys.stdout.write(format_table(runs, prompts))
+        emit(format_table(runs, prompts))
     if options.plot:
-        sys.stdout.write(plot(runs))
+        emit(plot(runs))
     return 0 if any(run.ok for run in runs) else 1
 
 

@@ -85,20 +85,21 @@ def _fmt(value, spec: str, suffix: str = "") -> str:
 def format_table(runs: Sequence[BenchRun], prompts: Sequence[str]) -> str:
     lines = []
     header = (
-        f"{'MODEL':<26} {'RUN':>5} {'LOAD':>6} {'TTFT':>6} {'PROMPT/s':>9} {'GEN/s':>7} "
+        f"{'MODEL':<26} {'PROMPT':>6} {'RUN':>3} {'LOAD':>6} {'TTFT':>6} "
+        f"{'PROMPT tok/s':>12} {'GEN tok/s':>9} "
         f"{'SPLIT':<16} {'VRAM':>8} {'AVG W':>6} {'PEAK W':>7} {'J/TOK':>6}"
     )
     lines.append(header)
     for run in runs:
         if not run.ok:
-            lines.append(f"{run.model[:26]:<26} {'-':>5}  failed: {run.error}")
+            lines.append(f"{run.model[:26]:<26} {'-':>6} {'-':>3}  failed: {run.error}")
             continue
         vram = None if run.peak_vram_bytes is None else run.peak_vram_bytes / 1024**3
         lines.append(
-            f"{run.model[:26]:<26} {run.prompt + 1:>2}/{run.repeat + 1:<2} "
+            f"{run.model[:26]:<26} {run.prompt + 1:>6} {run.repeat + 1:>3} "
             f"{_fmt(run.load_s, '.2f', 's'):>6} {_fmt(run.time_to_first_token_s, '.2f', 's'):>6} "
-            f"{_fmt(run.prompt_tokens_per_s, ',.0f'):>9} "
-            f"{_fmt(run.generated_tokens_per_s, '.1f'):>7} "
+            f"{_fmt(run.prompt_tokens_per_s, ',.0f'):>12} "
+            f"{_fmt(run.generated_tokens_per_s, '.1f'):>9} "
             f"{(run.processor or '-'):<16} {_fmt(vram, '.1f', 'G'):>8} "
             f"{_fmt(run.average_power_w, '.0f'):>6} {_fmt(run.peak_power_w, '.0f'):>7} "
             f"{_fmt(run.joules_per_token, '.2f'):>6}"

@@ -7,6 +7,8 @@ import json
 import sys
 from dataclasses import dataclass, replace
 
+from rigtui.commands.ollama_check import ollama_version
+from rigtui.commands.output import emit
 from rigtui.commands.snapshot import take_snapshot
 from rigtui.config import Settings
 from rigtui.insight.fit import estimate, ollama_default_num_ctx, shape_from, usable_vram
@@ -46,7 +48,7 @@ def run(settings: Settings, demo: DemoOptions | None, options: FitOptions) -> in
         async def ask():
             client = OllamaClient(address)
             try:
-                return await client.version(), await gather_models(client)
+                return await ollama_version(client), await gather_models(client)
             finally:
                 await client.close()
 
@@ -58,19 +60,15 @@ def run(settings: Settings, demo: DemoOptions | None, options: FitOptions) -> in
     num_ctx = options.num_ctx or ollama_default_num_ctx(version, total)
     rows = fit_rows(models, num_ctx, available)
     if options.as_json:
-        json.dump(
-            {
-                "ollama": {"address": address.display, "version": version},
-                "num_ctx": num_ctx,
-                "available_vram_bytes": available,
-                "models": rows,
-            },
-            sys.stdout,
-            indent=2,
-        )
-        sys.stdout.write("\n")
+        document = {
+            "ollama": {"address": address.display, "version": version},
+            "num_ctx": num_ctx,
+            "available_vram_bytes": available,
+            "models": rows,
+        }
+        emit(json.dumps(document, indent=2) + "\n")
     else:
-        sys.stdout.write(format_fit_table(rows, available, names, num_ctx, how))
+        emit(format_fit_table(rows, available, names, num_ctx, how))
     return 0
 
 

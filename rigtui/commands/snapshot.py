@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
-from typing import TextIO
 
+from rigtui.commands.output import emit
 from rigtui.config import Settings
 from rigtui.sources import DemoOptions, open_rig
 from rigtui.telemetry.export import snapshot_to_dict
@@ -23,10 +22,7 @@ def run(settings: Settings, demo: DemoOptions | None, *, as_json: bool = False) 
     """Print one reading of the rig (``demo``: the simulated one) and return the exit code."""
     with open_rig(settings, demo, ollama=False) as rig:
         snapshot = take_snapshot(rig.sampler)
-    if as_json:
-        write_json(snapshot, sys.stdout)
-    else:
-        sys.stdout.write(format_table(snapshot))
+    emit(format_json(snapshot) if as_json else format_table(snapshot))
     return 0
 
 
@@ -39,9 +35,9 @@ def take_snapshot(sampler: RigSampler, *, prime_delay_s: float = PRIME_DELAY_S) 
         sampler.close()
 
 
-def write_json(snapshot: RigSnapshot, out: TextIO) -> None:
-    json.dump(snapshot_to_dict(snapshot), out, indent=2)
-    out.write("\n")
+def format_json(snapshot: RigSnapshot) -> str:
+    """The README's JSON contract, indented, with a final newline."""
+    return json.dumps(snapshot_to_dict(snapshot), indent=2) + "\n"
 
 
 def format_table(snapshot: RigSnapshot) -> str:

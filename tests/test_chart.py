@@ -166,7 +166,8 @@ def test_a_sample_that_changes_no_bin_leaves_the_plan_equal_so_nothing_is_drawn(
 @pytest.mark.parametrize(
     ("capacity", "y_max", "width", "holding"),
     # A history shorter than the window loses a drawn sample every second once full.
-    [(600, None, 24, 0.5), (300, None, 37, 0.05), (900, 100.0, 44, 0.4)],
+    # Since a column shows its spread, a new low in the newest bin changes the plan too.
+    [(600, None, 24, 0.5), (300, None, 37, 0.05), (900, 100.0, 44, 0.25)],
 )
 def test_a_plan_said_to_hold_is_the_plan_the_new_data_gives(capacity, y_max, width, holding):
     """Against planning afresh, second by second: two noisy series with spikes and gaps, a span
@@ -252,6 +253,47 @@ def test_several_series_are_lines_in_their_own_colours_with_a_legend():
     lit = [colours(row) for row in rows[1:-2] if {BLUE, RED} & colours(row)]
     assert len(lit) == 2  # one row of dots per flat line, not a filled area
     assert RED in lit[0] and BLUE in lit[1]
+
+
+def bursts(*series: tuple[str, str, tuple[float, float]]) -> ChartData:
+    """Ten minutes of one sample a second, each series alternating between its two values."""
+    times = tuple(float(t) for t in range(600))
+    return ChartData(
+        times,
+        599.0,
+        600.0,
+        tuple(
+            ChartSeries(label, tuple(pair[t % 2] for t in range(600)), colour)
+            for label, colour, pair in series
+        ),
+        y_max=100.0,
+    )
+
+
+def test_a_lone_series_shows_its_mean_under_its_peak():
+    """5-40 % bursts: filled to the mean (22.5 %) in the series' colour, dimmed up to the peak,
+    not a solid 40 % block."""
+    rows = chart_rows(bursts(("GPU 0", BLUE, (5.0, 40.0))), "GPU %", 44, 23)  # 20 rows, 80 dots
+    bright = [
+        number for number, row in enumerate(plot(rows)) if "#0000ff" in colours(rows[number + 1])
+    ]
+    dim = [
+        number for number, row in enumerate(plot(rows)) if "#00007f" in colours(rows[number + 1])
+    ]
+    # From the bottom: 22.5 % of 80 dots is 18 (rows 15-19), 40 % is 32 (rows 12-14 dimmed).
+    assert bright == [15, 16, 17, 18, 19]
+    assert dim == [12, 13, 14]
+    steady = chart_rows(bursts(("GPU 0", BLUE, (40.0, 40.0))), "GPU %", 44, 23)
+    assert not any("#00007f" in colours(row) for row in steady)  # no spread, nothing dimmed
+
+
+def test_several_series_are_bands_from_each_columns_low_to_its_high():
+    data = bursts(("GPU 0", BLUE, (5.0, 40.0)), ("GPU 1", RED, (80.0, 80.0)))
+    rows = chart_rows(data, "GPU %", 44, 23)
+    blue = [number for number in range(20) if BLUE in colours(rows[number + 1])]
+    red = [number for number in range(20) if RED in colours(rows[number + 1])]
+    assert blue == list(range(12, 20))  # 5 % to 40 %: every row the bursts cover
+    assert len(red) == 1  # a steady series is still a line
 
 
 def test_a_reference_line_is_drawn_where_there_is_no_data():

@@ -142,6 +142,41 @@ def binned(
     return bins
 
 
+def spread(
+    times: Sequence[float], values: Sequence[float | None], start: float, step: float, count: int
+) -> tuple[list[float | None], list[float | None], list[float | None]]:
+    """The lowest, mean and highest value in each of ``count`` bins of ``step`` seconds from
+    ``start``. A column spans many samples (ten minutes in 80 columns: 7.5 s each): its peak
+    alone draws 5-40 % bursts as a solid 40 % block; the mean and the lowest show the spread."""
+    lows: list[float | None] = [None] * count
+    highs: list[float | None] = [None] * count
+    sums = [0.0] * count
+    counts = [0] * count
+    for time, value in zip(times, values, strict=False):
+        if value is None:
+            continue
+        index = int((time - start) // step)
+        if 0 <= index < count:
+            if counts[index] == 0:
+                lows[index] = highs[index] = value
+            else:
+                lows[index] = min(lows[index], value)  # type: ignore[type-var]
+                highs[index] = max(highs[index], value)  # type: ignore[type-var]
+            sums[index] += value
+            counts[index] += 1
+    means = [sums[i] / counts[i] if counts[i] else None for i in range(count)]
+    return lows, means, highs
+
+
+def dimmed(colour: str) -> str:
+    """``colour`` at half strength: the part of a column between its mean and its peak."""
+    try:
+        red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    except ValueError:
+        return colour
+    return f"#{red // 2:02x}{green // 2:02x}{blue // 2:02x}"
+
+
 def _runs(cells: Sequence[tuple[str, str | None]]) -> Row:
     """Join neighbouring cells of one colour, so a row is a few segments, not one per cell."""
     runs: list[Run] = []
@@ -207,8 +242,17 @@ class _Canvas:
         self.bits = [[0] * cells for _ in range(rows)]
         self.colours: list[list[str | None]] = [[None] * cells for _ in range(rows)]
 
-    def draw(self, levels: Sequence[int | None], colour: str, *, filled: bool) -> None:
-        previous: int | None = None
+    def draw(
+        self,
+        levels: Sequence[int | None],
+        colour: str,
+        *,
+        filled: bool,
+        lows: Sequence[int | None] | None = None,
+    ) -> None:
+        """Filled up to ``levels``, or a line through them; with ``lows``, a line is a band from
+        each column's low to its high, joined to the column before."""
+        previous: tuple[int, int] | None = None
         bits, colours, rows = self.bits, self.colours, self.rows
         for column, lit in enumerate(levels):
             if lit is None:
@@ -219,11 +263,13 @@ class _Canvas:
                     continue
                 low, high = 1, lit
             else:
-                # A line: the dot for this bin, joined vertically to the last one.
-                low = high = max(1, lit)
+                # A line: the dots for this bin, joined vertically to the last one.
+                high = max(1, lit)
+                bottom = lows[column] if lows is not None else None
+                low = max(1, min(lit, bottom if bottom is not None else lit))
                 if previous is not None:
-                    low, high = min(low, max(1, previous)), max(high, max(1, previous))
-                previous = lit
+                    low, high = min(low, previous[1]), max(high, previous[0])
+                previous = (low, high)
             cell, masks = column // 2, CELL_MASKS[column % 2]
             # Cell by cell up the column, each with the dots of [low, high] it holds.
             for level in range((low - 1) // 4, (high - 1) // 4 + 1):
@@ -260,14 +306,20 @@ class ChartPlan:
     label_width: int = 0
     """0: too small to plot, or no data: the title and blank rows."""
     plot_width: int = 0
-    series: tuple[tuple[str, tuple[int | None, ...]], ...] = ()
-    """(colour, dots lit in each bin) of each series, drawn in this order."""
+    series: tuple[tuple[str, tuple[int | None, ...], tuple[int | None, ...]], ...] = ()
+    """(colour, dots lit by each bin's peak, dots lit by its low) of each series, drawn in this
+    order: a lone series is filled up to its mean with the rest up to the peak dimmed, several
+    are bands from each bin's lowest value to its highest."""
     line_rows: tuple[tuple[int, str], ...] = ()
     tick_rows: tuple[tuple[int, str], ...] = ()
     marked_cells: tuple[bool, ...] = ()
     """The x axis cells under a marked span."""
     span_color: str = ""
     window_s: float = 0.0
+    y_low: float = 0.0
+    y_high: float = 1.0
+    scale: float = 1.0
+    """The y range and the scale the dots were counted on."""
 
 
 def plan_chart(
@@ -296,9 +348,11 @@ def plan_chart(
     start, step = _bins(data.now, data.window_s, columns)
     series = []
     for one in data.series:
-        peaks = binned(data.times, one.values, start, step, columns)
+        lowest, means, peaks = spread(data.times, one.values, start, step, columns)
         levels = tuple(None if peak is None else to_dots.level(peak) for peak in peaks)
-        series.append((one.color, levels))
+        lows = means if len(data.series) == 1 else lowest
+        low_levels = tuple(None if low is None else to_dots.level(low) for low in lows)
+        series.append((one.color, levels, low_levels))
     line_rows = {to_dots.row_of(to_dots.level(line.value)): line.color for line in data.lines}
     tick_rows: dict[int, str] = {}
     for tick, label in zip(ticks, labels, strict=True):
@@ -322,6 +376,9 @@ def plan_chart(
         tuple(marked),
         data.span_color,
         data.window_s,
+        data.y_min,
+        upper,
+        scale,
     )
 
 
@@ -364,7 +421,8 @@ def plan_holds(plan: ChartPlan, old: ChartData, new: ChartData) -> bool:
         if column(time) != columns - 1:
             break
         in_newest_bin += 1
-    for old_series, new_series in zip(old.series, new.series, strict=True):
+    to_dots = _Scale(plan.height - 3, plan.y_low, plan.y_high, plan.scale)
+    for number, (old_series, new_series) in enumerate(zip(old.series, new.series, strict=True)):
         if (old_series.label, old_series.color) != (new_series.label, new_series.color):
             return False
         old_values, new_values = old_series.values, new_series.values
@@ -375,6 +433,11 @@ def plan_holds(plan: ChartPlan, old: ChartData, new: ChartData) -> bool:
             newest = old_values[len(old_values) - in_newest_bin :]
             peak = max((held for held in newest if held is not None), default=None)
             if peak is None or value > peak:
+                return False
+            # The newest bin's low (its mean, for a lone series) moves with every sample.
+            held = [one for one in (*newest, value) if one is not None]
+            low = min(held) if len(new.series) > 1 else sum(held) / len(held)
+            if to_dots.level(low) != plan.series[number][2][-1]:
                 return False
         gone = old_values[0] if dropped else None
         # The y axis fits the highest value held, not only those drawn: did that one go?
@@ -397,8 +460,13 @@ def draw_chart(plan: ChartPlan, style: ChartStyle = ChartStyle()) -> list[Row]:
         return [title_row, *[((" " * width, None),)] * (height - 1)]
     plot_rows = height - 3
     canvas = _Canvas(plot_rows, plot_width := plan.plot_width)  # the levels are dots already
-    for colour, levels in plan.series:
-        canvas.draw(levels, colour, filled=len(plan.series) == 1)
+    if len(plan.series) == 1:
+        colour, peaks, means = plan.series[0]
+        canvas.draw(peaks, dimmed(colour), filled=True)
+        canvas.draw(means, colour, filled=True)
+    else:
+        for colour, peaks, lows in plan.series:
+            canvas.draw(peaks, colour, filled=False, lows=lows)
     line_rows, tick_rows = dict(plan.line_rows), dict(plan.tick_rows)
     label_width = plan.label_width
     rows = [title_row]

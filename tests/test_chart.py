@@ -296,6 +296,28 @@ def test_several_series_are_bands_from_each_columns_low_to_its_high():
     assert len(red) == 1  # a steady series is still a line
 
 
+def test_a_legend_too_long_for_the_title_row_goes_on_below_it_whole():
+    """Eight GPUs: every one is named, on as many rows as that takes; none is cut."""
+    times = tuple(float(t) for t in range(600))
+    data = ChartData(
+        times,
+        599.0,
+        600.0,
+        tuple(ChartSeries(f"GPU {n}", tuple(10.0 * n for _ in times), BLUE) for n in range(8)),
+        y_max=100.0,
+    )
+    rows = chart_rows(data, "GPU utilization %", 40, 14)
+    assert len(rows) == 14 and all(len(text(row)) == 40 for row in rows)
+    heading = [text(row).rstrip() for row in rows[:3]]
+    assert heading == [
+        "GPU utilization %  ▪GPU 0  ▪GPU 1",
+        "▪GPU 2  ▪GPU 3  ▪GPU 4  ▪GPU 5  ▪GPU 6",
+        "▪GPU 7",
+    ]
+    assert "┤" in text(rows[3])  # the plot starts below the legend: "100┤"
+    assert text(rows[-1]).split() == ["-10m", "-5m", "now"]
+
+
 def test_a_reference_line_is_drawn_where_there_is_no_data():
     data = flat(10.0, lines=(ChartLine("slowdown", 87.0, RED),))
     rows = chart_rows(data, "°C", 40, 12)
@@ -313,7 +335,8 @@ def test_spans_are_marked_on_the_time_axis():
 
 def test_too_small_a_chart_shows_its_title_only():
     rows = chart_rows(flat(50.0), "GPU utilization %", 11, 3)
-    assert text(rows[0]) == "GPU utiliza" and len(rows) == 3
+    # The words that fit, none of them cut ("GPU utiliza" before).
+    assert text(rows[0]) == "GPU        " and len(rows) == 3
     assert chart_rows(flat(50.0), "x", 0, 10) == []
 
 

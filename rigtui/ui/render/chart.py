@@ -320,6 +320,13 @@ class ChartPlan:
     y_high: float = 1.0
     scale: float = 1.0
     """The y range and the scale the dots were counted on."""
+    heading: tuple[tuple[tuple[str, str | None], ...], ...] = ()
+    """The rows above the plot: the title and the legend, flowed between words and entries
+    onto as many rows as they need (eight GPUs do not fit beside a title)."""
+
+    @property
+    def plot_rows(self) -> int:
+        return self.height - 2 - max(1, len(self.heading))
 
 
 def plan_chart(
@@ -328,14 +335,16 @@ def plan_chart(
     """The plan of a ``width`` x ``height`` chart. ``scale`` divides every value (bytes to
     GiB)."""
     legend = (
-        tuple((series.label, series.color) for series in data.series)
+        # Once each: every GPU's power peaks share one colour and one label.
+        tuple(dict.fromkeys((series.label, series.color) for series in data.series))
         if data is not None and len(data.series) > 1
         else ()
     )
-    blank = ChartPlan(max(0, width), max(0, height), title, legend)
+    heading = _heading(title, legend, max(0, width), max(1, height - 5))
+    blank = ChartPlan(max(0, width), max(0, height), title, legend, heading=heading[:1])
     if data is None or width < 12 or height < 4:
         return blank
-    plot_rows = height - 3
+    plot_rows = height - 2 - len(heading)
     upper, ticks = _y_axis(data, scale, plot_rows)
     labels = [tick_label(tick) for tick in ticks]
     label_width = max(len(label) for label in labels)
@@ -379,6 +388,7 @@ def plan_chart(
         data.y_min,
         upper,
         scale,
+        heading,
     )
 
 
@@ -421,7 +431,7 @@ def plan_holds(plan: ChartPlan, old: ChartData, new: ChartData) -> bool:
         if column(time) != columns - 1:
             break
         in_newest_bin += 1
-    to_dots = _Scale(plan.height - 3, plan.y_low, plan.y_high, plan.scale)
+    to_dots = _Scale(plan.plot_rows, plan.y_low, plan.y_high, plan.scale)
     for number, (old_series, new_series) in enumerate(zip(old.series, new.series, strict=True)):
         if (old_series.label, old_series.color) != (new_series.label, new_series.color):
             return False
@@ -455,10 +465,10 @@ def draw_chart(plan: ChartPlan, style: ChartStyle = ChartStyle()) -> list[Row]:
     width, height = plan.width, plan.height
     if width <= 0 or height <= 0:
         return []
-    title_row = _title_row(plan, style)
+    heading = _heading_rows(plan, style)
     if not plan.label_width:
-        return [title_row, *[((" " * width, None),)] * (height - 1)]
-    plot_rows = height - 3
+        return [heading[0], *[((" " * width, None),)] * (height - 1)]
+    plot_rows = plan.plot_rows
     canvas = _Canvas(plot_rows, plot_width := plan.plot_width)  # the levels are dots already
     if len(plan.series) == 1:
         colour, peaks, means = plan.series[0]
@@ -469,7 +479,7 @@ def draw_chart(plan: ChartPlan, style: ChartStyle = ChartStyle()) -> list[Row]:
             canvas.draw(peaks, colour, filled=False, lows=lows)
     line_rows, tick_rows = dict(plan.line_rows), dict(plan.tick_rows)
     label_width = plan.label_width
-    rows = [title_row]
+    rows = list(heading)
     for row in range(plot_rows):
         label = tick_rows.get(row, "")
         axis = [(label.rjust(label_width), style.axis), ("┤" if label else "│", style.axis)]
@@ -495,16 +505,48 @@ def chart_rows(
     return draw_chart(plan_chart(data, title, width, height, scale=scale), style)
 
 
-def _title_row(plan: ChartPlan, style: ChartStyle) -> Row:
-    width = plan.width
-    cells: list[tuple[str, str | None]] = [(char, style.text) for char in plan.title[:width]]
-    for label, colour in plan.legend:
-        entry = f"  ▪{label}"
-        if len(cells) + len(entry) > width:
-            break
-        cells.extend((char, colour if char == "▪" else style.axis) for char in entry)
-    cells.extend((" ", None) for _ in range(width - len(cells)))
-    return _runs(cells)
+LEGEND = "legend"
+"""In a heading: a legend entry's words, in the axis colour."""
+
+
+def _heading(
+    title: str, legend: tuple[tuple[str, str], ...], width: int, most_rows: int
+) -> tuple[tuple[tuple[str, str | None], ...], ...]:
+    """The title's words and the legend's entries flowed onto rows of ``width``: each word and
+    entry whole on one row. Pieces are (text, colour): None for the title's colour, LEGEND for
+    an entry's words; an entry's ``▪`` has its series' colour. At most ``most_rows`` rows."""
+    pieces: list[tuple[tuple[str, str | None], ...]] = []
+    for number, word in enumerate(title.split(" ")):
+        pieces.append((((" " if number else "") + word, None),))
+    for label, colour in legend:
+        pieces.append((("  ", None), ("▪", colour), (label, LEGEND)))
+    rows: list[list[tuple[str, str | None]]] = [[]]
+    used = 0
+    for piece in pieces:
+        size = sum(len(text) for text, _ in piece)
+        if used + size > width and rows[-1]:
+            if len(rows) == most_rows:
+                break
+            rows.append([])
+            piece = tuple((text.lstrip(), colour) for text, colour in piece if text.strip())
+            size = sum(len(text) for text, _ in piece)
+            used = 0
+        rows[-1].extend(piece)
+        used += size
+    return tuple(tuple(row) for row in rows)
+
+
+def _heading_rows(plan: ChartPlan, style: ChartStyle) -> list[Row]:
+    rows = []
+    for pieces in plan.heading or ((),):
+        cells: list[tuple[str, str | None]] = []
+        for text, colour in pieces:
+            shown = style.text if colour is None else style.axis if colour == LEGEND else colour
+            cells.extend((char, shown) for char in text)
+        cells = cells[: plan.width]
+        cells.extend((" ", None) for _ in range(plan.width - len(cells)))
+        rows.append(_runs(cells))
+    return rows
 
 
 def _time_labels(window_s: float, label_width: int, plot_width: int, style: ChartStyle) -> Row:

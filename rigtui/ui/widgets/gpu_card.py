@@ -36,13 +36,22 @@ class GpuCard(TextPanel):
     def watch_reading(self, reading: GpuReading | None) -> None:
         if reading is None:
             return
-        self.set_border_title(gpu_title(reading))
+        self._set_title()
         self.set_border_subtitle(gpu_subtitle(reading))
         self.set_class(reading.lost, "-lost")
         self._mark_alert()
         reasons = set(reading.clocks_event_reasons or ())
         self.set_class("sw_power_cap" in reasons, "-capped")
         self.update_lines()
+
+    def _set_title(self) -> None:
+        if self.reading is not None:
+            # The border's corners and the spaces around the title take six cells.
+            room = self.outer_size.width - 6 if self.outer_size.width else None
+            self.set_border_title(gpu_title(self.reading, room))
+
+    def on_resize(self) -> None:  # TextPanel's own handler runs as well
+        self._set_title()
 
     def watch_insight(self) -> None:
         self._mark_alert()

@@ -448,3 +448,28 @@ async def test_without_ollama_there_is_no_chat_tab_nor_its_key():
         assert tabs.active == "rig-tab"
         assert app.check_action("show_tab", ("chat-tab",)) is False
         assert app.check_action("show_tab", ("charts-tab",)) is True
+
+
+async def test_the_processes_tab_wraps_a_long_command_line_in_the_width_left():
+    """The runner's command line is longer than 80 columns: the Command column takes what the
+    other columns leave and wraps in it, rather than running off the edge cut mid-word."""
+    app = staged_app("story", 345.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await first_reading_shown(pilot)
+        await pilot.press("3")
+        table = app.screen.query_one("#gpu-processes", ProcessTable)
+        await until(pilot, lambda: table.row_count > 0, "the processes tab filled")
+        await pilot.pause()
+        widths = sum(column.get_render_width(table) for column in table.columns.values())
+        assert widths <= table.scrollable_content_region.width
+        command = table.get_row_at(0)[5].plain
+        assert len(command) > 80
+        assert table.rows[table.coordinate_to_cell_key((0, 0)).row_key].height > 1
+        await pilot.resize_terminal(160, 50)
+        await until(
+            pilot,
+            lambda: (
+                sum(column.get_render_width(table) for column in table.columns.values()) > widths
+            ),
+            "the command column widened",
+        )

@@ -16,6 +16,7 @@ from rigtui.text import units
 from rigtui.text.safe import literal, printable
 from rigtui.ui.render.gpu import (
     fan_summary,
+    gpu_card_brief_lines,
     gpu_card_compact_lines,
     gpu_card_lines,
     gpu_subtitle,
@@ -219,14 +220,13 @@ def test_a_card_70_columns_wide_keeps_the_peak_and_the_reserved_memory():
     assert "20.9/24.0 GiB +0.3 rsv" in text
 
 
-@pytest.mark.parametrize("compact", [False, True])
-def test_at_every_width_a_card_drops_whole_figures_and_cuts_no_word(compact):
+@pytest.mark.parametrize("render", [gpu_card_lines, gpu_card_compact_lines, gpu_card_brief_lines])
+def test_at_every_width_a_card_drops_whole_figures_and_cuts_no_word(render):
     """Narrower, a card leaves out its least useful figures, each whole, and wraps the WHY
     line between words: every word it shows is a word of the widest card, and every word of
     the WHY line is on it."""
     reading = busy_4090()
     insight = insight_for(reading)
-    render = gpu_card_compact_lines if compact else gpu_card_lines
     # Below 56 columns GPU and MEM share a line: "97% mem 82%".
     widest = set(words_of(render(reading, 200, P, insight))) | {"mem"}
     for width in range(30, 121):
@@ -234,7 +234,7 @@ def test_at_every_width_a_card_drops_whole_figures_and_cuts_no_word(compact):
         assert all(line.cell_len == width for line in lines), width
         shown = words_of(lines)
         assert set(shown) <= widest, (width, set(shown) - widest)
-        for needed in ("20.9/24.0", "443/450", "97%", "54", *LONG_WHY.split()):
+        for needed in ("20.9/24.0", "97%", *LONG_WHY.split()):
             assert needed in shown, (width, needed)
 
 
@@ -251,3 +251,10 @@ def test_a_long_gpu_name_is_shortened_by_whole_words():
     assert gpu_title(reading) == f"GPU 3 · {reading.name}"
     assert gpu_title(reading, 40) == "GPU 3 · RTX PRO 6000 Blackwell Max-Q"
     assert gpu_title(reading, 10) == "GPU 3"
+
+
+def test_the_brief_card_is_two_lines_as_nvitop_fits_a_gpu():
+    reading = busy_4090()
+    lines = gpu_card_brief_lines(reading, 76, P, insight_for(reading, "power-capped at 450 W"))
+    assert [line.plain.split()[0] for line in lines] == ["GPU", "WHY"]
+    assert "97%  VRAM 20.9/24.0 GiB  PWR 443/450 W  54 °C" in lines[0].plain

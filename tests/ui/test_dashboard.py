@@ -10,6 +10,7 @@ from textual.widgets import TabbedContent
 from textual.widgets._toast import Toast
 
 from rigtui.config import Settings
+from rigtui.sim.environment import SimulatedEnvironment
 from rigtui.sim.nvml import ERROR_DRIVER_NOT_LOADED
 from rigtui.sources import DashboardSource
 from rigtui.telemetry.opening import SamplerOpening
@@ -44,6 +45,7 @@ from .helpers import (
     stepped_until,
     until,
 )
+from .test_layout_sizes import eight_long_names
 
 POWER_CALL = "nvmlDeviceGetFieldValues"
 """A reading reads its power fields in one call, a power round in one."""
@@ -473,3 +475,16 @@ async def test_the_processes_tab_wraps_a_long_command_line_in_the_width_left():
             ),
             "the command column widened",
         )
+
+
+async def test_many_gpus_on_a_short_terminal_get_two_lines_each():
+    """Eight GPUs at 80x24: a card is its border and two lines (seven rows before)."""
+    app = staged_app("dual", 345.0, environment=SimulatedEnvironment(eight_long_names()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await first_reading_shown(pilot)
+        cards = list(app.screen.query("#gpu-cards GpuCard").results(GpuCard))
+        assert len(cards) == 8 and all(card.brief for card in cards)
+        await until(pilot, lambda: cards[0].outer_size.height == 4, "the cards laid out brief")
+        assert "PWR 443/450 W" in rendered_text(cards[0], width=80)
+        await pilot.resize_terminal(160, 50)
+        await until(pilot, lambda: not cards[0].brief, "tall enough for the full cards")

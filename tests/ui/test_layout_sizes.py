@@ -21,7 +21,13 @@ from rigtui.sim.rig import RTX_4090
 from rigtui.sim.scenario import DESKTOP_4090, SCENARIOS, Scenario
 from rigtui.ui.render.chart import plan_chart
 from rigtui.ui.render.cpu import cpu_panel_lines, cpu_title
-from rigtui.ui.render.gpu import gpu_card_compact_lines, gpu_card_lines, gpu_subtitle, gpu_title
+from rigtui.ui.render.gpu import (
+    gpu_card_brief_lines,
+    gpu_card_compact_lines,
+    gpu_card_lines,
+    gpu_subtitle,
+    gpu_title,
+)
 from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.staging import staged_app
@@ -77,8 +83,9 @@ def vocabulary(widget: Widget) -> set[str]:
             return words("GPU waiting for the first reading…") | {str(widget.index)}
         return words(
             plain(gpu_card_lines(reading, AMPLE, palette, insight))
+            + plain(gpu_card_brief_lines(reading, AMPLE, palette, insight))
             + plain(gpu_card_compact_lines(reading, AMPLE, palette, insight))
-            + f" {gpu_title(reading)} {gpu_subtitle(reading)} mem fan-stop not spinning"
+            + f" {gpu_title(reading)} {gpu_subtitle(reading)} mem fan-stop not spinning PWR VRAM"
         )
     if isinstance(widget, CpuPanel):
         if widget.cpu is None or widget.memory is None:
@@ -172,8 +179,9 @@ def _forget_the_simulated_library():
 @pytest.mark.parametrize(
     ("scenario", "at_s", "sizes"),
     [
-        # Eight long-named cards, the power budget's banner, a reply generating.
-        ("eight", 345.0, SIZES),
+        # Eight long-named cards, the power budget's banner, a reply generating: a size per
+        # test, so that two workers share them.
+        *(("eight", 345.0, (size,)) for size in SIZES),
         # One card, the 70B model half on the CPU: the longest WHY and advice lines.
         ("story", 440.0, ((80, 24), (120, 40))),
         # A lost card, a stuck fan, thermal slowdown, a link at Gen2.

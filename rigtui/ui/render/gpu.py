@@ -505,3 +505,59 @@ def gpu_card_compact_lines(
         *_pair(clocks, link, width),
         *wrapped(why_line(gpu, width, palette, insight), width),
     ]
+
+
+def gpu_card_brief_lines(
+    gpu: GpuReading,
+    width: int,
+    palette: Palette = DEFAULT_PALETTE,
+    insight: GpuInsight | None = None,
+) -> list[Text]:
+    """Two lines, as nvitop fits a GPU: load, memory, power, temperature and fans; then WHY.
+    For many GPUs on a short terminal. Figures that do not fit are left out whole, from the
+    end."""
+    if gpu.lost:
+        return lost_lines(gpu, width, palette)[:1]
+    util = gpu.utilization_gpu_pct
+    figures = Text(f"  {units.percent(util)}")
+    if gpu.memory_used_bytes is not None:
+        vram = f"{units.gib(gpu.memory_used_bytes)}/{units.gib(gpu.memory_total_bytes)} GiB"
+        figures.append("  VRAM ", style="bold")
+        figures.append(vram, style=vram_colour(gpu.memory_used_fraction, palette))
+    pieces: list[Text] = []
+    if gpu.power_draw_w is not None:
+        power = Text("  PWR ", style="bold")
+        limit = f"/{gpu.power_limit_w:.0f}" if gpu.power_limit_w is not None else ""
+        power.append(
+            f"{gpu.power_draw_w:.0f}{limit} W", style=power_colour(gpu.power_fraction, palette)
+        )
+        pieces.append(power)
+    if gpu.temperature_c is not None:
+        pieces.append(
+            Text(
+                f"  {units.celsius(gpu.temperature_c)}",
+                style=f"bold {temperature_colour(gpu, palette)}",
+            )
+        )
+    if gpu.fans:
+        fans = Text("  FAN ", style="bold")
+        fans.append_text(
+            fan_summary(gpu, palette, insight.fans if insight is not None else None, short=True)
+        )
+        pieces.append(fans)
+    line = label("GPU")
+    # The bar takes what the figures leave, at least four cells.
+    shown = append_fitting(figures.copy(), pieces, width - LABEL_WIDTH - 4)
+    line.append_text(
+        bar(
+            None if util is None else util / 100,
+            max(4, width - LABEL_WIDTH - shown.cell_len),
+            palette.normal,
+            palette,
+        )
+    )
+    line.append_text(shown)
+    return [
+        *wrapped(line, width),
+        *wrapped(why_line(gpu, width, palette, insight), width),
+    ]

@@ -302,10 +302,13 @@ class DashboardScreen(KeptColours, Screen):
         self.call_after_refresh(self._refresh_active_tab)
 
     def _compact_cards(self, height: int) -> None:
-        """Several GPUs on a short terminal: four lines per card, so CPU and memory still fit."""
+        """Several GPUs on a short terminal: five lines per card, so CPU and memory still fit;
+        more than two on a short one: two lines per card, as nvitop fits them."""
         compact = self._gpu_count > 1 and height < 40
+        brief = self._gpu_count > 2 and height < 34
         for card in self.query("#gpu-cards GpuCard"):
             card.compact = compact
+            card.brief = brief
         for card in self.query("#chat-gpus GpuCard"):
             card.compact = True
 
@@ -313,10 +316,10 @@ class DashboardScreen(KeptColours, Screen):
         if count == self._gpu_count:
             return
         self._gpu_count = count
-        compact = count > 1 and self.size.height < 40
         container = self.query_one("#gpu-cards")
         container.remove_children()
-        container.mount_all(GpuCard(index, compact=compact) for index in range(count))
+        container.mount_all(GpuCard(index) for index in range(count))
+        self._compact_cards(self.size.height)
         beside_chat = self.query_one("#chat-gpus")
         beside_chat.remove_children()
         beside_chat.mount_all(

@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import GpuReading
 from rigtui.ui.render.gpu import (
+    gpu_card_brief_lines,
     gpu_card_compact_lines,
     gpu_card_lines,
     gpu_subtitle,
@@ -24,7 +25,9 @@ SLOWED = frozenset(
 class GpuCard(TextPanel):
     reading: reactive[GpuReading | None] = reactive(None, repaint=False)
     compact: reactive[bool] = reactive(False, repaint=False)
-    """Four lines instead of seven: several GPUs on a short terminal."""
+    """Five lines instead of eight: several GPUs on a short terminal."""
+    brief: reactive[bool] = reactive(False, repaint=False)
+    """Two lines: many GPUs on a short terminal (wins over ``compact``)."""
     insight: reactive[GpuInsight | None] = reactive(None, repaint=False)
 
     def __init__(self, index: int, *, id: str | None = None, compact: bool = False) -> None:
@@ -69,9 +72,18 @@ class GpuCard(TextPanel):
     def watch_compact(self) -> None:
         self.update_lines()
 
+    def watch_brief(self) -> None:
+        self.update_lines()
+
     def panel_lines(self) -> list[Text]:
         if self.reading is None:
             return [Text("waiting for the first reading…")]
         palette = theme_palette(self.app.current_theme)
-        lines = gpu_card_compact_lines if self.compact else gpu_card_lines
+        lines = (
+            gpu_card_brief_lines
+            if self.brief
+            else gpu_card_compact_lines
+            if self.compact
+            else gpu_card_lines
+        )
         return lines(self.reading, max(20, self.line_width), palette, self.insight)

@@ -166,7 +166,8 @@ def test_a_sample_that_changes_no_bin_leaves_the_plan_equal_so_nothing_is_drawn(
 @pytest.mark.parametrize(
     ("capacity", "y_max", "width", "holding"),
     # A history shorter than the window loses a drawn sample every second once full.
-    [(600, None, 24, 0.5), (300, None, 37, 0.05), (900, 100.0, 44, 0.4)],
+    # Since a column shows its spread, a new low in the newest bin changes the plan too.
+    [(600, None, 24, 0.5), (300, None, 37, 0.05), (900, 100.0, 44, 0.25)],
 )
 def test_a_plan_said_to_hold_is_the_plan_the_new_data_gives(capacity, y_max, width, holding):
     """Against planning afresh, second by second: two noisy series with spikes and gaps, a span
@@ -254,6 +255,69 @@ def test_several_series_are_lines_in_their_own_colours_with_a_legend():
     assert RED in lit[0] and BLUE in lit[1]
 
 
+def bursts(*series: tuple[str, str, tuple[float, float]]) -> ChartData:
+    """Ten minutes of one sample a second, each series alternating between its two values."""
+    times = tuple(float(t) for t in range(600))
+    return ChartData(
+        times,
+        599.0,
+        600.0,
+        tuple(
+            ChartSeries(label, tuple(pair[t % 2] for t in range(600)), colour)
+            for label, colour, pair in series
+        ),
+        y_max=100.0,
+    )
+
+
+def test_a_lone_series_shows_its_mean_under_its_peak():
+    """5-40 % bursts: filled to the mean (22.5 %) in the series' colour, dimmed up to the peak,
+    not a solid 40 % block."""
+    rows = chart_rows(bursts(("GPU 0", BLUE, (5.0, 40.0))), "GPU %", 44, 23)  # 20 rows, 80 dots
+    bright = [
+        number for number, row in enumerate(plot(rows)) if "#0000ff" in colours(rows[number + 1])
+    ]
+    dim = [
+        number for number, row in enumerate(plot(rows)) if "#00007f" in colours(rows[number + 1])
+    ]
+    # From the bottom: 22.5 % of 80 dots is 18 (rows 15-19), 40 % is 32 (rows 12-14 dimmed).
+    assert bright == [15, 16, 17, 18, 19]
+    assert dim == [12, 13, 14]
+    steady = chart_rows(bursts(("GPU 0", BLUE, (40.0, 40.0))), "GPU %", 44, 23)
+    assert not any("#00007f" in colours(row) for row in steady)  # no spread, nothing dimmed
+
+
+def test_several_series_are_bands_from_each_columns_low_to_its_high():
+    data = bursts(("GPU 0", BLUE, (5.0, 40.0)), ("GPU 1", RED, (80.0, 80.0)))
+    rows = chart_rows(data, "GPU %", 44, 23)
+    blue = [number for number in range(20) if BLUE in colours(rows[number + 1])]
+    red = [number for number in range(20) if RED in colours(rows[number + 1])]
+    assert blue == list(range(12, 20))  # 5 % to 40 %: every row the bursts cover
+    assert len(red) == 1  # a steady series is still a line
+
+
+def test_a_legend_too_long_for_the_title_row_goes_on_below_it_whole():
+    """Eight GPUs: every one is named, on as many rows as that takes; none is cut."""
+    times = tuple(float(t) for t in range(600))
+    data = ChartData(
+        times,
+        599.0,
+        600.0,
+        tuple(ChartSeries(f"GPU {n}", tuple(10.0 * n for _ in times), BLUE) for n in range(8)),
+        y_max=100.0,
+    )
+    rows = chart_rows(data, "GPU utilization %", 40, 14)
+    assert len(rows) == 14 and all(len(text(row)) == 40 for row in rows)
+    heading = [text(row).rstrip() for row in rows[:3]]
+    assert heading == [
+        "GPU utilization %  ▪GPU 0  ▪GPU 1",
+        "▪GPU 2  ▪GPU 3  ▪GPU 4  ▪GPU 5  ▪GPU 6",
+        "▪GPU 7",
+    ]
+    assert "┤" in text(rows[3])  # the plot starts below the legend: "100┤"
+    assert text(rows[-1]).split() == ["-10m", "-5m", "now"]
+
+
 def test_a_reference_line_is_drawn_where_there_is_no_data():
     data = flat(10.0, lines=(ChartLine("slowdown", 87.0, RED),))
     rows = chart_rows(data, "°C", 40, 12)
@@ -271,7 +335,8 @@ def test_spans_are_marked_on_the_time_axis():
 
 def test_too_small_a_chart_shows_its_title_only():
     rows = chart_rows(flat(50.0), "GPU utilization %", 11, 3)
-    assert text(rows[0]) == "GPU utiliza" and len(rows) == 3
+    # The words that fit, none of them cut ("GPU utiliza" before).
+    assert text(rows[0]) == "GPU        " and len(rows) == 3
     assert chart_rows(flat(50.0), "x", 0, 10) == []
 
 

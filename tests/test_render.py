@@ -14,7 +14,15 @@ from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import FanReading, GpuReading
 from rigtui.text import units
 from rigtui.text.safe import literal, printable
-from rigtui.ui.render.gpu import fan_summary, gpu_card_lines, gpu_subtitle, temperature_colour
+from rigtui.ui.render.gpu import (
+    fan_summary,
+    gpu_card_brief_lines,
+    gpu_card_compact_lines,
+    gpu_card_lines,
+    gpu_subtitle,
+    gpu_title,
+    temperature_colour,
+)
 from rigtui.ui.render.palette import DEFAULT_PALETTE as P
 
 
@@ -146,3 +154,107 @@ def test_untrusted_text_is_shown_literally():
     assert text.plain == "[bold]not bold[/] [link=http://x]x[/link]"
     assert text.spans == []
     assert literal(None, placeholder="(gone)").plain == "(gone)"
+
+
+BAR_CELLS = set("█▉▊▋▌▍▎▏ ·")
+
+
+def busy_4090() -> GpuReading:
+    """A card at work with every optional figure present: what fills a card's lines most."""
+    return gpu(
+        name="NVIDIA GeForce RTX 4090",
+        utilization_gpu_pct=97,
+        utilization_memory_pct=82,
+        memory_used_bytes=int(20.9 * 1024**3),
+        memory_total_bytes=24 * 1024**3,
+        memory_reserved_bytes=int(0.3 * 1024**3),
+        power_draw_w=443.0,
+        power_limit_w=450.0,
+        power_peak_60s_w=655.0,
+        power_peaks_instant=True,
+        pstate=2,
+        temperature_c=54,
+        temperature_slowdown_c=87,
+        temperature_shutdown_c=90,
+        fans=(FanReading(0, 38, 1137), FanReading(1, 40, 1197)),
+        clocks_sm_mhz=2707,
+        clocks_sm_max_mhz=3120,
+        clocks_mem_mhz=10251,
+        clocks_mem_max_mhz=10501,
+        clocks_event_reasons=("sw_power_cap",),
+        pcie_link_gen=4,
+        pcie_link_width=4,
+        pcie_link_gen_max=4,
+        pcie_link_width_max=16,
+        pcie_rx_bytes_per_s=3.1e9,
+        pcie_tx_bytes_per_s=2.0e6,
+    )
+
+
+LONG_WHY = (
+    "memory bound on system RAM: 45% of llama3.3:70b runs on the CPU; check the cable, "
+    "riser or BIOS setting that holds the link at Gen1"
+)
+
+
+def insight_for(reading: GpuReading, words: str = LONG_WHY) -> GpuInsight:
+    return GpuInsight(
+        diagnosis=dataclasses.replace(why_slow(reading), words=words),
+        link=link_state(reading),
+        load=None,
+        loading=False,
+        model_cpu_share=None,
+        fans=fan_check(reading),
+    )
+
+
+def words_of(lines) -> list[str]:
+    """The words on the lines, leaving out the bars (whose cells change with the width)."""
+    return [word for line in lines for word in line.plain.split() if not set(word) <= BAR_CELLS]
+
+
+def test_a_card_70_columns_wide_keeps_the_peak_and_the_reserved_memory():
+    """At 120x40 the card is about 70 columns inside: both used to be dropped below 72 and 70."""
+    text = "\n".join(line.plain for line in gpu_card_lines(busy_4090(), 70, P))
+    assert "443/450 W  peak 655 W P2" in text
+    assert "20.9/24.0 GiB +0.3 rsv" in text
+
+
+@pytest.mark.parametrize("render", [gpu_card_lines, gpu_card_compact_lines, gpu_card_brief_lines])
+def test_at_every_width_a_card_drops_whole_figures_and_cuts_no_word(render):
+    """Narrower, a card leaves out its least useful figures, each whole, and wraps the WHY
+    line between words: every word it shows is a word of the widest card, and every word of
+    the WHY line is on it."""
+    reading = busy_4090()
+    insight = insight_for(reading)
+    # Below 56 columns GPU and MEM share a line: "97% mem 82%".
+    widest = set(words_of(render(reading, 200, P, insight))) | {"mem"}
+    for width in range(30, 121):
+        lines = render(reading, width, P, insight)
+        assert all(line.cell_len == width for line in lines), width
+        shown = words_of(lines)
+        assert set(shown) <= widest, (width, set(shown) - widest)
+        for needed in ("20.9/24.0", "97%", *LONG_WHY.split()):
+            assert needed in shown, (width, needed)
+
+
+def test_the_compact_card_beside_the_chat_keeps_memory_and_the_receive_rate():
+    """44 columns, the card beside the chat at 120x40: "20.9/24.0 Gi" and "RX 3" before."""
+    text = "\n".join(line.plain for line in gpu_card_compact_lines(busy_4090(), 44, P))
+    assert "20.9/24.0 GiB" in text
+    assert "RX 3.1 GB/s" in text
+    assert "443/450 W" in text
+
+
+def test_a_long_gpu_name_is_shortened_by_whole_words():
+    reading = gpu(index=3, name="NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition")
+    assert gpu_title(reading) == f"GPU 3 · {reading.name}"
+    assert gpu_title(reading, 40) == "GPU 3 · RTX PRO 6000 Blackwell Max-Q"
+    assert gpu_title(reading, 10) == "GPU 3"
+
+
+def test_the_brief_card_is_two_lines_as_nvitop_fits_a_gpu():
+    reading = busy_4090()
+    lines = gpu_card_brief_lines(reading, 76, P, insight_for(reading, "power-capped at 450 W"))
+    assert [line.plain.split()[0] for line in lines] == ["GPU", "WHY"]
+    assert "97%  VRAM 20.9/24.0 GiB  PWR 443/450 W  54 °C" in lines[0].plain

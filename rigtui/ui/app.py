@@ -116,7 +116,10 @@ class RigApp(App):
 
     def get_default_screen(self) -> DashboardScreen:
         self._dashboard = DashboardScreen(
-            self.interval_s, self.source.label, on_ready=self._start_sources
+            self.interval_s,
+            self.source.label,
+            on_ready=self._start_sources,
+            chat=self.source.ollama_address is not None,
         )
         return self._dashboard
 
@@ -299,6 +302,8 @@ class RigApp(App):
             self.call_after_refresh(self.dashboard.query_one("#prompt").focus)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if parameters == ("chat-tab",) and self.source.ollama_address is None:
+            return False  # without Ollama there is no Chat tab to show
         if action in {"seek", "replay_faster", "replay_slower", "seek_start", "seek_end"}:
             # Arrow keys stay with a text field that has the focus.
             typing = isinstance(self.focused, TextArea | Input)

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from textual.widgets import TabbedContent
 from textual.widgets._toast import Toast
 
 from rigtui.config import Settings
+from rigtui.sim.environment import SimulatedEnvironment
 from rigtui.sim.nvml import ERROR_DRIVER_NOT_LOADED
 from rigtui.sources import DashboardSource
 from rigtui.telemetry.opening import SamplerOpening
 from rigtui.ui.app import RigApp
-from rigtui.ui.messages import OllamaConnected, SamplerReady, SnapshotTaken, SourceFailed
+from rigtui.ui.messages import (
+    ModelsRunning,
+    OllamaConnected,
+    SamplerReady,
+    SnapshotTaken,
+    SourceFailed,
+)
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.staging import staged_app
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.history_chart import HistoryChart
+from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_table import ProcessTable
 from rigtui.ui.widgets.rig_header import RigHeader
@@ -35,6 +45,7 @@ from .helpers import (
     stepped_until,
     until,
 )
+from .test_layout_sizes import eight_long_names
 
 POWER_CALL = "nvmlDeviceGetFieldValues"
 """A reading reads its power fields in one call, a power round in one."""
@@ -373,3 +384,107 @@ async def test_the_chat_connects_to_ollama_even_when_sampling_cannot_start():
             assert app.snapshots_shown == 0
     finally:
         base.environment.stop_ollama()
+
+
+async def test_at_80x24_every_part_of_the_rig_tab_is_reached_by_the_keyboard():
+    """Two GPUs, Ollama and the process lists do not fit 20 rows: the tab's body has the focus
+    from the start, and End, Home and PgDn scroll it to what is below the fold."""
+    app = staged_app("dual", 345.0, ollama=True)
+    heard = Heard()
+    try:
+        async with app.run_test(size=(80, 24), message_hook=heard) as pilot:
+            await first_reading_shown(pilot)
+            await heard.arrival(pilot, ModelsRunning)
+            body = app.screen.query_one("#rig-body")
+            assert app.focused is body
+            last = app.screen.query_one("#rig-cpu-processes")
+            assert last.region.y >= body.region.bottom  # below the fold
+            await pilot.press("end")
+            await until(pilot, lambda: body.scroll_y == body.max_scroll_y > 0, "at the end")
+            assert body.region.contains_region(last.region)
+            await pilot.press("home")
+            await until(pilot, lambda: body.scroll_y == 0, "back at the top")
+            await pilot.press("pagedown")
+            await until(pilot, lambda: body.scroll_y > 0, "a page down")
+            # Short: Ollama's pane is one line with its models, so the lists come sooner.
+            models = app.screen.query_one("#rig-models", LoadedModels)
+            assert models.brief and models.outer_size.height == 1
+            assert "llama3.1:8b 100% GPU" in rendered_text(models, width=80)
+            # Back from another tab, the body has the focus again.
+            app.action_show_tab("charts-tab")
+            await pilot.pause()
+            app.action_show_tab("rig-tab")
+            await until(pilot, lambda: app.focused is body, "the body focused again")
+    finally:
+        app.environment.stop_ollama()
+
+
+async def test_at_120x40_the_gpu_card_is_as_wide_as_at_80x24_and_the_header_keeps_its_clock():
+    """The 3:2 split beside the CPU panel made the card 70 columns inside at 120x40, six fewer
+    than at 80x24; the power budget's banner pushed the clock off the header."""
+    widths = {}
+    for size in ((80, 24), (120, 40)):
+        app = staged_app("story", 345.0, power_budget_w=500.0)
+        async with app.run_test(size=size) as pilot:
+            await first_reading_shown(pilot)
+            card = app.screen.query_one("#gpu-card-0", GpuCard)
+            widths[size] = card.content_size.width
+            header = app.screen.query_one(RigHeader)
+            line = header.header_line().plain
+            assert "⚡" in line, size
+            assert line.rstrip().endswith(
+                time.strftime("%H:%M:%S", time.localtime(header.taken_at))
+            )
+    assert widths[(120, 40)] >= widths[(80, 24)] >= 74
+
+
+async def test_without_ollama_there_is_no_chat_tab_nor_its_key():
+    app = staged_app("story", 345.0, ollama=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        tabs = app.screen.query_one("#tabs", TabbedContent)
+        assert tabs.get_tab("chat-tab").display is False
+        assert tabs.get_tab("processes-tab").display is True
+        await pilot.press("4")
+        await pilot.pause()
+        assert tabs.active == "rig-tab"
+        assert app.check_action("show_tab", ("chat-tab",)) is False
+        assert app.check_action("show_tab", ("charts-tab",)) is True
+
+
+async def test_the_processes_tab_wraps_a_long_command_line_in_the_width_left():
+    """The runner's command line is longer than 80 columns: the Command column takes what the
+    other columns leave and wraps in it, rather than running off the edge cut mid-word."""
+    app = staged_app("story", 345.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await first_reading_shown(pilot)
+        await pilot.press("3")
+        table = app.screen.query_one("#gpu-processes", ProcessTable)
+        await until(pilot, lambda: table.row_count > 0, "the processes tab filled")
+        await pilot.pause()
+        widths = sum(column.get_render_width(table) for column in table.columns.values())
+        assert widths <= table.scrollable_content_region.width
+        command = table.get_row_at(0)[5].plain
+        assert len(command) > 80
+        assert table.rows[table.coordinate_to_cell_key((0, 0)).row_key].height > 1
+        await pilot.resize_terminal(160, 50)
+        await until(
+            pilot,
+            lambda: (
+                sum(column.get_render_width(table) for column in table.columns.values()) > widths
+            ),
+            "the command column widened",
+        )
+
+
+async def test_many_gpus_on_a_short_terminal_get_two_lines_each():
+    """Eight GPUs at 80x24: a card is its border and two lines (seven rows before)."""
+    app = staged_app("dual", 345.0, environment=SimulatedEnvironment(eight_long_names()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await first_reading_shown(pilot)
+        cards = list(app.screen.query("#gpu-cards GpuCard").results(GpuCard))
+        assert len(cards) == 8 and all(card.brief for card in cards)
+        await until(pilot, lambda: cards[0].outer_size.height == 4, "the cards laid out brief")
+        assert "PWR 443/450 W" in rendered_text(cards[0], width=80)
+        await pilot.resize_terminal(160, 50)
+        await until(pilot, lambda: not cards[0].brief, "tall enough for the full cards")

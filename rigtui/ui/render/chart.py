@@ -142,6 +142,41 @@ def binned(
     return bins
 
 
+def spread(
+    times: Sequence[float], values: Sequence[float | None], start: float, step: float, count: int
+) -> tuple[list[float | None], list[float | None], list[float | None]]:
+    """The lowest, mean and highest value in each of ``count`` bins of ``step`` seconds from
+    ``start``. A column spans many samples (ten minutes in 80 columns: 7.5 s each): its peak
+    alone draws 5-40 % bursts as a solid 40 % block; the mean and the lowest show the spread."""
+    lows: list[float | None] = [None] * count
+    highs: list[float | None] = [None] * count
+    sums = [0.0] * count
+    counts = [0] * count
+    for time, value in zip(times, values, strict=False):
+        if value is None:
+            continue
+        index = int((time - start) // step)
+        if 0 <= index < count:
+            if counts[index] == 0:
+                lows[index] = highs[index] = value
+            else:
+                lows[index] = min(lows[index], value)  # type: ignore[type-var]
+                highs[index] = max(highs[index], value)  # type: ignore[type-var]
+            sums[index] += value
+            counts[index] += 1
+    means = [sums[i] / counts[i] if counts[i] else None for i in range(count)]
+    return lows, means, highs
+
+
+def dimmed(colour: str) -> str:
+    """``colour`` at half strength: the part of a column between its mean and its peak."""
+    try:
+        red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    except ValueError:
+        return colour
+    return f"#{red // 2:02x}{green // 2:02x}{blue // 2:02x}"
+
+
 def _runs(cells: Sequence[tuple[str, str | None]]) -> Row:
     """Join neighbouring cells of one colour, so a row is a few segments, not one per cell."""
     runs: list[Run] = []
@@ -207,8 +242,17 @@ class _Canvas:
         self.bits = [[0] * cells for _ in range(rows)]
         self.colours: list[list[str | None]] = [[None] * cells for _ in range(rows)]
 
-    def draw(self, levels: Sequence[int | None], colour: str, *, filled: bool) -> None:
-        previous: int | None = None
+    def draw(
+        self,
+        levels: Sequence[int | None],
+        colour: str,
+        *,
+        filled: bool,
+        lows: Sequence[int | None] | None = None,
+    ) -> None:
+        """Filled up to ``levels``, or a line through them; with ``lows``, a line is a band from
+        each column's low to its high, joined to the column before."""
+        previous: tuple[int, int] | None = None
         bits, colours, rows = self.bits, self.colours, self.rows
         for column, lit in enumerate(levels):
             if lit is None:
@@ -219,11 +263,13 @@ class _Canvas:
                     continue
                 low, high = 1, lit
             else:
-                # A line: the dot for this bin, joined vertically to the last one.
-                low = high = max(1, lit)
+                # A line: the dots for this bin, joined vertically to the last one.
+                high = max(1, lit)
+                bottom = lows[column] if lows is not None else None
+                low = max(1, min(lit, bottom if bottom is not None else lit))
                 if previous is not None:
-                    low, high = min(low, max(1, previous)), max(high, max(1, previous))
-                previous = lit
+                    low, high = min(low, previous[1]), max(high, previous[0])
+                previous = (low, high)
             cell, masks = column // 2, CELL_MASKS[column % 2]
             # Cell by cell up the column, each with the dots of [low, high] it holds.
             for level in range((low - 1) // 4, (high - 1) // 4 + 1):
@@ -260,14 +306,27 @@ class ChartPlan:
     label_width: int = 0
     """0: too small to plot, or no data: the title and blank rows."""
     plot_width: int = 0
-    series: tuple[tuple[str, tuple[int | None, ...]], ...] = ()
-    """(colour, dots lit in each bin) of each series, drawn in this order."""
+    series: tuple[tuple[str, tuple[int | None, ...], tuple[int | None, ...]], ...] = ()
+    """(colour, dots lit by each bin's peak, dots lit by its low) of each series, drawn in this
+    order: a lone series is filled up to its mean with the rest up to the peak dimmed, several
+    are bands from each bin's lowest value to its highest."""
     line_rows: tuple[tuple[int, str], ...] = ()
     tick_rows: tuple[tuple[int, str], ...] = ()
     marked_cells: tuple[bool, ...] = ()
     """The x axis cells under a marked span."""
     span_color: str = ""
     window_s: float = 0.0
+    y_low: float = 0.0
+    y_high: float = 1.0
+    scale: float = 1.0
+    """The y range and the scale the dots were counted on."""
+    heading: tuple[tuple[tuple[str, str | None], ...], ...] = ()
+    """The rows above the plot: the title and the legend, flowed between words and entries
+    onto as many rows as they need (eight GPUs do not fit beside a title)."""
+
+    @property
+    def plot_rows(self) -> int:
+        return self.height - 2 - max(1, len(self.heading))
 
 
 def plan_chart(
@@ -276,14 +335,16 @@ def plan_chart(
     """The plan of a ``width`` x ``height`` chart. ``scale`` divides every value (bytes to
     GiB)."""
     legend = (
-        tuple((series.label, series.color) for series in data.series)
+        # Once each: every GPU's power peaks share one colour and one label.
+        tuple(dict.fromkeys((series.label, series.color) for series in data.series))
         if data is not None and len(data.series) > 1
         else ()
     )
-    blank = ChartPlan(max(0, width), max(0, height), title, legend)
+    heading = _heading(title, legend, max(0, width), max(1, height - 5))
+    blank = ChartPlan(max(0, width), max(0, height), title, legend, heading=heading[:1])
     if data is None or width < 12 or height < 4:
         return blank
-    plot_rows = height - 3
+    plot_rows = height - 2 - len(heading)
     upper, ticks = _y_axis(data, scale, plot_rows)
     labels = [tick_label(tick) for tick in ticks]
     label_width = max(len(label) for label in labels)
@@ -296,9 +357,11 @@ def plan_chart(
     start, step = _bins(data.now, data.window_s, columns)
     series = []
     for one in data.series:
-        peaks = binned(data.times, one.values, start, step, columns)
+        lowest, means, peaks = spread(data.times, one.values, start, step, columns)
         levels = tuple(None if peak is None else to_dots.level(peak) for peak in peaks)
-        series.append((one.color, levels))
+        lows = means if len(data.series) == 1 else lowest
+        low_levels = tuple(None if low is None else to_dots.level(low) for low in lows)
+        series.append((one.color, levels, low_levels))
     line_rows = {to_dots.row_of(to_dots.level(line.value)): line.color for line in data.lines}
     tick_rows: dict[int, str] = {}
     for tick, label in zip(ticks, labels, strict=True):
@@ -322,6 +385,10 @@ def plan_chart(
         tuple(marked),
         data.span_color,
         data.window_s,
+        data.y_min,
+        upper,
+        scale,
+        heading,
     )
 
 
@@ -364,7 +431,8 @@ def plan_holds(plan: ChartPlan, old: ChartData, new: ChartData) -> bool:
         if column(time) != columns - 1:
             break
         in_newest_bin += 1
-    for old_series, new_series in zip(old.series, new.series, strict=True):
+    to_dots = _Scale(plan.plot_rows, plan.y_low, plan.y_high, plan.scale)
+    for number, (old_series, new_series) in enumerate(zip(old.series, new.series, strict=True)):
         if (old_series.label, old_series.color) != (new_series.label, new_series.color):
             return False
         old_values, new_values = old_series.values, new_series.values
@@ -375,6 +443,11 @@ def plan_holds(plan: ChartPlan, old: ChartData, new: ChartData) -> bool:
             newest = old_values[len(old_values) - in_newest_bin :]
             peak = max((held for held in newest if held is not None), default=None)
             if peak is None or value > peak:
+                return False
+            # The newest bin's low (its mean, for a lone series) moves with every sample.
+            held = [one for one in (*newest, value) if one is not None]
+            low = min(held) if len(new.series) > 1 else sum(held) / len(held)
+            if to_dots.level(low) != plan.series[number][2][-1]:
                 return False
         gone = old_values[0] if dropped else None
         # The y axis fits the highest value held, not only those drawn: did that one go?
@@ -392,16 +465,21 @@ def draw_chart(plan: ChartPlan, style: ChartStyle = ChartStyle()) -> list[Row]:
     width, height = plan.width, plan.height
     if width <= 0 or height <= 0:
         return []
-    title_row = _title_row(plan, style)
+    heading = _heading_rows(plan, style)
     if not plan.label_width:
-        return [title_row, *[((" " * width, None),)] * (height - 1)]
-    plot_rows = height - 3
+        return [heading[0], *[((" " * width, None),)] * (height - 1)]
+    plot_rows = plan.plot_rows
     canvas = _Canvas(plot_rows, plot_width := plan.plot_width)  # the levels are dots already
-    for colour, levels in plan.series:
-        canvas.draw(levels, colour, filled=len(plan.series) == 1)
+    if len(plan.series) == 1:
+        colour, peaks, means = plan.series[0]
+        canvas.draw(peaks, dimmed(colour), filled=True)
+        canvas.draw(means, colour, filled=True)
+    else:
+        for colour, peaks, lows in plan.series:
+            canvas.draw(peaks, colour, filled=False, lows=lows)
     line_rows, tick_rows = dict(plan.line_rows), dict(plan.tick_rows)
     label_width = plan.label_width
-    rows = [title_row]
+    rows = list(heading)
     for row in range(plot_rows):
         label = tick_rows.get(row, "")
         axis = [(label.rjust(label_width), style.axis), ("┤" if label else "│", style.axis)]
@@ -427,16 +505,48 @@ def chart_rows(
     return draw_chart(plan_chart(data, title, width, height, scale=scale), style)
 
 
-def _title_row(plan: ChartPlan, style: ChartStyle) -> Row:
-    width = plan.width
-    cells: list[tuple[str, str | None]] = [(char, style.text) for char in plan.title[:width]]
-    for label, colour in plan.legend:
-        entry = f"  ▪{label}"
-        if len(cells) + len(entry) > width:
-            break
-        cells.extend((char, colour if char == "▪" else style.axis) for char in entry)
-    cells.extend((" ", None) for _ in range(width - len(cells)))
-    return _runs(cells)
+LEGEND = "legend"
+"""In a heading: a legend entry's words, in the axis colour."""
+
+
+def _heading(
+    title: str, legend: tuple[tuple[str, str], ...], width: int, most_rows: int
+) -> tuple[tuple[tuple[str, str | None], ...], ...]:
+    """The title's words and the legend's entries flowed onto rows of ``width``: each word and
+    entry whole on one row. Pieces are (text, colour): None for the title's colour, LEGEND for
+    an entry's words; an entry's ``▪`` has its series' colour. At most ``most_rows`` rows."""
+    pieces: list[tuple[tuple[str, str | None], ...]] = []
+    for number, word in enumerate(title.split(" ")):
+        pieces.append((((" " if number else "") + word, None),))
+    for label, colour in legend:
+        pieces.append((("  ", None), ("▪", colour), (label, LEGEND)))
+    rows: list[list[tuple[str, str | None]]] = [[]]
+    used = 0
+    for piece in pieces:
+        size = sum(len(text) for text, _ in piece)
+        if used + size > width and rows[-1]:
+            if len(rows) == most_rows:
+                break
+            rows.append([])
+            piece = tuple((text.lstrip(), colour) for text, colour in piece if text.strip())
+            size = sum(len(text) for text, _ in piece)
+            used = 0
+        rows[-1].extend(piece)
+        used += size
+    return tuple(tuple(row) for row in rows)
+
+
+def _heading_rows(plan: ChartPlan, style: ChartStyle) -> list[Row]:
+    rows = []
+    for pieces in plan.heading or ((),):
+        cells: list[tuple[str, str | None]] = []
+        for text, colour in pieces:
+            shown = style.text if colour is None else style.axis if colour == LEGEND else colour
+            cells.extend((char, shown) for char in text)
+        cells = cells[: plan.width]
+        cells.extend((" ", None) for _ in range(plan.width - len(cells)))
+        rows.append(_runs(cells))
+    return rows
 
 
 def _time_labels(window_s: float, label_width: int, plot_width: int, style: ChartStyle) -> Row:

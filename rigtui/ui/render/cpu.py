@@ -106,11 +106,17 @@ def cpu_panel_lines(
     return lines
 
 
-def cpu_title(cpu: CpuReading) -> str:
+def cpu_title(cpu: CpuReading, width: int | None = None) -> str:
+    """``CPU · 8 cores / 16 threads · load 1.20 0.85 0.70`` in at most ``width`` cells: the
+    cores, then the 5 and 15 minute loads go first."""
     threads = f"{cpu.logical_count} threads"
+    counts = [threads]
     if cpu.physical_count:
-        threads = f"{cpu.physical_count} cores / {threads}"
+        counts.insert(0, f"{cpu.physical_count} cores / {threads}")
+    loads = [""]
     if cpu.load_average is not None:
         one, five, fifteen = cpu.load_average
-        return f"CPU · {threads} · load {one:.2f} {five:.2f} {fifteen:.2f}"
-    return f"CPU · {threads}"
+        loads = [f" · load {one:.2f} {five:.2f} {fifteen:.2f}", f" · load {one:.2f}"]
+    forms = [f"CPU · {count}{load}" for load in loads for count in counts]
+    forms += [f"CPU{load}" for load in loads] + ["CPU"]
+    return next((form for form in forms if width is None or len(form) <= width), "CPU")

@@ -5,6 +5,11 @@ worked out by ``rigtui.insight`` and handed in; without it the card shows the fi
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
+
+from rich.cells import cell_len
+from rich.console import Console
 from rich.text import Text
 
 from rigtui.insight.diagnosis import BAD, NOTE, OK, WARN
@@ -35,6 +40,44 @@ def na(reason: str | None, palette: Palette) -> Text:
     if reason:
         text.append(f" ({reason})", style=palette.muted)
     return text
+
+
+_WRAPPING = Console(width=200, color_system=None, file=io.StringIO())
+"""Only to wrap text: Rich asks a console for its tab size and the like."""
+
+
+def fits(line: Text, more: Text | str, width: int) -> bool:
+    extra = more.cell_len if isinstance(more, Text) else cell_len(more)
+    return line.cell_len + extra <= width
+
+
+def append_fitting(line: Text, extras: Iterable[Text | str], width: int) -> Text:
+    """Append ``extras`` in order, each only while it (and all before it) fits ``width``: the
+    figures that matter least come last and are the first to go. Nothing is cut."""
+    for extra in extras:
+        if not fits(line, extra, width):
+            break
+        line.append_text(extra if isinstance(extra, Text) else Text(extra))
+    return line
+
+
+def wrapped(line: Text, width: int, indent: int = LABEL_WIDTH) -> list[Text]:
+    """``line`` in ``width`` cells: padded if it fits, else wrapped between words with the
+    lines after the first indented past the label. Never cut mid-word."""
+    if line.cell_len <= width:
+        line.pad_right(width - line.cell_len)
+        return [line]
+    head, body = line[:indent], line[indent:]
+    room = max(1, width - indent)
+    lines = body.wrap(_WRAPPING, room, overflow="fold")
+    out = []
+    for number, part in enumerate(lines):
+        part.rstrip()
+        row = head.copy() if number == 0 else Text(" " * indent)
+        row.append_text(part)
+        row.pad_right(max(0, width - row.cell_len))
+        out.append(row)
+    return out
 
 
 def temperature_colour(gpu: GpuReading, palette: Palette) -> str:
@@ -76,17 +119,18 @@ def _metric(
     colour: str,
     palette: Palette,
     reason: str | None,
+    extras: Iterable[str] = (),
 ) -> Text:
-    """``NAME ████▌    97%`` in exactly ``width`` cells."""
+    """``NAME ████▌    97%`` in ``width`` cells; ``extras`` follow the value while they fit
+    beside a bar of at least four cells."""
     line = label(name)
     if fraction is None and value == units.NA:
         line.append_text(na(reason, palette))
-        line.truncate(width, pad=True)
         return line
-    bar_width = max(4, width - LABEL_WIDTH - len(value) - 1)
+    shown = append_fitting(Text(value), extras, width - LABEL_WIDTH - 4 - 1).plain
+    bar_width = max(1, width - LABEL_WIDTH - cell_len(shown) - 1)
     line.append_text(bar(fraction, bar_width, colour, palette))
-    line.append(" " + value)
-    line.truncate(width, pad=True)
+    line.append(" " + shown)
     return line
 
 
@@ -105,7 +149,7 @@ def utilization_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
             palette,
             reason,
         )
-        line.append("  ")
+        line.pad_right(max(0, half - line.cell_len) + 2)
         line.append_text(
             _metric(
                 "MEM",
@@ -126,12 +170,13 @@ def utilization_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
 
 def vram_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     fraction = gpu.memory_used_fraction
+    extras = []
     if gpu.memory_used_bytes is None:
         value = units.NA
     else:
         value = f"{units.gib(gpu.memory_used_bytes)}/{units.gib(gpu.memory_total_bytes)} GiB"
-        if gpu.memory_reserved_bytes and width >= 70:
-            value += f" +{units.gib(gpu.memory_reserved_bytes)} rsv"
+        if gpu.memory_reserved_bytes:
+            extras.append(f" +{units.gib(gpu.memory_reserved_bytes)} rsv")
     return _metric(
         "VRAM",
         fraction,
@@ -140,6 +185,7 @@ def vram_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
         vram_colour(fraction, palette),
         palette,
         gpu.reason("memory_used_bytes"),
+        extras,
     )
 
 
@@ -159,11 +205,12 @@ def power_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
         value = units.watts(gpu.power_draw_w)
     else:
         value = f"{gpu.power_draw_w:.0f}/{gpu.power_limit_w:.0f} W"
-    if gpu.pstate is not None:
-        value += f" P{gpu.pstate}"
+    extras = []
     peak = peak_text(gpu)
-    if peak and width >= 72:
-        value += f"  {peak}"
+    if peak:  # what trips a power supply: kept longer than the P-state
+        extras.append(f"  {peak}")
+    if gpu.pstate is not None:
+        extras.append(f" P{gpu.pstate}")
     return _metric(
         "PWR",
         fraction,
@@ -172,6 +219,7 @@ def power_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
         power_colour(fraction, palette),
         palette,
         gpu.reason("power_draw_w"),
+        extras,
     )
 
 
@@ -183,18 +231,19 @@ def temperature_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
         line.append(
             units.celsius(gpu.temperature_c), style=f"bold {temperature_colour(gpu, palette)}"
         )
+    extras = []
     if gpu.temperature_slowdown_c is not None:
         headroom = gpu.temperature_slowdown_c - (gpu.temperature_c or 0)
-        line.append(f"  slowdown {gpu.temperature_slowdown_c} °C", style=palette.muted)
+        slowdown = Text(f"  slowdown {gpu.temperature_slowdown_c} °C", style=palette.muted)
         if gpu.temperature_c is not None:
-            line.append(
+            slowdown.append(
                 f" ({headroom:+.0f})" if headroom < 0 else f" ({headroom:.0f} to go)",
                 style=palette.muted,
             )
-    if gpu.temperature_shutdown_c is not None and width >= 64:
-        line.append(f"  shutdown {gpu.temperature_shutdown_c} °C", style=palette.muted)
-    line.truncate(width, pad=True)
-    return line
+        extras.append(slowdown)
+    if gpu.temperature_shutdown_c is not None:
+        extras.append(Text(f"  shutdown {gpu.temperature_shutdown_c} °C", style=palette.muted))
+    return append_fitting(line, extras, width)
 
 
 def fan_summary(
@@ -246,9 +295,12 @@ def _fan_speed(fan: FanReading) -> str:
 def fan_line(
     gpu: GpuReading, width: int, palette: Palette, insight: GpuInsight | None = None
 ) -> Text:
+    check = insight.fans if insight is not None else None
     line = label("FAN")
-    line.append_text(fan_summary(gpu, palette, insight.fans if insight is not None else None))
-    line.truncate(width, pad=True)
+    summary = fan_summary(gpu, palette, check)
+    if not fits(line, summary, width):
+        summary = fan_summary(gpu, palette, check, short=True)
+    line.append_text(summary)
     return line
 
 
@@ -274,11 +326,12 @@ def reasons_text(gpu: GpuReading, palette: Palette) -> Text:
 def clocks_line(gpu: GpuReading, width: int, palette: Palette) -> Text:
     line = label("CLK")
     line.append(f"SM {units.mhz(gpu.clocks_sm_mhz)}/{units.mhz(gpu.clocks_sm_max_mhz)}")
-    if width >= 64:
-        line.append(f"  MEM {units.mhz(gpu.clocks_mem_mhz)}/{units.mhz(gpu.clocks_mem_max_mhz)}")
-    line.append(" MHz  ")
-    line.append_text(reasons_text(gpu, palette))
-    line.truncate(width, pad=True)
+    reasons = Text(" MHz  ")
+    reasons.append_text(reasons_text(gpu, palette))
+    memory = f"  MEM {units.mhz(gpu.clocks_mem_mhz)}/{units.mhz(gpu.clocks_mem_max_mhz)}"
+    if fits(line, memory + reasons.plain, width):
+        line.append(memory)
+    line.append_text(reasons)
     return line
 
 
@@ -294,40 +347,51 @@ def pcie_line(
     if link is not None and link.idle_downshift:
         line.append(" (idle)", style=palette.muted)
     line.append(f" / {maximum}", style=palette.muted)
-    bandwidth = link.bytes_per_s if link is not None else None
-    if bandwidth and width >= 72:
-        line.append(f" {bandwidth / 1e9:.1f} GB/s", style=palette.muted)
-    line.append(f"  RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
+    received = Text(f"  RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
     load = insight.load if insight is not None else None
     if load is not None and load.rate_bytes_per_s:
         verb = "loading" if insight.loading else "last load"
         share = f" ({load.link_share:.0%})" if load.link_share is not None else ""
-        line.append(f"  {verb} {load.rate_bytes_per_s / 1e9:.1f} GB/s{share}", style=palette.accent)
+        more = Text(f"  {verb} {load.rate_bytes_per_s / 1e9:.1f} GB/s{share}", style=palette.accent)
     else:
-        line.append(f"  TX {units.rate(gpu.pcie_tx_bytes_per_s)}")
-    line.truncate(width, pad=True)
-    return line
+        more = Text(f"  TX {units.rate(gpu.pcie_tx_bytes_per_s)}")
+    bandwidth = link.bytes_per_s if link is not None else None
+    if bandwidth:  # what the link could carry: the first to go
+        capacity = Text(f" {bandwidth / 1e9:.1f} GB/s", style=palette.muted)
+        if fits(line, capacity.plain + received.plain + more.plain, width):
+            line.append_text(capacity)
+    line.append_text(received)
+    return append_fitting(line, [more], width)
 
 
 def why_line(gpu: GpuReading, width: int, palette: Palette, insight: GpuInsight | None) -> Text:
-    """Why is it slow, in words: the card's last line."""
+    """Why is it slow, in words: the card's last line (wrapped, never cut, by the card)."""
     line = label("WHY")
     if insight is None:
         line.append(NO_INSIGHT, style=palette.muted)
-        line.truncate(width, pad=True)
         return line
     diagnosis = insight.diagnosis
     colour = {OK: palette.good, NOTE: palette.warning, WARN: palette.warning, BAD: palette.error}[
         diagnosis.severity
     ]
     line.append(diagnosis.words, style=f"bold {colour}" if diagnosis.severity >= WARN else colour)
-    line.truncate(width, pad=True)
     return line
 
 
-def gpu_title(gpu: GpuReading) -> str:
+def gpu_title(gpu: GpuReading, width: int | None = None) -> str:
+    """``GPU 0 · NVIDIA GeForce RTX 4090`` in at most ``width`` cells: the vendor's words go
+    first, then words from the end of the name, never part of a word."""
     name = gpu.name or "name unavailable"
-    return f"GPU {gpu.index} · {name}"
+    title = f"GPU {gpu.index} · {name}"
+    if width is None or cell_len(title) <= width:
+        return title
+    words = [word for word in name.split() if word not in ("NVIDIA", "GeForce")]
+    while words:
+        title = f"GPU {gpu.index} · {' '.join(words)}"
+        if cell_len(title) <= width:
+            return title
+        words.pop()
+    return f"GPU {gpu.index}"
 
 
 def gpu_subtitle(gpu: GpuReading) -> str:
@@ -348,9 +412,7 @@ def lost_lines(gpu: GpuReading, width: int, palette: Palette) -> list[Text]:
         Text("Check the dock or riser cable and the card's power."),
         Text("Recovering it needs a GPU reset or a reboot; the other GPUs keep updating."),
     ]
-    for line in lines:
-        line.truncate(width)
-    return lines
+    return [row for line in lines for row in wrapped(line, width, indent=0)]
 
 
 def gpu_card_lines(
@@ -359,9 +421,11 @@ def gpu_card_lines(
     palette: Palette = DEFAULT_PALETTE,
     insight: GpuInsight | None = None,
 ) -> list[Text]:
+    """The card's lines in ``width`` cells: optional figures dropped where they do not fit,
+    what still does not fit (a long WHY) wrapped between words."""
     if gpu.lost:
         return lost_lines(gpu, width, palette)
-    return [
+    lines = [
         utilization_line(gpu, width, palette),
         vram_line(gpu, width, palette),
         power_line(gpu, width, palette),
@@ -371,17 +435,19 @@ def gpu_card_lines(
         pcie_line(gpu, width, palette, insight),
         why_line(gpu, width, palette, insight),
     ]
+    return [row for line in lines for row in wrapped(line, width)]
 
 
-def _half(left: Text, right: Text, width: int) -> Text:
+def _pair(left: Text, right: Text, width: int) -> list[Text]:
+    """Two figures side by side in halves of ``width``; one above the other where either is
+    wider than its half, rather than cut."""
     half = (width - 2) // 2
-    left.truncate(half, pad=True)
-    right.truncate(width - half - 2, pad=True)
-    line = Text()
-    line.append_text(left)
-    line.append("  ")
-    line.append_text(right)
-    return line
+    if left.cell_len > half or right.cell_len > width - half - 2:
+        return wrapped(left, width) + wrapped(right, width)
+    left.pad_right(half - left.cell_len + 2)
+    left.append_text(right)
+    left.pad_right(width - left.cell_len)
+    return [left]
 
 
 def gpu_card_compact_lines(
@@ -390,7 +456,7 @@ def gpu_card_compact_lines(
     palette: Palette = DEFAULT_PALETTE,
     insight: GpuInsight | None = None,
 ) -> list[Text]:
-    """Four lines, two figures each: for several GPUs on a short terminal."""
+    """Five lines, two figures on most: for several GPUs on a short terminal."""
     if gpu.lost:
         return lost_lines(gpu, width, palette)[:2]
     half = (width - 2) // 2
@@ -406,22 +472,92 @@ def gpu_card_compact_lines(
         )
         if gpu.temperature_slowdown_c is not None:
             headroom = gpu.temperature_slowdown_c - gpu.temperature_c
-            temperature.append(f" ({headroom:.0f} to go)", style=palette.muted)
+            append_fitting(
+                temperature,
+                [Text(f" ({headroom:.0f} to go)", style=palette.muted)],
+                half,
+            )
     fans = label("FAN")
-    fans.append_text(
-        fan_summary(gpu, palette, insight.fans if insight is not None else None, short=True)
-    )
+    check = insight.fans if insight is not None else None
+    summary = fan_summary(gpu, palette, check)
+    if not fits(fans, summary, right):
+        summary = fan_summary(gpu, palette, check, short=True)
+    if not fits(fans, summary, right) and gpu.fans:
+        # The speeds alone, with the verdict if it still fits (a broken fan does).
+        summary = Text(" ".join(_fan_speed(fan) for fan in gpu.fans))
+    fans.append_text(summary)
     clocks = label("CLK")
     clocks.append(f"{units.mhz(gpu.clocks_sm_mhz)} ")
     clocks.append_text(reasons_text(gpu, palette))
-    link = label("PCIe")
-    link.append(units.pcie_link(gpu.pcie_link_gen, gpu.pcie_link_width), style="bold")
-    link.append(f" /x{gpu.pcie_link_width_max or '?'}", style=palette.muted)
-    link.append(f" RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
+    trained = Text(units.pcie_link(gpu.pcie_link_gen, gpu.pcie_link_width), style="bold")
+    received = Text(f" RX {units.rate(gpu.pcie_rx_bytes_per_s)}")
+    widest = Text(f" /x{gpu.pcie_link_width_max or '?'}", style=palette.muted)
+    # "Gen4 x4" says what it is: its label is the first to go, before the receive rate.
+    link = label("PCIe") if fits(label("PCIe"), trained + received, right) else Text()
+    link.append_text(trained)
+    if fits(link, widest + received, right):
+        link.append_text(widest)
+    link.append_text(received)
     return [
-        utilization_line(gpu, width, palette),
-        _half(vram, power, width),
-        _half(temperature, fans, width),
-        _half(clocks, link, width),
-        why_line(gpu, width, palette, insight),
+        *wrapped(utilization_line(gpu, width, palette), width),
+        *_pair(vram, power, width),
+        *_pair(temperature, fans, width),
+        *_pair(clocks, link, width),
+        *wrapped(why_line(gpu, width, palette, insight), width),
+    ]
+
+
+def gpu_card_brief_lines(
+    gpu: GpuReading,
+    width: int,
+    palette: Palette = DEFAULT_PALETTE,
+    insight: GpuInsight | None = None,
+) -> list[Text]:
+    """Two lines, as nvitop fits a GPU: load, memory, power, temperature and fans; then WHY.
+    For many GPUs on a short terminal. Figures that do not fit are left out whole, from the
+    end."""
+    if gpu.lost:
+        return lost_lines(gpu, width, palette)[:1]
+    util = gpu.utilization_gpu_pct
+    figures = Text(f"  {units.percent(util)}")
+    if gpu.memory_used_bytes is not None:
+        vram = f"{units.gib(gpu.memory_used_bytes)}/{units.gib(gpu.memory_total_bytes)} GiB"
+        figures.append("  VRAM ", style="bold")
+        figures.append(vram, style=vram_colour(gpu.memory_used_fraction, palette))
+    pieces: list[Text] = []
+    if gpu.power_draw_w is not None:
+        power = Text("  PWR ", style="bold")
+        limit = f"/{gpu.power_limit_w:.0f}" if gpu.power_limit_w is not None else ""
+        power.append(
+            f"{gpu.power_draw_w:.0f}{limit} W", style=power_colour(gpu.power_fraction, palette)
+        )
+        pieces.append(power)
+    if gpu.temperature_c is not None:
+        pieces.append(
+            Text(
+                f"  {units.celsius(gpu.temperature_c)}",
+                style=f"bold {temperature_colour(gpu, palette)}",
+            )
+        )
+    if gpu.fans:
+        fans = Text("  FAN ", style="bold")
+        fans.append_text(
+            fan_summary(gpu, palette, insight.fans if insight is not None else None, short=True)
+        )
+        pieces.append(fans)
+    line = label("GPU")
+    # The bar takes what the figures leave, at least four cells.
+    shown = append_fitting(figures.copy(), pieces, width - LABEL_WIDTH - 4)
+    line.append_text(
+        bar(
+            None if util is None else util / 100,
+            max(4, width - LABEL_WIDTH - shown.cell_len),
+            palette.normal,
+            palette,
+        )
+    )
+    line.append_text(shown)
+    return [
+        *wrapped(line, width),
+        *wrapped(why_line(gpu, width, palette, insight), width),
     ]

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
@@ -75,6 +75,11 @@ class _Column(KeptColours, Vertical):
     """A column of the dashboard: it is in every frame, so its colours are kept."""
 
 
+class _Scroll(KeptColours, VerticalScroll):
+    """A tab's body that takes the focus, so PgUp/PgDn/Home/End and the arrows reach all of it
+    without a mouse."""
+
+
 class _Footer(Footer):
     """Textual's footer, with its keys in the first frame. Textual's waits until the screen
     announces its bindings and then composes them after the next refresh: at start that put
@@ -95,6 +100,7 @@ class DashboardScreen(KeptColours, Screen):
         source_label: str = "",
         *,
         on_ready: Callable[[], None] | None = None,
+        chat: bool = True,
     ) -> None:
         """``on_ready``: called once the widgets exist to receive readings. A call, not a
         message: posted, it waited behind the first layout and paint of the whole dashboard,
@@ -102,6 +108,8 @@ class DashboardScreen(KeptColours, Screen):
         called, 0.97 s posted; benchmarks/first_frame.py)."""
         super().__init__(id="dashboard")
         self._on_ready = on_ready
+        self._chat = chat
+        """False without Ollama (``--no-ollama``): no Chat tab, rather than an empty one."""
         self._initial_interval_s = interval_s
         self._source_label = source_label
         self.snapshot: RigSnapshot | None = None
@@ -115,7 +123,7 @@ class DashboardScreen(KeptColours, Screen):
         yield RigHeader(id="header")
         with TabbedContent(id="tabs", initial="rig-tab"):
             with TabPane("Rig", id="rig-tab"):
-                with _Column(id="rig-body"):
+                with _Scroll(id="rig-body"):
                     yield NvmlNotice(id="nvml-notice")
                     with _Row(id="top-row"):
                         yield _Column(id="gpu-cards")
@@ -163,6 +171,9 @@ class DashboardScreen(KeptColours, Screen):
         header = self.header
         header.interval_s = self._initial_interval_s
         header.source = self._source_label
+        if not self._chat:
+            self.query_one(TabbedContent).hide_tab("chat-tab")
+        self.query_one("#rig-body").focus()
         if self._on_ready is not None:
             self._on_ready()
 
@@ -243,9 +254,15 @@ class DashboardScreen(KeptColours, Screen):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._refresh_active_tab()
-        if event.pane.id == "chat-tab":
-            # After the tab bar has taken the focus for itself.
-            self.call_after_refresh(self.query_one("#prompt").focus)
+        # After the tab bar has taken the focus for itself: the tab's body has it, so the keys
+        # scroll what is below the fold (the prompt, on the chat).
+        focus = {
+            "rig-tab": "#rig-body",
+            "processes-tab": "#gpu-processes",
+            "chat-tab": "#prompt",
+        }.get(event.pane.id or "")
+        if focus is not None:
+            self.call_after_refresh(self.query_one(focus).focus)
 
     def _refresh_active_tab(self) -> None:
         """Only what the user can see is rebuilt: hidden tables and charts cost nothing."""
@@ -280,13 +297,18 @@ class DashboardScreen(KeptColours, Screen):
         self.query_one("#cpu-panel", CpuPanel).max_core_rows = 4 if event.size.height >= 34 else 1
         self.query_one("#chat-cpu", CpuPanel).max_core_rows = 1
         self._compact_cards(event.size.height)
+        # Short: the Ollama pane in a line, so the processes are a page away, not three.
+        self.query_one("#rig-models", LoadedModels).brief = event.size.height < 34
         self.call_after_refresh(self._refresh_active_tab)
 
     def _compact_cards(self, height: int) -> None:
-        """Several GPUs on a short terminal: four lines per card, so CPU and memory still fit."""
+        """Several GPUs on a short terminal: five lines per card, so CPU and memory still fit;
+        more than two on a short one: two lines per card, as nvitop fits them."""
         compact = self._gpu_count > 1 and height < 40
+        brief = self._gpu_count > 2 and height < 34
         for card in self.query("#gpu-cards GpuCard"):
             card.compact = compact
+            card.brief = brief
         for card in self.query("#chat-gpus GpuCard"):
             card.compact = True
 
@@ -294,10 +316,10 @@ class DashboardScreen(KeptColours, Screen):
         if count == self._gpu_count:
             return
         self._gpu_count = count
-        compact = count > 1 and self.size.height < 40
         container = self.query_one("#gpu-cards")
         container.remove_children()
-        container.mount_all(GpuCard(index, compact=compact) for index in range(count))
+        container.mount_all(GpuCard(index) for index in range(count))
+        self._compact_cards(self.size.height)
         beside_chat = self.query_one("#chat-gpus")
         beside_chat.remove_children()
         beside_chat.mount_all(
@@ -384,7 +406,7 @@ class DashboardScreen(KeptColours, Screen):
                 series = (
                     tuple(
                         ChartSeries(
-                            f"GPU {gpu.index} peak",
+                            "peak",  # one legend entry for every GPU's peaks
                             history.series(gpu_key(gpu.index, "power_peak_1s_w")),
                             palette.error,
                         )

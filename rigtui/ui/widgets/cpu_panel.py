@@ -21,9 +21,17 @@ class CpuPanel(TextPanel):
         self.memory: MemoryReading | None = None
 
     def show(self, cpu: CpuReading, memory: MemoryReading) -> None:
-        self.set_border_title(cpu_title(cpu))
         self.cpu, self.memory = cpu, memory
+        self._set_title()
         self.update_lines()
+
+    def _set_title(self) -> None:
+        if self.cpu is not None:
+            # The border's corners and the spaces around the title take six cells.
+            self.set_border_title(cpu_title(self.cpu, self.outer_size.width - 6 or None))
+
+    def on_resize(self) -> None:  # TextPanel's own handler runs as well
+        self._set_title()
 
     def watch_max_core_rows(self) -> None:
         self.update_lines()

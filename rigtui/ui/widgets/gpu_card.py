@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from rigtui.insight.rig import GpuInsight
 from rigtui.telemetry.model import GpuReading
 from rigtui.ui.render.gpu import (
+    gpu_card_brief_lines,
     gpu_card_compact_lines,
     gpu_card_lines,
     gpu_subtitle,
@@ -24,7 +25,9 @@ SLOWED = frozenset(
 class GpuCard(TextPanel):
     reading: reactive[GpuReading | None] = reactive(None, repaint=False)
     compact: reactive[bool] = reactive(False, repaint=False)
-    """Four lines instead of seven: several GPUs on a short terminal."""
+    """Five lines instead of eight: several GPUs on a short terminal."""
+    brief: reactive[bool] = reactive(False, repaint=False)
+    """Two lines: many GPUs on a short terminal (wins over ``compact``)."""
     insight: reactive[GpuInsight | None] = reactive(None, repaint=False)
 
     def __init__(self, index: int, *, id: str | None = None, compact: bool = False) -> None:
@@ -36,13 +39,22 @@ class GpuCard(TextPanel):
     def watch_reading(self, reading: GpuReading | None) -> None:
         if reading is None:
             return
-        self.set_border_title(gpu_title(reading))
+        self._set_title()
         self.set_border_subtitle(gpu_subtitle(reading))
         self.set_class(reading.lost, "-lost")
         self._mark_alert()
         reasons = set(reading.clocks_event_reasons or ())
         self.set_class("sw_power_cap" in reasons, "-capped")
         self.update_lines()
+
+    def _set_title(self) -> None:
+        if self.reading is not None:
+            # The border's corners and the spaces around the title take six cells.
+            room = self.outer_size.width - 6 if self.outer_size.width else None
+            self.set_border_title(gpu_title(self.reading, room))
+
+    def on_resize(self) -> None:  # TextPanel's own handler runs as well
+        self._set_title()
 
     def watch_insight(self) -> None:
         self._mark_alert()
@@ -60,9 +72,18 @@ class GpuCard(TextPanel):
     def watch_compact(self) -> None:
         self.update_lines()
 
+    def watch_brief(self) -> None:
+        self.update_lines()
+
     def panel_lines(self) -> list[Text]:
         if self.reading is None:
             return [Text("waiting for the first reading…")]
         palette = theme_palette(self.app.current_theme)
-        lines = gpu_card_compact_lines if self.compact else gpu_card_lines
+        lines = (
+            gpu_card_brief_lines
+            if self.brief
+            else gpu_card_compact_lines
+            if self.compact
+            else gpu_card_lines
+        )
         return lines(self.reading, max(20, self.line_width), palette, self.insight)

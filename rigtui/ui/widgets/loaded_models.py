@@ -39,6 +39,8 @@ class LoadedModels(TextPanel):
     """The fit estimate for each loaded model, to show next to what Ollama did."""
     now_epoch_s: reactive[float | None] = reactive(None, repaint=False)
     """The time of the latest reading: "4m left" is counted from it (the rig's own clock)."""
+    brief: reactive[bool] = reactive(False, repaint=False)
+    """One line for all the models (a short terminal); a disagreement with NVML still shows."""
 
     def show(
         self,
@@ -61,7 +63,13 @@ class LoadedModels(TextPanel):
     watch_models = watch_check = watch_status = watch_show_advice = _changed
     watch_predictions = watch_now_epoch_s = _changed
 
+    def watch_brief(self, brief: bool) -> None:
+        self.set_class(brief, "-brief")
+        self.update_lines()
+
     def panel_lines(self) -> list[Text]:
+        if self.brief:
+            return self._brief_lines()
         palette = theme_palette(self.app.current_theme)
         lines: list[Text] = []
         if self.status:
@@ -97,4 +105,28 @@ class LoadedModels(TextPanel):
                 advice = offload_advice(model)
                 if advice:
                     lines.append(Text(advice, style=palette.warning))
+        return lines
+
+    def _brief_lines(self) -> list[Text]:
+        """``Ollama  llama3.1:8b 100% GPU 9m45s left · qwen3:32b 62%/38% CPU/GPU …``"""
+        palette = theme_palette(self.app.current_theme)
+        line = Text.styled("Ollama ", style="bold")
+        if self.status:
+            line.append(self.status, style=palette.warning)
+            return [line]
+        if not self.models:
+            line.append("no model loaded", style=palette.muted)
+            return [line]
+        now_s = self.now_epoch_s if self.now_epoch_s is not None else time.time()
+        for number, model in enumerate(self.models):
+            split = processor_split(model.size_bytes, model.size_vram_bytes)
+            if number:
+                line.append(" · ", style=palette.muted)
+            line.append_text(literal(model.name, style="bold"))
+            colour = palette.good if split == "100% GPU" else palette.warning
+            line.append(f" {split}", style=f"bold {colour}")
+            line.append(f" {until(model.expires_at_s, now_s)}", style=palette.muted)
+        lines = [line]
+        if self.check is not None and self.check.agrees is False:
+            lines.append(Text(self.check.explain(), style=palette.error))
         return lines

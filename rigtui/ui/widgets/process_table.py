@@ -6,6 +6,11 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
+
+WRAPPED = "command"
+"""The column that takes the rest of the width and wraps in it."""
+MIN_WRAP_WIDTH = 20
 
 
 class ProcessTable(DataTable):
@@ -28,15 +33,46 @@ class ProcessTable(DataTable):
         # The message goes in the name column, where it reads naturally and widens nothing odd.
         self._message_column = keys.index("name") if "name" in keys else 0
         self._shown: list[tuple[str, list[Text | str]]] | None = None
+        self._wrapped_at: int | None = None
+        """The width the last column's text was wrapped at."""
 
     def on_mount(self) -> None:
         for key, label in self._column_spec:
             self.add_column(label, key=key)
 
+    def _wrap_width(self) -> int | None:
+        """The width that leaves the last column (the command line) the rest of the table, to
+        wrap in: sized by its content it ran off the edge, cut mid-word."""
+        if not self.columns or self._column_spec[-1][0] != WRAPPED:
+            return None
+        others = sum(
+            column.get_render_width(self)
+            for key, column in self.columns.items()
+            if key.value != WRAPPED
+        )
+        room = self.scrollable_content_region.width - others - 2 * self.cell_padding
+        return max(MIN_WRAP_WIDTH, room)
+
+    def on_resize(self) -> None:
+        if self._shown is not None and self._wrap_width() != self._wrapped_at:
+            rows, self._shown = self._shown, None
+            self.show_rows(rows)  # laid out again, at the new width
+
     def show_rows(self, rows: Sequence[tuple[str, Sequence[Text | str]]]) -> None:
         """``rows`` are ``(row key, cells)``; cells are ``Text`` so names are never markup."""
         rows = [(key, list(cells)) for key, cells in rows]
         shown = self._shown
+        wrap_width = self._wrap_width()
+        if wrap_width is not None and (
+            wrap_width != self._wrapped_at
+            or shown is None
+            or [cells[-1] for _, cells in rows] != [cells[-1] for _, cells in shown]
+        ):
+            # A command line of another length may need another row height: rows made again.
+            self.columns[ColumnKey(WRAPPED)].width = wrap_width
+            self.columns[ColumnKey(WRAPPED)].auto_width = False
+            self._wrapped_at = wrap_width
+            shown = self._shown = None
         if shown is not None and not rows and not shown:
             return  # still nothing to show
         if shown is not None and rows and [key for key, _ in rows] == [key for key, _ in shown]:
@@ -58,6 +94,7 @@ class ProcessTable(DataTable):
             self.add_row(*cells, key="-empty-")
             return
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            # As many lines as the wrapped command line needs (None: Textual works it out).
+            self.add_row(*cells, key=key, height=None if self._wrapped_at else 1)
         if selected is not None and selected in self.rows:
             self.move_cursor(row=self.get_row_index(selected), animate=False)

@@ -303,6 +303,51 @@ def test_a_split_reported_after_the_snapshot_is_assessed_without_counting_the_sn
     assert after[0].load.bytes_loaded == 22 * GIB
 
 
+def test_the_first_sample_of_a_load_is_a_load_not_a_model_on_the_cpu(sim):
+    """The demo's opening: the 8B model starts loading at 330 s. The first sample after the start
+    sees only the new runner's first allocation (0.2 GiB, under the growth that marks a load),
+    while Ollama already lists all 5.4 GiB: that sample must say "loading", not "the model may
+    be running on the CPU". The 70B load at 401 s starts the same way."""
+    from rigtui.llm.placement import cross_check
+
+    insight = RigInsight()
+    for snapshot in sim.story_so_far(325.0, 1.0, 600.0):
+        insight.update(snapshot)
+    sampler = sim.sampler()
+    sampler.open()
+    said = {}
+    for second in [*range(326, 336), *range(399, 412)]:
+        sim.clock.set(float(second))  # the story's own clock, from where the story so far left it
+        snapshot = sampler.sample()
+        running = [
+            RunningModel(model.name, model.size_bytes, model.size_vram_bytes, model.num_ctx, None)
+            for model in sim.ollama.loaded()
+        ]
+        insights = insight.update(snapshot, running)
+        loading = any(one.loading for one in insights.values())
+        check = cross_check(running, snapshot.gpus, loading=loading)
+        said[second] = (check.agrees, check.explain(), insights[0].diagnosis.words)
+    assert [second for second, (agrees, _, _) in said.items() if agrees is False] == []
+    assert (
+        said[330][1] == "loading: the runner holds 0.2 of the 5.4 GiB Ollama plans for VRAM so far"
+    )
+    assert said[330][2] == "loading a model"
+    assert said[331][1].startswith("loading: the runner holds 5.0 of the 5.4 GiB")
+    assert said[332][1] == "NVML agrees: the runner holds 5.4 GiB (Ollama says 5.4)"
+    assert said[401][1].startswith("loading: the runner holds 0.1 of the 22.8 GiB")
+    assert said[409][1].startswith("NVML agrees")
+
+
+def test_a_runner_that_starts_but_never_grows_is_not_a_load():
+    insight = RigInsight()
+    insight.update(_rig(0.0, 0, runner=False))
+    started = insight.update(_rig(1.0, 300 * MIB))
+    assert started[0].loading
+    stood = insight.update(_rig(2.0, 300 * MIB))
+    assert not stood[0].loading
+    assert stood[0].load is None  # nothing was loaded: no "last load" to show
+
+
 # --- why is it slow --------------------------------------------------------------------------
 
 

@@ -297,7 +297,9 @@ def test_a_split_reported_after_the_snapshot_is_assessed_without_counting_the_sn
     split = RunningModel("llama3.3:70b", 44 * GIB, 22 * GIB, 4096, None)
     after = insight.assess(loading, [split])
     assert after[0].model_cpu_share == pytest.approx(0.5)
-    assert after[0].diagnosis.words.startswith("model 50% on CPU")
+    # Still arriving: the split binds nothing yet, so the card says it loads.
+    assert after[0].diagnosis.words.startswith("loading a model: 23.6 GB so far")
+    assert why_slow(loading.gpus[0], 0.5).words.startswith("model 50% on CPU")
     # The load is still the one seen once: one snapshot of growth, not two.
     assert after[0].load is before[0].load
     assert after[0].load.bytes_loaded == 22 * GIB
@@ -335,6 +337,8 @@ def test_the_first_sample_of_a_load_is_a_load_not_a_model_on_the_cpu(sim):
     assert said[331][1].startswith("loading: the runner holds 5.0 of the 5.4 GiB")
     assert said[332][1] == "NVML agrees: the runner holds 5.4 GiB (Ollama says 5.4)"
     assert said[401][1].startswith("loading: the runner holds 0.1 of the 22.8 GiB")
+    # While the 70B model arrives its split binds nothing yet: it is loading, not memory bound.
+    assert all(said[second][2].startswith("loading a model") for second in range(401, 409))
     assert said[409][1].startswith("NVML agrees")
 
 
@@ -413,10 +417,16 @@ def test_a_runner_that_starts_but_never_grows_is_not_a_load():
             WARN,
         ),
         (
-            {"utilization_gpu_pct": 3, "clocks_event_reasons": (), "pcie_link_gen": 4},
+            {"utilization_gpu_pct": 12, "clocks_event_reasons": (), "pcie_link_gen": 4},
             1.0,
             "model entirely on the CPU: compute bound on the CPU",
             BAD,
+        ),
+        (
+            {"utilization_gpu_pct": 3, "clocks_event_reasons": (), "pcie_link_gen": 4},
+            1.0,
+            "idle (the loaded model is entirely on the CPU)",
+            WARN,
         ),
         (
             {
@@ -428,6 +438,24 @@ def test_a_runner_that_starts_but_never_grows_is_not_a_load():
             None,
             "running hot: 6 °C from slowdown",
             NOTE,
+        ),
+        (
+            {"utilization_gpu_pct": 0, "clocks_event_reasons": ("gpu_idle",), "pcie_link_gen": 4},
+            0.45,
+            "idle (the loaded model is 45% on the CPU)",
+            NOTE,
+        ),
+        (
+            {"utilization_gpu_pct": 2, "clocks_event_reasons": None},
+            0.45,
+            "idle (the loaded model is 45% on the CPU)",
+            NOTE,
+        ),
+        (
+            {"utilization_gpu_pct": 0, "clocks_event_reasons": ("gpu_idle",)},
+            1.0,
+            "idle (the loaded model is entirely on the CPU)",
+            WARN,
         ),
         ({"lost": True}, None, "GPU lost: not working at all", BAD),
     ],

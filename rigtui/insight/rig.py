@@ -70,7 +70,7 @@ class RigInsight:
                 if snapshot.taken_at - ended <= RECENT_LOAD_S:
                     load = monitor.last
             share = shares.get(gpu.index)
-            diagnosis = why_slow(gpu, share)
+            diagnosis = why_slow(gpu, share, loading=loading)
             if loading and diagnosis.severity <= NOTE and load is not None:
                 so_far = load.words(finished=False)  # nothing yet in a load's first sample
                 diagnosis = Diagnosis(

@@ -19,6 +19,7 @@ from rigtui.insight.fit import (
 from rigtui.insight.pcie import LoadMonitor, link_bytes_per_s, link_state, link_words
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import RunningModel
+from rigtui.llm.placement import processor_split
 from rigtui.telemetry.model import (
     CpuReading,
     GpuProcess,
@@ -498,6 +499,10 @@ def test_worked_example_llama_8b_at_4k_on_a_24_gib_card():
     assert result.placement == "fits" and result.layers_on_gpu == result.layers_total == 33
     assert result.short() == "fits"
     assert result.words() == "fits: 100% GPU, needs 5.7 GiB"
+    # `ollama ps` says 100% GPU: the input embedding that stays in RAM is in neither its size
+    # nor its VRAM figure, so a script reading cpu_share must read 0.
+    assert result.cpu_share == 0.0
+    assert processor_split(result.size_bytes, result.size_vram_bytes) == "100% GPU"
 
 
 def test_worked_example_llama_70b_at_4k_splits_on_one_24_gib_card():
@@ -516,12 +521,30 @@ def test_worked_example_llama_70b_at_4k_splits_on_one_24_gib_card():
     assert result.placement == "partial"
     assert (result.layers_on_gpu, result.layers_total) == (44, 81)
     # In RAM: 36 layers + output + input embedding = 20_565_741_223; on the GPU: 44 layers +
-    # overhead + graph = 25_463_626_110; so 44.7 % on the CPU.
+    # overhead + graph = 25_463_626_110. Ollama's size leaves the input embedding out (it counts
+    # neither in VRAM nor in its overflow): 19_922_939_389 in RAM of 45_386_565_499, 43.9 %, and
+    # `ollama ps` would print 44%/56% CPU/GPU.
     assert (result.cpu_bytes, result.gpu_bytes) == (20_565_741_223, 25_463_626_110)
-    assert result.cpu_share == pytest.approx(0.4468, abs=1e-4)
-    assert result.short() == "~45% CPU"
+    assert (result.size_bytes, result.size_vram_bytes) == (45_386_565_499, 25_463_626_110)
+    assert result.cpu_share == pytest.approx(0.4390, abs=1e-4)
+    assert processor_split(result.size_bytes, result.size_vram_bytes) == "44%/56% CPU/GPU"
+    assert result.short() == "~44% CPU"
     assert "the weights alone (39.6 GiB) exceed the VRAM" in " ".join(result.suggestions)
     assert "num_gpu 44 is the most layers that fit" in " ".join(result.suggestions)
+
+
+def test_fit_json_cpu_share_is_what_ollama_ps_would_print(capsys):
+    import json
+
+    from rigtui.cli import main
+
+    assert main(["fit", "--json", "--demo", "--demo-at", "20"]) == 0
+    rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)["models"]}
+    small, big = rows["llama3.1:8b"], rows["llama3.3:70b"]
+    assert (small["placement"], small["cpu_share"]) == ("fits", 0.0)
+    assert small["words"].startswith("fits: 100% GPU")
+    assert big["placement"] == "partial"
+    assert big["words"].startswith(f"≈{big['cpu_share']:.0%} on CPU")
 
 
 def test_the_70b_model_fits_on_two_24_gib_cards():

@@ -30,6 +30,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from rigtui.llm.placement import cpu_share
+
 MIB = 1024**2
 GIB = 1024**3
 MINIMUM_PER_GPU_BYTES = 457 * MIB
@@ -103,6 +105,19 @@ class FitEstimate:
     cpu_bytes: int
     gpu_bytes: int
     suggestions: tuple[str, ...] = ()
+    embedding_bytes: int = 0
+    """The input embedding, in system RAM wherever the layers go (part of ``cpu_bytes``)."""
+
+    @property
+    def size_bytes(self) -> int:
+        """The model's size as ``/api/ps`` would report it: Ollama counts the input embedding
+        neither in VRAM nor in what overflows to RAM."""
+        return self.gpu_bytes + max(0, self.cpu_bytes - self.embedding_bytes)
+
+    @property
+    def size_vram_bytes(self) -> int:
+        """Its ``size_vram``, as ``/api/ps`` would report it."""
+        return self.gpu_bytes
 
     @property
     def placement(self) -> str:
@@ -114,8 +129,9 @@ class FitEstimate:
 
     @property
     def cpu_share(self) -> float:
-        total = self.cpu_bytes + self.gpu_bytes
-        return self.cpu_bytes / total if total else 1.0
+        """The share `ollama ps` would print as CPU: 0 for a model that fits, 1 on the CPU."""
+        share = cpu_share(self.size_bytes, self.size_vram_bytes)
+        return 1.0 if share is None else share
 
     def words(self) -> str:
         if self.placement == "fits":
@@ -238,6 +254,7 @@ def estimate(
         gpus_used=gpus_used,
         cpu_bytes=cpu_bytes,
         gpu_bytes=gpu_bytes,
+        embedding_bytes=embedding,
     )
     if suggest and result.placement != "fits" and gpus:
         result = replace(result, suggestions=tuple(_suggestions(shape, result, num_parallel)))

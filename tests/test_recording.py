@@ -295,3 +295,16 @@ def test_bad_values_in_the_loaded_models_are_skipped(tmp_path, samples):
         "line 1: skipped ollama.models[0] (size_vram_bytes 'lots': not a number), "
         "ollama.models[1] (name None: not text)"
     ]
+
+
+def test_the_reasons_for_null_fan_figures_survive_a_recording(tmp_path, make_sim, clock):
+    from rigtui.telemetry.export import gpu_to_dict
+
+    rig = make_sim(driver="r470")  # no per-fan RPM before R550
+    sampler = rig.sampler()
+    sampler.open()
+    path = write(tmp_path / "old.jsonl", "jsonl", [sampler.sample()])
+    back = gpu_to_dict(read_recording(path).snapshots[0].gpus[0])
+    assert back["fan_speeds_rpm"] == [None, None]
+    assert back["unavailable"]["fan_speeds_rpm"] == "needs a newer driver"
+    assert read_recording(path).snapshots[0].gpus[0].fans[0].rpm_reason == "needs a newer driver"

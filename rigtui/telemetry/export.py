@@ -81,8 +81,29 @@ def gpu_to_dict(gpu: GpuReading) -> dict[str, Any]:
             if gpu.processes is not None
             else None
         ),
-        "unavailable": {"all": "GPU lost"} if gpu.lost else dict(gpu.unavailable),
+        "unavailable": {"all": "GPU lost"} if gpu.lost else _unavailable(gpu),
     }
+
+
+def _unavailable(gpu: GpuReading) -> dict[str, str]:
+    """Every field that is null, and why; the fans' reasons are per fan, so they are joined."""
+    reasons = dict(gpu.unavailable)
+    for key, pairs in (
+        ("fan_speeds_pct", [(fan.index, fan.speed_pct, fan.reason) for fan in gpu.fans]),
+        ("fan_speeds_rpm", [(fan.index, fan.rpm, fan.rpm_reason) for fan in gpu.fans]),
+    ):
+        missing = {
+            index: reason or "not reported" for index, value, reason in pairs if value is None
+        }
+        if key in reasons:
+            continue  # read back from a recording, which wrote it
+        if not gpu.fans and "fans" in reasons:
+            reasons[key] = reasons["fans"]
+        elif len(set(missing.values())) == 1 and len(missing) == len(pairs):
+            reasons[key] = next(iter(missing.values()))
+        elif missing:
+            reasons[key] = "; ".join(f"fan {index}: {reason}" for index, reason in missing.items())
+    return reasons
 
 
 def snapshot_to_dict(snapshot: RigSnapshot) -> dict[str, Any]:
@@ -336,7 +357,13 @@ def gpu_from_dict(
         pci_bus_id=pci_bus_id,
         lost=lost,
         fans=tuple(
-            FanReading(index=i, speed_pct=speed, rpm=rpm)
+            FanReading(
+                index=i,
+                speed_pct=speed,
+                rpm=rpm,
+                reason=unavailable.get("fan_speeds_pct") if speed is None else None,
+                rpm_reason=unavailable.get("fan_speeds_rpm") if rpm is None else None,
+            )
             for i, (speed, rpm) in enumerate(zip(speeds, rpms, strict=False))
         ),
         power_peaks_instant=check.flag(

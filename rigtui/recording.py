@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -349,7 +350,20 @@ def read_recording(path: Path) -> Recording:
     if not recording.snapshots:
         detail = f": {recording.problems[0]}" if recording.problems else ""
         raise RecordingError(f"{path} holds no complete sample{detail}")
+    _in_time_order(recording)
     return recording
+
+
+def _in_time_order(recording: Recording) -> None:
+    """The replay seeks by time: samples written after the clock was set back (or appended
+    from an earlier run) are played in time order, and that is said."""
+    times = [snapshot.taken_at for snapshot in recording.snapshots]
+    if all(earlier <= later for earlier, later in pairwise(times)):
+        return
+    order = sorted(range(len(times)), key=times.__getitem__)
+    recording.snapshots = [recording.snapshots[i] for i in order]
+    recording.models = [recording.models[i] for i in order]
+    recording.problems.append("samples out of time order (the clock went back): played in order")
 
 
 def _cut_or_bad(number: int, last: bool, what: str) -> str:

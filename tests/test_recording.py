@@ -308,3 +308,15 @@ def test_the_reasons_for_null_fan_figures_survive_a_recording(tmp_path, make_sim
     assert back["fan_speeds_rpm"] == [None, None]
     assert back["unavailable"]["fan_speeds_rpm"] == "needs a newer driver"
     assert read_recording(path).snapshots[0].gpus[0].fans[0].rpm_reason == "needs a newer driver"
+
+
+def test_samples_out_of_time_order_are_replayed_in_order(tmp_path, samples):
+    path = write(tmp_path / "rig.jsonl", "jsonl", [samples[2], samples[0], samples[1]])
+    recording = read_recording(path)
+    assert [s.taken_at for s in recording.snapshots] == [s.taken_at for s in samples[:3]]
+    assert recording.problems == [
+        "samples out of time order (the clock went back): played in order"
+    ]
+    cursor = ReplayCursor(recording)
+    cursor.seek(1.5)
+    assert cursor.index() == 1

@@ -335,23 +335,32 @@ def ollama_default_num_ctx(version: str | None, total_vram_bytes: int) -> int:
 
 def shape_from(facts, size_bytes: int) -> ModelShape | None:
     """A :class:`ModelShape` from ``/api/show`` facts and the ``/api/tags`` size; None when the
-    model does not say enough (an embedding model, an unusual architecture)."""
-    needed = (facts.block_count, facts.embedding_length, facts.head_count)
-    if not all(needed) or not size_bytes:
+    model does not say enough (an embedding model, an unusual architecture) or says nonsense (a
+    count that is not a positive whole number)."""
+    needed = (facts.block_count, facts.embedding_length, facts.head_count, size_bytes)
+    if not all(_positive(value) for value in needed):
         return None
+
+    def optional(value):
+        return int(value) if _positive(value) else None
+
     return ModelShape(
         name=facts.name,
-        weights_bytes=size_bytes,
+        weights_bytes=int(size_bytes),
         block_count=int(facts.block_count),
         embedding_length=int(facts.embedding_length),
         head_count=int(facts.head_count),
-        head_count_kv=int(facts.head_count_kv or facts.head_count),
-        context_length=facts.context_length,
-        key_length=facts.key_length,
-        value_length=facts.value_length,
-        vocab_size=facts.vocab_size,
-        quantization=facts.quantization,
+        head_count_kv=optional(facts.head_count_kv) or int(facts.head_count),
+        context_length=optional(facts.context_length),
+        key_length=optional(facts.key_length),
+        value_length=optional(facts.value_length),
+        vocab_size=optional(facts.vocab_size),
+        quantization=facts.quantization if isinstance(facts.quantization, str) else "",
     )
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def usable_vram(gpus, runner_bytes_by_gpu: dict[int, int] | None = None) -> list[int]:

@@ -15,17 +15,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TextIO
 
 from rigtui.llm.ollama import RunningModel
 from rigtui.llm.placement import processor_split
-from rigtui.telemetry.export import snapshot_from_dict, snapshot_to_dict
+from rigtui.telemetry.export import (
+    BAD_VALUE,
+    BadValueError,
+    ValueCheck,
+    number_problem,
+    snapshot_from_dict,
+    snapshot_to_dict,
+)
 from rigtui.telemetry.model import (
     CpuReading,
     FanReading,
@@ -33,6 +42,7 @@ from rigtui.telemetry.model import (
     MemoryReading,
     NvmlStatus,
     RigSnapshot,
+    freeze_reasons,
 )
 from rigtui.text import units
 
@@ -101,20 +111,51 @@ def models_to_dicts(models: Sequence[RunningModel]) -> list[dict[str, Any]]:
     ]
 
 
-def models_from_dicts(items: Sequence[dict[str, Any]]) -> list[RunningModel]:
+def models_from_dicts(
+    items: Sequence[dict[str, Any]], check: ValueCheck | None = None, where: str = "models"
+) -> list[RunningModel]:
+    """The loaded models of a sample. A model whose name or split cannot be read is left out
+    (and noted in ``check``) rather than shown with a split it did not have."""
+    check = check if check is not None else ValueCheck()
     models = []
-    for item in items:
-        expires = item.get("expires_at")
-        models.append(
-            RunningModel(
-                name=str(item["name"]),
-                size_bytes=int(item.get("size_bytes") or 0),
-                size_vram_bytes=int(item.get("size_vram_bytes") or 0),
-                context_length=item.get("context_length"),
-                expires_at=datetime.fromisoformat(expires) if expires else None,
-            )
-        )
+    for i, item in enumerate(check.items(items, where)):
+        model = _model_from_dict(item, check, f"{where}[{i}]")
+        if model is not None:
+            models.append(model)
     return models
+
+
+def _model_from_dict(item: Any, check: ValueCheck, where: str) -> RunningModel | None:
+    if not isinstance(item, dict):
+        check.skip(where, item, "not an object")
+        return None
+    name = item.get("name")
+    if not isinstance(name, str):
+        check.skipped.append(f"{where} (name {name!r}: not text)")
+        return None
+    sizes = []
+    for key in ("size_bytes", "size_vram_bytes"):
+        value = item.get(key) or 0
+        problem = number_problem(value, integer=True, minimum=0)
+        if problem is not None:
+            check.skipped.append(f"{where} ({key} {value!r}: {problem})")
+            return None
+        sizes.append(int(value))
+    expires = check.text(item.get("expires_at"), f"{where}.expires_at")
+    try:
+        expires_at = datetime.fromisoformat(expires) if expires else None
+    except ValueError:
+        check.skip(f"{where}.expires_at", expires, "not a time")
+        expires_at = None
+    return RunningModel(
+        name=name,
+        size_bytes=sizes[0],
+        size_vram_bytes=sizes[1],
+        context_length=check.number(
+            item.get("context_length"), f"{where}.context_length", integer=True
+        ),
+        expires_at=expires_at,
+    )
 
 
 def _csv_cell(value: Any) -> Any:
@@ -286,7 +327,7 @@ class Recording:
         if self.problems:
             text += f"; {self.problems[0]}"
             if len(self.problems) > 1:
-                text += f" (and {len(self.problems) - 1} more lines skipped)"
+                text += f" (and {len(self.problems) - 1} more problems)"
         return text
 
 
@@ -309,7 +350,20 @@ def read_recording(path: Path) -> Recording:
     if not recording.snapshots:
         detail = f": {recording.problems[0]}" if recording.problems else ""
         raise RecordingError(f"{path} holds no complete sample{detail}")
+    _in_time_order(recording)
     return recording
+
+
+def _in_time_order(recording: Recording) -> None:
+    """The replay seeks by time: samples written after the clock was set back (or appended
+    from an earlier run) are played in time order, and that is said."""
+    times = [snapshot.taken_at for snapshot in recording.snapshots]
+    if all(earlier <= later for earlier, later in pairwise(times)):
+        return
+    order = sorted(range(len(times)), key=times.__getitem__)
+    recording.snapshots = [recording.snapshots[i] for i in order]
+    recording.models = [recording.models[i] for i in order]
+    recording.problems.append("samples out of time order (the clock went back): played in order")
 
 
 def _cut_or_bad(number: int, last: bool, what: str) -> str:
@@ -327,23 +381,46 @@ def _read_jsonl(text: str, recording: Recording) -> None:
             # happens to parse: the writer ends every sample with a newline.
             recording.problems.append(_cut_or_bad(number, True, ""))
             continue
+        check = ValueCheck()
         try:
             record = json.loads(line)
-            ollama = record.pop("ollama", None) or {}
-            snapshot = snapshot_from_dict(record)
+            ollama = check.mapping(record.pop("ollama", None), "ollama")
+            snapshot = snapshot_from_dict(record, check)
             models = ollama.get("models")
-            loaded = models_from_dicts(models) if models is not None else None
+            loaded = (
+                models_from_dicts(models, check, "ollama.models") if models is not None else None
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             recording.problems.append(_cut_or_bad(number, last, f"not a sample ({error})"))
             continue
         recording.snapshots.append(snapshot)
         recording.models.append(loaded)
+        _note_skipped(recording, number, check)
 
 
-def _number(value: str, kind=float):
+def _note_skipped(recording: Recording, number: int, check: ValueCheck) -> None:
+    """Values that were not of their kind were skipped, and the sample kept: say which."""
+    if check.skipped:
+        recording.problems.append(f"line {number}: skipped {', '.join(check.skipped)}")
+
+
+def _cell_number(
+    cells: dict[str, str], column: str, check: ValueCheck, *, integer: bool = True, minimum=0
+):
+    """A CSV cell as a number; one that is not (``ninety``, ``nan``) is skipped into ``check``."""
+    value = cells[column]
     if value == "":
         return None
-    return kind(float(value)) if kind is int else kind(value)
+    try:
+        number = float(value)
+    except ValueError:
+        check.skip(column, value, "not a number")
+        return None
+    problem = number_problem(number, integer=integer, minimum=minimum)
+    if problem is not None:
+        check.skip(column, value, problem)
+        return None
+    return int(number) if integer else number
 
 
 def _read_csv(text: str, recording: Recording) -> None:
@@ -353,7 +430,7 @@ def _read_csv(text: str, recording: Recording) -> None:
     header = next(reader, None)
     if header is None or tuple(header) != CSV_COLUMNS:
         raise RecordingError(f"{recording.path}: the CSV header is not rigtui's")
-    groups: dict[float, list[dict[str, str]]] = {}
+    groups: dict[float, list[tuple[int, dict[str, str]]]] = {}
     order: list[float] = []
     for number, row in enumerate(reader, start=2):
         if not row:
@@ -367,82 +444,113 @@ def _read_csv(text: str, recording: Recording) -> None:
         try:
             at = float(cells["taken_at_epoch_s"])
         except ValueError:
+            at = math.nan
+        if not math.isfinite(at):
             recording.problems.append(f"line {number}: no time")
             continue
         if at not in groups:
             groups[at] = []
             order.append(at)
-        groups[at].append(cells)
+        groups[at].append((number, cells))
     gpus_per_sample = max((len(rows) for rows in groups.values()), default=0)
     for at in order:
         rows = groups[at]
         if len(rows) < gpus_per_sample:
             recording.problems.append(f"sample at {at:.1f}: GPU rows missing (cut off)")
             continue
+        checks = [ValueCheck() for _ in rows]
         try:
-            snapshot, models = _snapshot_from_rows(at, rows)
+            snapshot, models = _snapshot_from_rows(at, rows, checks)
         except (ValueError, KeyError) as error:
             recording.problems.append(f"sample at {at:.1f}: {error}")
             continue
         recording.snapshots.append(snapshot)
         recording.models.append(models)
+        for (number, _), check in zip(rows, checks, strict=True):
+            _note_skipped(recording, number, check)
 
 
-def _snapshot_from_rows(at: float, rows: list[dict[str, str]]):
-    first = rows[0]
+def _snapshot_from_rows(
+    at: float, rows: list[tuple[int, dict[str, str]]], checks: list[ValueCheck]
+):
+    first = rows[0][1]
     gpus = []
-    for cells in rows:
+    for (_, cells), check in zip(rows, checks, strict=True):
         if cells["gpu_index"] == "":
             continue
+        bad: dict[str, str] = {}
+
+        def number(column: str, integer: bool = True, minimum=0, check=check, cells=cells, bad=bad):
+            value = _cell_number(cells, column, check, integer=integer, minimum=minimum)
+            if value is None and cells[column] != "":
+                bad[column] = BAD_VALUE
+            return value
+
         reasons = cells["clocks_event_reasons"]
-        fan = _number(cells["fan_speed_pct"], int)
+        fan = number("fan_speed_pct")
         pstate = cells["pstate"]
+        index = _cell_number(cells, "gpu_index", check)
+        if index is None:
+            raise BadValueError(f"gpu_index {cells['gpu_index']!r} is not a GPU's number")
         gpus.append(
             GpuReading(
-                index=int(cells["gpu_index"]),
+                index=index,
                 name=cells["gpu_name"] or None,
                 lost=cells["gpu_lost"] == "1",
-                utilization_gpu_pct=_number(cells["utilization_gpu_pct"], int),
-                utilization_memory_pct=_number(cells["utilization_memory_pct"], int),
-                memory_used_bytes=_number(cells["memory_used_bytes"], int),
-                memory_total_bytes=_number(cells["memory_total_bytes"], int),
-                temperature_c=_number(cells["temperature_c"], int),
-                temperature_slowdown_c=_number(cells["temperature_slowdown_c"], int),
+                utilization_gpu_pct=number("utilization_gpu_pct"),
+                utilization_memory_pct=number("utilization_memory_pct"),
+                memory_used_bytes=number("memory_used_bytes"),
+                memory_total_bytes=number("memory_total_bytes"),
+                temperature_c=number("temperature_c", minimum=-273),
+                temperature_slowdown_c=number("temperature_slowdown_c", minimum=-273),
                 fans=(FanReading(0, fan),) if fan is not None else (),
-                power_draw_w=_number(cells["power_draw_w"]),
-                power_limit_w=_number(cells["power_limit_w"]),
-                power_peak_1s_w=_number(cells["power_peak_1s_w"]),
-                energy_total_j=_number(cells["energy_total_j"]),
+                power_draw_w=number("power_draw_w", False),
+                power_limit_w=number("power_limit_w", False),
+                power_peak_1s_w=number("power_peak_1s_w", False),
+                energy_total_j=number("energy_total_j", False),
                 pstate=int(pstate[1:]) if pstate[1:].isdigit() else None,
-                clocks_sm_mhz=_number(cells["clocks_sm_mhz"], int),
-                clocks_mem_mhz=_number(cells["clocks_mem_mhz"], int),
+                clocks_sm_mhz=number("clocks_sm_mhz"),
+                clocks_mem_mhz=number("clocks_mem_mhz"),
                 clocks_event_reasons=tuple(reasons.split(";")) if reasons else (),
-                pcie_link_gen=_number(cells["pcie_link_gen"], int),
-                pcie_link_width=_number(cells["pcie_link_width"], int),
-                pcie_rx_bytes_per_s=_number(cells["pcie_rx_bytes_per_s"], int),
-                pcie_tx_bytes_per_s=_number(cells["pcie_tx_bytes_per_s"], int),
+                pcie_link_gen=number("pcie_link_gen"),
+                pcie_link_width=number("pcie_link_width"),
+                pcie_rx_bytes_per_s=number("pcie_rx_bytes_per_s"),
+                pcie_tx_bytes_per_s=number("pcie_tx_bytes_per_s"),
+                unavailable=freeze_reasons(bad),
             )
         )
-    load = _number(first["load_average_1m"])
+    check = checks[0]
+    load = _cell_number(first, "load_average_1m", check, integer=False)
+    used = _required_cell(first, "ram_used_bytes")
+    total = _required_cell(first, "ram_total_bytes")
     snapshot = RigSnapshot(
         taken_at=at,
         hostname=first["hostname"],
         nvml=NvmlStatus(available=bool(gpus), error=None if gpus else "recorded without a GPU"),
         gpus=tuple(gpus),
         cpu=CpuReading(
-            percent=float(first["cpu_percent"]),
+            percent=float(_required_cell(first, "cpu_percent", integer=False)),
             per_core_pct=(),
             load_average=(load, load, load) if load is not None else None,
         ),
         memory=MemoryReading(
-            used_bytes=int(first["ram_used_bytes"]),
-            total_bytes=int(first["ram_total_bytes"]),
-            available_bytes=int(first["ram_total_bytes"]) - int(first["ram_used_bytes"]),
-            swap_used_bytes=_number(first["swap_used_bytes"], int) or 0,
+            used_bytes=used,
+            total_bytes=total,
+            available_bytes=max(0, total - used),
+            swap_used_bytes=_cell_number(first, "swap_used_bytes", check) or 0,
             swap_total_bytes=0,
         ),
     )
     return snapshot, None
+
+
+def _required_cell(cells: dict[str, str], column: str, *, integer: bool = True):
+    check = ValueCheck()
+    value = _cell_number(cells, column, check, integer=integer)
+    if value is None:
+        shown = check.skipped[0] if check.skipped else f"{column} (empty)"
+        raise BadValueError(shown)
+    return value
 
 
 # --- playing back -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from rigtui.insight.fit import (
 from rigtui.insight.pcie import LoadMonitor, link_bytes_per_s, link_state, link_words
 from rigtui.insight.rig import RigInsight
 from rigtui.llm.ollama import RunningModel
+from rigtui.llm.placement import processor_split
 from rigtui.telemetry.model import (
     CpuReading,
     GpuProcess,
@@ -297,10 +298,59 @@ def test_a_split_reported_after_the_snapshot_is_assessed_without_counting_the_sn
     split = RunningModel("llama3.3:70b", 44 * GIB, 22 * GIB, 4096, None)
     after = insight.assess(loading, [split])
     assert after[0].model_cpu_share == pytest.approx(0.5)
-    assert after[0].diagnosis.words.startswith("model 50% on CPU")
+    # Still arriving: the split binds nothing yet, so the card says it loads.
+    assert after[0].diagnosis.words.startswith("loading a model: 23.6 GB so far")
+    assert why_slow(loading.gpus[0], 0.5).words.startswith("model 50% on CPU")
     # The load is still the one seen once: one snapshot of growth, not two.
     assert after[0].load is before[0].load
     assert after[0].load.bytes_loaded == 22 * GIB
+
+
+def test_the_first_sample_of_a_load_is_a_load_not_a_model_on_the_cpu(sim):
+    """The demo's opening: the 8B model starts loading at 330 s. The first sample after the start
+    sees only the new runner's first allocation (0.2 GiB, under the growth that marks a load),
+    while Ollama already lists all 5.4 GiB: that sample must say "loading", not "the model may
+    be running on the CPU". The 70B load at 401 s starts the same way."""
+    from rigtui.llm.placement import cross_check
+
+    insight = RigInsight()
+    for snapshot in sim.story_so_far(325.0, 1.0, 600.0):
+        insight.update(snapshot)
+    sampler = sim.sampler()
+    sampler.open()
+    said = {}
+    for second in [*range(326, 336), *range(399, 412)]:
+        sim.clock.set(float(second))  # the story's own clock, from where the story so far left it
+        snapshot = sampler.sample()
+        running = [
+            RunningModel(model.name, model.size_bytes, model.size_vram_bytes, model.num_ctx, None)
+            for model in sim.ollama.loaded()
+        ]
+        insights = insight.update(snapshot, running)
+        loading = any(one.loading for one in insights.values())
+        check = cross_check(running, snapshot.gpus, loading=loading)
+        said[second] = (check.agrees, check.explain(), insights[0].diagnosis.words)
+    assert [second for second, (agrees, _, _) in said.items() if agrees is False] == []
+    assert (
+        said[330][1] == "loading: the runner holds 0.2 of the 5.4 GiB Ollama plans for VRAM so far"
+    )
+    assert said[330][2] == "loading a model"
+    assert said[331][1].startswith("loading: the runner holds 5.0 of the 5.4 GiB")
+    assert said[332][1] == "NVML agrees: the runner holds 5.4 GiB (Ollama says 5.4)"
+    assert said[401][1].startswith("loading: the runner holds 0.1 of the 22.8 GiB")
+    # While the 70B model arrives its split binds nothing yet: it is loading, not memory bound.
+    assert all(said[second][2].startswith("loading a model") for second in range(401, 409))
+    assert said[409][1].startswith("NVML agrees")
+
+
+def test_a_runner_that_starts_but_never_grows_is_not_a_load():
+    insight = RigInsight()
+    insight.update(_rig(0.0, 0, runner=False))
+    started = insight.update(_rig(1.0, 300 * MIB))
+    assert started[0].loading
+    stood = insight.update(_rig(2.0, 300 * MIB))
+    assert not stood[0].loading
+    assert stood[0].load is None  # nothing was loaded: no "last load" to show
 
 
 # --- why is it slow --------------------------------------------------------------------------
@@ -368,10 +418,16 @@ def test_a_split_reported_after_the_snapshot_is_assessed_without_counting_the_sn
             WARN,
         ),
         (
-            {"utilization_gpu_pct": 3, "clocks_event_reasons": (), "pcie_link_gen": 4},
+            {"utilization_gpu_pct": 12, "clocks_event_reasons": (), "pcie_link_gen": 4},
             1.0,
             "model entirely on the CPU: compute bound on the CPU",
             BAD,
+        ),
+        (
+            {"utilization_gpu_pct": 3, "clocks_event_reasons": (), "pcie_link_gen": 4},
+            1.0,
+            "idle (the loaded model is entirely on the CPU)",
+            WARN,
         ),
         (
             {
@@ -383,6 +439,24 @@ def test_a_split_reported_after_the_snapshot_is_assessed_without_counting_the_sn
             None,
             "running hot: 6 °C from slowdown",
             NOTE,
+        ),
+        (
+            {"utilization_gpu_pct": 0, "clocks_event_reasons": ("gpu_idle",), "pcie_link_gen": 4},
+            0.45,
+            "idle (the loaded model is 45% on the CPU)",
+            NOTE,
+        ),
+        (
+            {"utilization_gpu_pct": 2, "clocks_event_reasons": None},
+            0.45,
+            "idle (the loaded model is 45% on the CPU)",
+            NOTE,
+        ),
+        (
+            {"utilization_gpu_pct": 0, "clocks_event_reasons": ("gpu_idle",)},
+            1.0,
+            "idle (the loaded model is entirely on the CPU)",
+            WARN,
         ),
         ({"lost": True}, None, "GPU lost: not working at all", BAD),
     ],
@@ -425,6 +499,10 @@ def test_worked_example_llama_8b_at_4k_on_a_24_gib_card():
     assert result.placement == "fits" and result.layers_on_gpu == result.layers_total == 33
     assert result.short() == "fits"
     assert result.words() == "fits: 100% GPU, needs 5.7 GiB"
+    # `ollama ps` says 100% GPU: the input embedding that stays in RAM is in neither its size
+    # nor its VRAM figure, so a script reading cpu_share must read 0.
+    assert result.cpu_share == 0.0
+    assert processor_split(result.size_bytes, result.size_vram_bytes) == "100% GPU"
 
 
 def test_worked_example_llama_70b_at_4k_splits_on_one_24_gib_card():
@@ -443,12 +521,30 @@ def test_worked_example_llama_70b_at_4k_splits_on_one_24_gib_card():
     assert result.placement == "partial"
     assert (result.layers_on_gpu, result.layers_total) == (44, 81)
     # In RAM: 36 layers + output + input embedding = 20_565_741_223; on the GPU: 44 layers +
-    # overhead + graph = 25_463_626_110; so 44.7 % on the CPU.
+    # overhead + graph = 25_463_626_110. Ollama's size leaves the input embedding out (it counts
+    # neither in VRAM nor in its overflow): 19_922_939_389 in RAM of 45_386_565_499, 43.9 %, and
+    # `ollama ps` would print 44%/56% CPU/GPU.
     assert (result.cpu_bytes, result.gpu_bytes) == (20_565_741_223, 25_463_626_110)
-    assert result.cpu_share == pytest.approx(0.4468, abs=1e-4)
-    assert result.short() == "~45% CPU"
+    assert (result.size_bytes, result.size_vram_bytes) == (45_386_565_499, 25_463_626_110)
+    assert result.cpu_share == pytest.approx(0.4390, abs=1e-4)
+    assert processor_split(result.size_bytes, result.size_vram_bytes) == "44%/56% CPU/GPU"
+    assert result.short() == "~44% CPU"
     assert "the weights alone (39.6 GiB) exceed the VRAM" in " ".join(result.suggestions)
     assert "num_gpu 44 is the most layers that fit" in " ".join(result.suggestions)
+
+
+def test_fit_json_cpu_share_is_what_ollama_ps_would_print(capsys):
+    import json
+
+    from rigtui.cli import main
+
+    assert main(["fit", "--json", "--demo", "--demo-at", "20"]) == 0
+    rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)["models"]}
+    small, big = rows["llama3.1:8b"], rows["llama3.3:70b"]
+    assert (small["placement"], small["cpu_share"]) == ("fits", 0.0)
+    assert small["words"].startswith("fits: 100% GPU")
+    assert big["placement"] == "partial"
+    assert big["words"].startswith(f"≈{big['cpu_share']:.0%} on CPU")
 
 
 def test_the_70b_model_fits_on_two_24_gib_cards():

@@ -206,3 +206,117 @@ def test_record_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, sig):
     assert "recorded" in err and "samples" in err
     lines = path.read_text().splitlines()
     assert lines and all(json.loads(line)["gpus"] for line in lines)  # every line whole
+
+
+def _with_values(path, line_values):
+    """Rewrite some lines of a JSON Lines recording: {line number: {gpu field: value}}."""
+    lines = path.read_text().splitlines(keepends=True)
+    for number, values in line_values.items():
+        record = json.loads(lines[number - 1])
+        record["gpus"][0].update(values)
+        lines[number - 1] = json.dumps(record) + "\n"  # json writes NaN and Infinity as Python does
+    path.write_text("".join(lines))
+
+
+def test_wrong_typed_nan_and_infinite_values_are_skipped_and_reported(tmp_path, samples):
+    path = write(tmp_path / "rig.jsonl", "jsonl", samples)
+    _with_values(
+        path,
+        {
+            3: {"utilization_gpu_pct": "ninety"},
+            5: {"power_draw_w": float("nan"), "temperature_c": float("inf")},
+            7: {"memory_used_bytes": [1, 2], "name": 4090, "clocks_event_reasons": "idle"},
+        },
+    )
+    recording = read_recording(path)
+    assert len(recording.snapshots) == len(samples)  # every sample kept; only the values skipped
+    third, fifth, seventh = (recording.snapshots[n - 1].gpus[0] for n in (3, 5, 7))
+    assert third.utilization_gpu_pct is None
+    assert third.reason("utilization_gpu_pct") == "bad value in the recording"
+    assert third.memory_used_bytes == samples[2].gpus[0].memory_used_bytes  # the rest still read
+    assert (fifth.power_draw_w, fifth.temperature_c) == (None, None)
+    assert (seventh.memory_used_bytes, seventh.name, seventh.clocks_event_reasons) == (None,) * 3
+    assert recording.problems == [
+        "line 3: skipped gpus[0].utilization_gpu_pct ('ninety': not a number)",
+        "line 5: skipped gpus[0].temperature_c (inf: not a finite number), "
+        "gpus[0].power_draw_w (nan: not a finite number)",
+        "line 7: skipped gpus[0].name (4090: not text), "
+        "gpus[0].memory_used_bytes ([1, 2]: not a number), "
+        "gpus[0].clocks_event_reasons ('idle': not a list of text)",
+    ]
+    assert recording.summary().endswith("(and 2 more problems)")
+
+
+def test_a_bad_value_where_a_sample_cannot_do_without_it_skips_the_line(tmp_path, samples):
+    path = write(tmp_path / "rig.jsonl", "jsonl", samples[:3])
+    lines = path.read_text().splitlines(keepends=True)
+    record = json.loads(lines[1])
+    record["cpu"]["percent"] = float("nan")
+    lines[1] = json.dumps(record) + "\n"
+    path.write_text("".join(lines))
+    recording = read_recording(path)
+    assert [s.taken_at for s in recording.snapshots] == [samples[0].taken_at, samples[2].taken_at]
+    assert recording.problems == ["line 2: not a sample (cpu.percent: nan is not a finite number)"]
+
+
+def test_bad_values_in_a_csv_recording_are_skipped_too(tmp_path, samples):
+    path = write(tmp_path / "rig.csv", "csv", samples[:3])
+    rows = path.read_text().splitlines(keepends=True)
+    header = rows[0].rstrip("\n").split(",")
+    cells = rows[1].rstrip("\n").split(",")
+    cells[header.index("utilization_gpu_pct")] = "ninety"
+    cells[header.index("power_draw_w")] = "nan"
+    rows[1] = ",".join(cells) + "\n"
+    path.write_text("".join(rows))
+    recording = read_recording(path)
+    assert len(recording.snapshots) == 3
+    first = recording.snapshots[0].gpus[0]
+    assert (first.utilization_gpu_pct, first.power_draw_w) == (None, None)
+    assert first.reason("power_draw_w") == "bad value in the recording"
+    assert recording.problems == [
+        "line 2: skipped utilization_gpu_pct ('ninety': not a number), "
+        "power_draw_w ('nan': not a finite number)"
+    ]
+
+
+def test_bad_values_in_the_loaded_models_are_skipped(tmp_path, samples):
+    path = write(tmp_path / "rig.jsonl", "jsonl", samples[:2], [SPLIT])
+    lines = path.read_text().splitlines(keepends=True)
+    record = json.loads(lines[0])
+    record["ollama"]["models"][0]["size_vram_bytes"] = "lots"
+    record["ollama"]["models"].append({"size_bytes": 5})  # no name: not a model
+    lines[0] = json.dumps(record) + "\n"
+    path.write_text("".join(lines))
+    recording = read_recording(path)
+    # A model whose split cannot be known is left out rather than shown as 100% CPU.
+    assert recording.models[0] == []
+    assert recording.models[1] == [SPLIT]
+    assert recording.problems == [
+        "line 1: skipped ollama.models[0] (size_vram_bytes 'lots': not a number), "
+        "ollama.models[1] (name None: not text)"
+    ]
+
+
+def test_the_reasons_for_null_fan_figures_survive_a_recording(tmp_path, make_sim, clock):
+    from rigtui.telemetry.export import gpu_to_dict
+
+    rig = make_sim(driver="r470")  # no per-fan RPM before R550
+    sampler = rig.sampler()
+    sampler.open()
+    path = write(tmp_path / "old.jsonl", "jsonl", [sampler.sample()])
+    back = gpu_to_dict(read_recording(path).snapshots[0].gpus[0])
+    assert back["fan_speeds_rpm"] == [None, None]
+    assert back["unavailable"]["fan_speeds_rpm"] == "needs a newer driver"
+    assert read_recording(path).snapshots[0].gpus[0].fans[0].rpm_reason == "needs a newer driver"
+
+
+def test_samples_out_of_time_order_are_replayed_in_order(tmp_path, samples):
+    path = write(tmp_path / "rig.jsonl", "jsonl", [samples[2], samples[0], samples[1]])
+    recording = read_recording(path)
+    assert [s.taken_at for s in recording.snapshots] == [s.taken_at for s in samples[:3]]
+    assert recording.problems == [
+        "samples out of time order (the clock went back): played in order"
+    ]
+    cursor = ReplayCursor(recording)
+    cursor.seek(1.5)
+    assert cursor.index() == 1

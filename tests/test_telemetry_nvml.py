@@ -118,7 +118,7 @@ def test_a_field_that_is_not_supported_is_not_asked_for_again(sim, clock):
 def test_a_transient_error_is_retried(sim, clock):
     sim.nvml_library.inject("nvmlDeviceGetTemperatureV", ERROR_UNKNOWN)
     source = open_source()
-    assert source.read()[0].reason("temperature_c") == f"NVML error {ERROR_UNKNOWN}"
+    assert source.read()[0].reason("temperature_c") == "the driver gave an unknown error"
     sim.nvml_library.clear_injections()
     assert source.read()[0].temperature_c is not None
 
@@ -221,3 +221,47 @@ def test_clock_event_reasons_are_decoded_into_nvidia_smi_names():
         "hw_power_brake_slowdown",
     )
     assert decode_clock_event_reasons(0x1000) == ("other_0x1000",)
+
+
+ERROR_CODES = sorted(
+    (value, name)
+    for name, value in vars(pynvml).items()
+    if name.startswith("NVML_ERROR_") and isinstance(value, int)
+)
+
+
+@pytest.mark.parametrize(("code", "name"), ERROR_CODES, ids=[name for _, name in ERROR_CODES])
+def test_every_nvml_return_code_is_a_reason_in_words(code, name):
+    from rigtui.telemetry.nvml import field_error_words, init_error_words
+
+    words = field_error_words(pynvml.NVMLError(code))
+    assert "NVML error" not in words and not any(char.isdigit() for char in words), words
+    assert len(words.split()) >= 2 or words in {"GPU lost"}, words
+    opening = init_error_words(pynvml.NVMLError(code))
+    assert not any(char.isdigit() for char in opening.replace("libnvidia-ml.so.1", "")), opening
+
+
+def test_an_unusual_error_on_a_field_reads_in_words(sim, clock):
+    from rigtui.telemetry.export import gpu_to_dict
+
+    sim.nvml_library.inject("nvmlDeviceGetTemperatureV", 20)  # NVML_ERROR_MEMORY
+    reading = open_source().read()[0]
+    assert reading.reason("temperature_c") == "the driver ran out of memory"
+    assert gpu_to_dict(reading)["unavailable"]["temperature_c"] == "the driver ran out of memory"
+
+
+def test_fan_figures_that_are_null_in_the_json_say_why(make_sim, clock):
+    from rigtui.telemetry.export import gpu_to_dict
+
+    old = make_sim(driver="r470")  # no per-fan RPM before R550
+    exported = gpu_to_dict(open_source().read()[0])
+    assert exported["fan_speeds_rpm"] == [None, None]
+    assert exported["unavailable"]["fan_speeds_rpm"] == "needs a newer driver"
+    old.uninstall()
+
+    current = make_sim()
+    current.nvml_library.inject("nvmlDeviceGetFanSpeed_v2", ERROR_NO_PERMISSION)
+    exported = gpu_to_dict(open_source().read()[0])
+    assert exported["fan_speeds_pct"] == [None, None]
+    assert exported["unavailable"]["fan_speeds_pct"] == "no permission"
+    assert exported["unavailable"]["fan_speeds_rpm"] == "no permission"

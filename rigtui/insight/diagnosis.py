@@ -28,11 +28,20 @@ def _temperature_words(gpu: GpuReading) -> str:
     return f"thermal slowdown ({gpu.temperature_c} °C)"
 
 
-def why_slow(gpu: GpuReading, model_cpu_share: float | None = None) -> Diagnosis:
+def _idle(gpu: GpuReading, reasons: set[str]) -> bool:
+    """The driver says the GPU idles, or it is next to unused (as the card's own "idle")."""
+    utilization = gpu.utilization_gpu_pct
+    return "gpu_idle" in reasons or (utilization is not None and utilization < 5)
+
+
+def why_slow(
+    gpu: GpuReading, model_cpu_share: float | None = None, *, loading: bool = False
+) -> Diagnosis:
     """The reasons that hold this GPU back right now, most important first.
 
     ``model_cpu_share`` is the share of the model on this GPU that sits in system RAM (from
-    Ollama's ``size``/``size_vram``), when there is one.
+    Ollama's ``size``/``size_vram``), when there is one; while it is still ``loading`` the split
+    binds nothing yet and is not named.
     """
     if gpu.lost:
         return Diagnosis("GPU lost: not working at all", BAD)
@@ -44,11 +53,18 @@ def why_slow(gpu: GpuReading, model_cpu_share: float | None = None) -> Diagnosis
         found.append((BAD, _temperature_words(gpu)))
     elif "hw_slowdown" in reasons and "hw_power_brake_slowdown" not in reasons:
         found.append((BAD, "hardware slowdown (power or temperature protection)"))
-    if model_cpu_share is not None and model_cpu_share > 0:
-        if model_cpu_share >= 0.999:
+    if model_cpu_share is not None and model_cpu_share > 0 and not loading:
+        entirely = model_cpu_share >= 0.999
+        where = "entirely" if entirely else f"{model_cpu_share:.0%}"
+        if _idle(gpu, reasons):
+            # Nothing runs: what the split would bind is not happening now.
+            found.append(
+                (WARN if entirely else NOTE, f"idle (the loaded model is {where} on the CPU)")
+            )
+        elif entirely:
             found.append((BAD, "model entirely on the CPU: compute bound on the CPU"))
         else:
-            found.append((WARN, f"model {model_cpu_share:.0%} on CPU: memory bound on system RAM"))
+            found.append((WARN, f"model {where} on CPU: memory bound on system RAM"))
     if "sw_power_cap" in reasons:
         limit = f" at {gpu.power_limit_w:.0f} W" if gpu.power_limit_w else ""
         found.append((NOTE, f"power-capped{limit}"))
@@ -63,7 +79,7 @@ def why_slow(gpu: GpuReading, model_cpu_share: float | None = None) -> Diagnosis
         found.sort(key=lambda item: -item[0])
         return Diagnosis("; ".join(words for _, words in found[:2]), found[0][0])
     utilization = gpu.utilization_gpu_pct
-    if "gpu_idle" in reasons or (utilization is not None and utilization < 5):
+    if _idle(gpu, reasons):
         return Diagnosis("idle", OK)
     if utilization is not None:
         return Diagnosis(f"full speed: {utilization}% busy, nothing holding the clocks", OK)

@@ -30,6 +30,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from rigtui.llm.placement import cpu_share
+
 MIB = 1024**2
 GIB = 1024**3
 MINIMUM_PER_GPU_BYTES = 457 * MIB
@@ -103,6 +105,19 @@ class FitEstimate:
     cpu_bytes: int
     gpu_bytes: int
     suggestions: tuple[str, ...] = ()
+    embedding_bytes: int = 0
+    """The input embedding, in system RAM wherever the layers go (part of ``cpu_bytes``)."""
+
+    @property
+    def size_bytes(self) -> int:
+        """The model's size as ``/api/ps`` would report it: Ollama counts the input embedding
+        neither in VRAM nor in what overflows to RAM."""
+        return self.gpu_bytes + max(0, self.cpu_bytes - self.embedding_bytes)
+
+    @property
+    def size_vram_bytes(self) -> int:
+        """Its ``size_vram``, as ``/api/ps`` would report it."""
+        return self.gpu_bytes
 
     @property
     def placement(self) -> str:
@@ -114,8 +129,9 @@ class FitEstimate:
 
     @property
     def cpu_share(self) -> float:
-        total = self.cpu_bytes + self.gpu_bytes
-        return self.cpu_bytes / total if total else 1.0
+        """The share `ollama ps` would print as CPU: 0 for a model that fits, 1 on the CPU."""
+        share = cpu_share(self.size_bytes, self.size_vram_bytes)
+        return 1.0 if share is None else share
 
     def words(self) -> str:
         if self.placement == "fits":
@@ -238,6 +254,7 @@ def estimate(
         gpus_used=gpus_used,
         cpu_bytes=cpu_bytes,
         gpu_bytes=gpu_bytes,
+        embedding_bytes=embedding,
     )
     if suggest and result.placement != "fits" and gpus:
         result = replace(result, suggestions=tuple(_suggestions(shape, result, num_parallel)))
@@ -318,23 +335,32 @@ def ollama_default_num_ctx(version: str | None, total_vram_bytes: int) -> int:
 
 def shape_from(facts, size_bytes: int) -> ModelShape | None:
     """A :class:`ModelShape` from ``/api/show`` facts and the ``/api/tags`` size; None when the
-    model does not say enough (an embedding model, an unusual architecture)."""
-    needed = (facts.block_count, facts.embedding_length, facts.head_count)
-    if not all(needed) or not size_bytes:
+    model does not say enough (an embedding model, an unusual architecture) or says nonsense (a
+    count that is not a positive whole number)."""
+    needed = (facts.block_count, facts.embedding_length, facts.head_count, size_bytes)
+    if not all(_positive(value) for value in needed):
         return None
+
+    def optional(value):
+        return int(value) if _positive(value) else None
+
     return ModelShape(
         name=facts.name,
-        weights_bytes=size_bytes,
+        weights_bytes=int(size_bytes),
         block_count=int(facts.block_count),
         embedding_length=int(facts.embedding_length),
         head_count=int(facts.head_count),
-        head_count_kv=int(facts.head_count_kv or facts.head_count),
-        context_length=facts.context_length,
-        key_length=facts.key_length,
-        value_length=facts.value_length,
-        vocab_size=facts.vocab_size,
-        quantization=facts.quantization,
+        head_count_kv=optional(facts.head_count_kv) or int(facts.head_count),
+        context_length=optional(facts.context_length),
+        key_length=optional(facts.key_length),
+        value_length=optional(facts.value_length),
+        vocab_size=optional(facts.vocab_size),
+        quantization=facts.quantization if isinstance(facts.quantization, str) else "",
     )
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def usable_vram(gpus, runner_bytes_by_gpu: dict[int, int] | None = None) -> list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rigtui.llm.placement import is_ollama_runner
 from rigtui.telemetry.model import GpuReading
 
 LANE_BYTES_PER_S = {
@@ -136,13 +137,23 @@ class LoadTransfer:
         return text
 
 
+def _runner_pids(gpu: GpuReading) -> frozenset[int]:
+    return frozenset(process.pid for process in gpu.processes or () if is_ollama_runner(process))
+
+
 class LoadMonitor:
-    """Follows one GPU's VRAM from snapshot to snapshot and measures each model load."""
+    """Follows one GPU's VRAM from snapshot to snapshot and measures each model load.
+
+    A load is VRAM growing by :data:`LOAD_MIN_BYTES` or more between two samples, or an Ollama
+    runner that was not there at the sample before: its first sample may catch only the CUDA
+    context and the first buffers (a few hundred MiB), yet Ollama already lists the whole model.
+    """
 
     def __init__(self) -> None:
         self.current: LoadTransfer | None = None
         self.last: LoadTransfer | None = None
         self._previous: tuple[float, int] | None = None
+        self._runners: frozenset[int] = frozenset()
         self._rx_sum = 0.0
         self._rx_count = 0
 
@@ -153,20 +164,21 @@ class LoadMonitor:
         if self._previous is not None and taken_at <= self._previous[0]:
             return  # no time has passed (a clock standing still): no news of the load
         previous, self._previous = self._previous, (taken_at, used)
+        runners, earlier_runners = _runner_pids(gpu), self._runners
+        self._runners = runners
         if previous is None:
             return
         grew = used - previous[1]
         link = link_words(gpu.pcie_link_gen, gpu.pcie_link_width)
-        if grew >= LOAD_MIN_BYTES:
+        link_bytes = link_bytes_per_s(gpu.pcie_link_gen, gpu.pcie_link_width)
+        if grew < LOAD_MIN_BYTES and self.current is None and runners - earlier_runners:
+            # A runner just started: the load begins now, and is measured from here.
+            self.current = LoadTransfer(taken_at, taken_at, 0, None, link_bytes, link)
+            self._rx_sum = 0.0
+            self._rx_count = 0
+        elif grew >= LOAD_MIN_BYTES:
             if self.current is None:
-                self.current = LoadTransfer(
-                    previous[0],
-                    taken_at,
-                    0,
-                    None,
-                    link_bytes_per_s(gpu.pcie_link_gen, gpu.pcie_link_width),
-                    link,
-                )
+                self.current = LoadTransfer(previous[0], taken_at, 0, None, link_bytes, link)
                 self._rx_sum = 0.0
                 self._rx_count = 0
             if gpu.pcie_rx_bytes_per_s is not None:
@@ -177,8 +189,10 @@ class LoadMonitor:
                 ended_at=taken_at,
                 bytes_loaded=self.current.bytes_loaded + grew,
                 rx_bytes_per_s=self._rx_sum / self._rx_count if self._rx_count else None,
-                link_bytes_per_s=link_bytes_per_s(gpu.pcie_link_gen, gpu.pcie_link_width),
+                link_bytes_per_s=link_bytes,
                 link=link,
             )
         elif self.current is not None:
-            self.last, self.current = self.current, None
+            finished, self.current = self.current, None
+            if finished.bytes_loaded > 0:
+                self.last = finished

@@ -70,9 +70,12 @@ class RigInsight:
                 if snapshot.taken_at - ended <= RECENT_LOAD_S:
                     load = monitor.last
             share = shares.get(gpu.index)
-            diagnosis = why_slow(gpu, share)
+            diagnosis = why_slow(gpu, share, loading=loading)
             if loading and diagnosis.severity <= NOTE and load is not None:
-                diagnosis = Diagnosis(f"loading a model: {load.words(finished=False)}", NOTE)
+                so_far = load.words(finished=False)  # nothing yet in a load's first sample
+                diagnosis = Diagnosis(
+                    f"loading a model: {so_far}" if so_far else "loading a model", NOTE
+                )
             insights[gpu.index] = GpuInsight(
                 diagnosis=diagnosis,
                 link=link_state(gpu),

@@ -105,9 +105,10 @@ def describe_energy(stats: ReplyStats) -> str:
         return ""
     parts = [f"{energy.joules:,.0f} J"]
     per_token = energy.per_token(stats.generated_tokens)
-    if per_token is not None:
+    per_joule = energy.tokens_per_joule(stats.generated_tokens)  # None at 0 J
+    if per_token is not None and per_joule is not None:
         parts.append(f"{per_token:.2f} J/token")
-        parts.append(f"{energy.tokens_per_joule(stats.generated_tokens):.2f} tokens/J")
+        parts.append(f"{per_joule:.2f} tokens/J")
     power = f"avg {energy.average_w:.0f} W"
     if energy.peak_w is not None:
         kind = "1 s avg" if energy.peak_is_average else "instant"

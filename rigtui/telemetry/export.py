@@ -6,6 +6,7 @@ under ``unavailable``.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -80,8 +81,29 @@ def gpu_to_dict(gpu: GpuReading) -> dict[str, Any]:
             if gpu.processes is not None
             else None
         ),
-        "unavailable": {"all": "GPU lost"} if gpu.lost else dict(gpu.unavailable),
+        "unavailable": {"all": "GPU lost"} if gpu.lost else _unavailable(gpu),
     }
+
+
+def _unavailable(gpu: GpuReading) -> dict[str, str]:
+    """Every field that is null, and why; the fans' reasons are per fan, so they are joined."""
+    reasons = dict(gpu.unavailable)
+    for key, pairs in (
+        ("fan_speeds_pct", [(fan.index, fan.speed_pct, fan.reason) for fan in gpu.fans]),
+        ("fan_speeds_rpm", [(fan.index, fan.rpm, fan.rpm_reason) for fan in gpu.fans]),
+    ):
+        missing = {
+            index: reason or "not reported" for index, value, reason in pairs if value is None
+        }
+        if key in reasons:
+            continue  # read back from a recording, which wrote it
+        if not gpu.fans and "fans" in reasons:
+            reasons[key] = reasons["fans"]
+        elif len(set(missing.values())) == 1 and len(missing) == len(pairs):
+            reasons[key] = next(iter(missing.values()))
+        elif missing:
+            reasons[key] = "; ".join(f"fan {index}: {reason}" for index, reason in missing.items())
+    return reasons
 
 
 def snapshot_to_dict(snapshot: RigSnapshot) -> dict[str, Any]:
@@ -142,123 +164,342 @@ def snapshot_to_dict(snapshot: RigSnapshot) -> dict[str, Any]:
 
 # --- and back (for replaying a recording) ------------------------------------------------------
 
+BAD_VALUE = "bad value in the recording"
+"""The reason given for a recorded value that was skipped."""
 
-def gpu_from_dict(data: dict[str, Any]) -> GpuReading:
-    """The inverse of :func:`gpu_to_dict` (what it wrote is what comes back)."""
-    pstate = data.get("pstate")
-    reasons = data.get("clocks_event_reasons")
-    processes = data.get("processes")
-    speeds = data.get("fan_speeds_pct") or []
-    rpms = data.get("fan_speeds_rpm") or [None] * len(speeds)
-    lost = bool(data.get("lost"))
+LARGEST_COUNT = 2**64
+"""NVML's counters are unsigned 64-bit: a recorded figure above that is not a reading."""
+
+
+class BadValueError(ValueError):
+    """A value a sample cannot do without is not of its kind: the sample is skipped."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def number_problem(value: Any, *, integer: bool, minimum: float | None) -> str | None:
+    """Why ``value`` is not a reading of its kind (a finite number, whole if ``integer``, at
+    least ``minimum``), or None when it is one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a finite number"
+    if integer and isinstance(value, float) and not value.is_integer():
+        return "not a whole number"
+    if minimum is not None and value < minimum:
+        return "negative" if minimum == 0 else f"below {minimum:g}"
+    if abs(value) >= LARGEST_COUNT:
+        return "too large"
+    return None
+
+
+class ValueCheck:
+    """Reads a recorded sample's values: a recording is input, so each value is checked for
+    its kind where it is read, and nothing downstream sees a str where a number belongs, nor
+    NaN or infinity. A value that is not of its kind is skipped (None) and noted in
+    ``skipped``; one the sample cannot do without raises :class:`BadValueError`."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def skip(self, where: str, value: Any, why: str) -> None:
+        self.skipped.append(f"{where} ({_shown(value)}: {why})")
+
+    def number(
+        self, value: Any, where: str, *, integer: bool = False, minimum: float | None = 0
+    ) -> Any:
+        if value is None:
+            return None
+        problem = number_problem(value, integer=integer, minimum=minimum)
+        if problem is not None:
+            self.skip(where, value, problem)
+            return None
+        return int(value) if integer else float(value)
+
+    def required(
+        self, value: Any, where: str, *, integer: bool = False, minimum: float | None = 0
+    ) -> Any:
+        problem = number_problem(value, integer=integer, minimum=minimum)
+        if problem is not None:
+            raise BadValueError(f"{where}: {_shown(value)} is {problem}")
+        return int(value) if integer else float(value)
+
+    def text(self, value: Any, where: str) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        self.skip(where, value, "not text")
+        return None
+
+    def flag(self, value: Any, where: str) -> bool:
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        self.skip(where, value, "not true or false")
+        return False
+
+    def texts(self, value: Any, where: str) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        self.skip(where, value, "not a list of text")
+        return None
+
+    def items(self, value: Any, where: str) -> list[Any]:
+        """A list (of objects, numbers …) to read one by one; anything else skipped."""
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return value
+        self.skip(where, value, "not a list")
+        return []
+
+    def mapping(self, value: Any, where: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return value
+        self.skip(where, value, "not an object")
+        return {}
+
+
+# (field, whole number?, lowest value): the numbers of a GPU reading, as gpu_to_dict writes them.
+_GPU_NUMBERS = (
+    ("utilization_gpu_pct", True, 0),
+    ("utilization_memory_pct", True, 0),
+    ("memory_used_bytes", True, 0),
+    ("memory_total_bytes", True, 0),
+    ("memory_reserved_bytes", True, 0),
+    ("memory_free_bytes", True, 0),
+    ("temperature_c", True, -273),
+    ("temperature_slowdown_c", True, -273),
+    ("temperature_shutdown_c", True, -273),
+    ("temperature_max_operating_c", True, -273),
+    ("power_draw_w", False, 0),
+    ("power_limit_w", False, 0),
+    ("power_default_limit_w", False, 0),
+    ("energy_total_j", False, 0),
+    ("power_instant_w", False, 0),
+    ("power_peak_1s_w", False, 0),
+    ("power_peak_60s_w", False, 0),
+    ("clocks_sm_mhz", True, 0),
+    ("clocks_sm_max_mhz", True, 0),
+    ("clocks_mem_mhz", True, 0),
+    ("clocks_mem_max_mhz", True, 0),
+    ("pcie_link_gen", True, 0),
+    ("pcie_link_gen_max", True, 0),
+    ("pcie_link_width", True, 0),
+    ("pcie_link_width_max", True, 0),
+    ("pcie_rx_bytes_per_s", True, 0),
+    ("pcie_tx_bytes_per_s", True, 0),
+)
+
+
+def gpu_from_dict(
+    data: dict[str, Any], check: ValueCheck | None = None, where: str = "gpu"
+) -> GpuReading:
+    """The inverse of :func:`gpu_to_dict` (what it wrote is what comes back); a value not of its
+    kind is skipped into ``check`` and reads as unavailable, ``"bad value in the recording"``."""
+    check = check if check is not None else ValueCheck()
+    if not isinstance(data, dict):
+        raise BadValueError(f"{where}: {_shown(data)} is not an object")
+    bad: dict[str, str] = {}
+
+    def text(key: str) -> str | None:
+        value = check.text(data.get(key), f"{where}.{key}")
+        if value is None and data.get(key) is not None:
+            bad[key] = BAD_VALUE
+        return value
+
+    index = check.required(data.get("index"), f"{where}.index", integer=True)
+    lost = check.flag(data.get("lost"), f"{where}.lost")
+    name, uuid, pci_bus_id = text("name"), text("uuid"), text("pci_bus_id")
+    numbers: dict[str, Any] = {}
+    for key, integer, minimum in _GPU_NUMBERS:
+        value = data.get(key)
+        numbers[key] = check.number(value, f"{where}.{key}", integer=integer, minimum=minimum)
+        if numbers[key] is None and value is not None:
+            bad[key] = BAD_VALUE
+    speeds = [
+        check.number(speed, f"{where}.fan_speeds_pct[{i}]", integer=True)
+        for i, speed in enumerate(
+            check.items(data.get("fan_speeds_pct"), f"{where}.fan_speeds_pct")
+        )
+    ]
+    rpms = [
+        check.number(rpm, f"{where}.fan_speeds_rpm[{i}]", integer=True)
+        for i, rpm in enumerate(check.items(data.get("fan_speeds_rpm"), f"{where}.fan_speeds_rpm"))
+    ]
+    rpms += [None] * (len(speeds) - len(rpms))
+    pstate = check.text(data.get("pstate"), f"{where}.pstate")
+    reasons = check.texts(data.get("clocks_event_reasons"), f"{where}.clocks_event_reasons")
+    if reasons is None and data.get("clocks_event_reasons") is not None:
+        bad["clocks_event_reasons"] = BAD_VALUE
+    processes = None
+    if data.get("processes") is not None:
+        processes = tuple(
+            process
+            for i, item in enumerate(check.items(data.get("processes"), f"{where}.processes"))
+            if (process := _gpu_process(item, check, f"{where}.processes[{i}]")) is not None
+        )
+    unavailable = {
+        key: reason
+        for key, reason in check.mapping(data.get("unavailable"), f"{where}.unavailable").items()
+        if isinstance(key, str) and isinstance(reason, str)
+    }
+    unavailable.update(bad)
     return GpuReading(
-        index=int(data["index"]),
-        name=data.get("name"),
-        uuid=data.get("uuid"),
-        pci_bus_id=data.get("pci_bus_id"),
+        index=index,
+        name=name,
+        uuid=uuid,
+        pci_bus_id=pci_bus_id,
         lost=lost,
-        utilization_gpu_pct=data.get("utilization_gpu_pct"),
-        utilization_memory_pct=data.get("utilization_memory_pct"),
-        memory_used_bytes=data.get("memory_used_bytes"),
-        memory_total_bytes=data.get("memory_total_bytes"),
-        memory_reserved_bytes=data.get("memory_reserved_bytes"),
-        memory_free_bytes=data.get("memory_free_bytes"),
-        temperature_c=data.get("temperature_c"),
-        temperature_slowdown_c=data.get("temperature_slowdown_c"),
-        temperature_shutdown_c=data.get("temperature_shutdown_c"),
-        temperature_max_operating_c=data.get("temperature_max_operating_c"),
         fans=tuple(
-            FanReading(index=i, speed_pct=speed, rpm=rpm)
+            FanReading(
+                index=i,
+                speed_pct=speed,
+                rpm=rpm,
+                reason=unavailable.get("fan_speeds_pct") if speed is None else None,
+                rpm_reason=unavailable.get("fan_speeds_rpm") if rpm is None else None,
+            )
             for i, (speed, rpm) in enumerate(zip(speeds, rpms, strict=False))
         ),
-        power_draw_w=data.get("power_draw_w"),
-        power_limit_w=data.get("power_limit_w"),
-        power_default_limit_w=data.get("power_default_limit_w"),
-        energy_total_j=data.get("energy_total_j"),
-        power_instant_w=data.get("power_instant_w"),
-        power_peak_1s_w=data.get("power_peak_1s_w"),
-        power_peak_60s_w=data.get("power_peak_60s_w"),
-        power_peaks_instant=bool(data.get("power_peaks_instant")),
-        pstate=int(pstate[1:]) if isinstance(pstate, str) and pstate[1:].isdigit() else None,
-        clocks_sm_mhz=data.get("clocks_sm_mhz"),
-        clocks_sm_max_mhz=data.get("clocks_sm_max_mhz"),
-        clocks_mem_mhz=data.get("clocks_mem_mhz"),
-        clocks_mem_max_mhz=data.get("clocks_mem_max_mhz"),
-        clocks_event_reasons=tuple(reasons) if reasons is not None else None,
-        pcie_link_gen=data.get("pcie_link_gen"),
-        pcie_link_gen_max=data.get("pcie_link_gen_max"),
-        pcie_link_width=data.get("pcie_link_width"),
-        pcie_link_width_max=data.get("pcie_link_width_max"),
-        pcie_rx_bytes_per_s=data.get("pcie_rx_bytes_per_s"),
-        pcie_tx_bytes_per_s=data.get("pcie_tx_bytes_per_s"),
-        processes=(
-            tuple(
-                GpuProcess(
-                    pid=int(process["pid"]),
-                    name=process.get("name"),
-                    used_memory_bytes=process.get("used_memory_bytes"),
-                    kind=process.get("type") or "C",
-                    command=process.get("command"),
-                )
-                for process in processes
-            )
-            if processes is not None
-            else None
+        power_peaks_instant=check.flag(
+            data.get("power_peaks_instant"), f"{where}.power_peaks_instant"
         ),
-        unavailable=freeze_reasons({} if lost else (data.get("unavailable") or {})),
+        pstate=int(pstate[1:]) if pstate is not None and pstate[1:].isdigit() else None,
+        clocks_event_reasons=reasons,
+        processes=processes,
+        unavailable=freeze_reasons({} if lost else unavailable),
+        **numbers,
     )
 
 
-def snapshot_from_dict(data: dict[str, Any]) -> RigSnapshot:
-    """The inverse of :func:`snapshot_to_dict`; raises KeyError/TypeError/ValueError on bad data."""
-    nvml = data.get("nvml") or {}
+def _gpu_process(data: Any, check: ValueCheck, where: str) -> GpuProcess | None:
+    if not isinstance(data, dict):
+        check.skip(where, data, "not an object")
+        return None
+    pid = check.number(data.get("pid"), f"{where}.pid", integer=True)
+    if pid is None:
+        return None
+    return GpuProcess(
+        pid=pid,
+        name=check.text(data.get("name"), f"{where}.name"),
+        used_memory_bytes=check.number(
+            data.get("used_memory_bytes"), f"{where}.used_memory_bytes", integer=True
+        ),
+        kind=check.text(data.get("type"), f"{where}.type") or "C",
+        command=check.text(data.get("command"), f"{where}.command"),
+    )
+
+
+def _process(data: Any, check: ValueCheck, where: str) -> ProcessReading | None:
+    if not isinstance(data, dict):
+        check.skip(where, data, "not an object")
+        return None
+    pid = check.number(data.get("pid"), f"{where}.pid", integer=True)
+    if pid is None:
+        return None
+    return ProcessReading(
+        pid=pid,
+        name=check.text(data.get("name"), f"{where}.name") or "?",
+        cpu_pct=check.number(data.get("cpu_pct"), f"{where}.cpu_pct") or 0.0,
+        rss_bytes=check.number(data.get("rss_bytes"), f"{where}.rss_bytes", integer=True),
+        username=check.text(data.get("username"), f"{where}.username"),
+        command=check.text(data.get("command"), f"{where}.command"),
+    )
+
+
+def _load_average(value: Any, check: ValueCheck) -> tuple[float, float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and len(value) == 3:
+        numbers = [number_problem(item, integer=False, minimum=0) is None for item in value]
+        if all(numbers):
+            return (float(value[0]), float(value[1]), float(value[2]))
+    check.skip("cpu.load_average", value, "not three numbers")
+    return None
+
+
+def _per_core(value: Any, check: ValueCheck) -> tuple[float, ...]:
+    items = check.items(value, "cpu.per_core_pct")
+    if all(number_problem(item, integer=False, minimum=0) is None for item in items):
+        return tuple(float(item) for item in items)
+    check.skip("cpu.per_core_pct", value, "not a list of numbers")
+    return ()
+
+
+def snapshot_from_dict(data: dict[str, Any], check: ValueCheck | None = None) -> RigSnapshot:
+    """The inverse of :func:`snapshot_to_dict`. Values not of their kind are skipped into
+    ``check``; raises :class:`BadValueError` (a ValueError), KeyError or TypeError when what the
+    sample cannot do without (its time, the CPU, the memory) is missing or bad."""
+    check = check if check is not None else ValueCheck()
+    if not isinstance(data, dict):
+        raise BadValueError(f"{_shown(data)} is not an object")
+    nvml = check.mapping(data.get("nvml"), "nvml")
     cpu = data["cpu"]
     memory = data["memory"]
-    power = data.get("power")
-    load = cpu.get("load_average")
+    if not isinstance(cpu, dict) or not isinstance(memory, dict):
+        raise BadValueError("cpu or memory is not an object")
+    power = check.mapping(data.get("power"), "power") if data.get("power") is not None else None
+    used = check.required(memory.get("used_bytes"), "memory.used_bytes", integer=True)
+    total = check.required(memory.get("total_bytes"), "memory.total_bytes", integer=True)
     return RigSnapshot(
-        taken_at=float(data["taken_at_epoch_s"]),
-        hostname=str(data.get("hostname") or "?"),
+        taken_at=check.required(data.get("taken_at_epoch_s"), "taken_at_epoch_s"),
+        hostname=check.text(data.get("hostname"), "hostname") or "?",
         nvml=NvmlStatus(
-            available=bool(nvml.get("available")),
-            driver_version=nvml.get("driver_version"),
-            cuda_version=nvml.get("cuda_version"),
-            nvml_version=nvml.get("nvml_version"),
-            error=nvml.get("error"),
-            error_code=nvml.get("error_code"),
+            available=check.flag(nvml.get("available"), "nvml.available"),
+            driver_version=check.text(nvml.get("driver_version"), "nvml.driver_version"),
+            cuda_version=check.text(nvml.get("cuda_version"), "nvml.cuda_version"),
+            nvml_version=check.text(nvml.get("nvml_version"), "nvml.nvml_version"),
+            error=check.text(nvml.get("error"), "nvml.error"),
+            error_code=check.number(nvml.get("error_code"), "nvml.error_code", integer=True),
         ),
-        gpus=tuple(gpu_from_dict(gpu) for gpu in data.get("gpus") or ()),
+        gpus=tuple(
+            gpu_from_dict(gpu, check, f"gpus[{i}]")
+            for i, gpu in enumerate(check.items(data.get("gpus"), "gpus"))
+        ),
         cpu=CpuReading(
-            percent=float(cpu["percent"]),
-            per_core_pct=tuple(float(value) for value in cpu.get("per_core_pct") or ()),
-            load_average=tuple(load) if load is not None else None,  # type: ignore[arg-type]
-            logical_count=int(cpu.get("logical_count") or 0),
-            physical_count=cpu.get("physical_count"),
+            percent=check.required(cpu.get("percent"), "cpu.percent"),
+            per_core_pct=_per_core(cpu.get("per_core_pct"), check),
+            load_average=_load_average(cpu.get("load_average"), check),
+            logical_count=check.number(cpu.get("logical_count"), "cpu.logical_count", integer=True)
+            or 0,
+            physical_count=check.number(
+                cpu.get("physical_count"), "cpu.physical_count", integer=True
+            ),
         ),
         memory=MemoryReading(
-            used_bytes=int(memory["used_bytes"]),
-            total_bytes=int(memory["total_bytes"]),
-            available_bytes=int(memory.get("available_bytes") or 0),
-            swap_used_bytes=int(memory.get("swap_used_bytes") or 0),
-            swap_total_bytes=int(memory.get("swap_total_bytes") or 0),
+            used_bytes=used,
+            total_bytes=total,
+            available_bytes=check.number(
+                memory.get("available_bytes"), "memory.available_bytes", integer=True
+            )
+            or 0,
+            swap_used_bytes=check.number(
+                memory.get("swap_used_bytes"), "memory.swap_used_bytes", integer=True
+            )
+            or 0,
+            swap_total_bytes=check.number(
+                memory.get("swap_total_bytes"), "memory.swap_total_bytes", integer=True
+            )
+            or 0,
         ),
         processes=tuple(
-            ProcessReading(
-                pid=int(process["pid"]),
-                name=str(process.get("name") or "?"),
-                cpu_pct=float(process.get("cpu_pct") or 0.0),
-                rss_bytes=process.get("rss_bytes"),
-                username=process.get("username"),
-                command=process.get("command"),
-            )
-            for process in data.get("processes") or ()
+            process
+            for i, item in enumerate(check.items(data.get("processes"), "processes"))
+            if (process := _process(item, check, f"processes[{i}]")) is not None
         ),
         power=(
             PowerBudgetReading(
-                budget_w=power.get("budget_w"),
-                peak_60s_w=power.get("gpus_peak_60s_w"),
-                over_budget_w=power.get("over_budget_w"),
-                over_budget_at=power.get("over_budget_at_epoch_s"),
+                budget_w=check.number(power.get("budget_w"), "power.budget_w"),
+                peak_60s_w=check.number(power.get("gpus_peak_60s_w"), "power.gpus_peak_60s_w"),
+                over_budget_w=check.number(power.get("over_budget_w"), "power.over_budget_w"),
+                over_budget_at=check.number(
+                    power.get("over_budget_at_epoch_s"), "power.over_budget_at_epoch_s"
+                ),
             )
             if power is not None
             else None

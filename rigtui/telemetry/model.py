@@ -29,6 +29,8 @@ class FanReading:
     """Measured speed where the driver offers it (R550+)."""
     reason: str | None = None
     """Why ``speed_pct`` is ``None``."""
+    rpm_reason: str | None = None
+    """Why ``rpm`` is ``None``."""
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,45 @@ from rigtui.telemetry.model import FanReading, GpuProcess, GpuReading, NvmlStatu
 
 GIB = 1024**3
 
+# Every return code nvml.h defines, as a reason a user can read (a code that an older pynvml
+# does not name is left out by ``getattr``).
+_ERROR_WORDS_BY_NAME = {
+    "UNINITIALIZED": "NVML not initialised",
+    "INVALID_ARGUMENT": "the driver refused the request",
+    "NOT_SUPPORTED": "not supported",
+    "NO_PERMISSION": "no permission",
+    "ALREADY_INITIALIZED": "NVML already initialised",
+    "NOT_FOUND": "not found",
+    "INSUFFICIENT_SIZE": "the driver's answer did not fit",
+    "INSUFFICIENT_POWER": "the GPU lacks external power: check its power cables",
+    "DRIVER_NOT_LOADED": "the NVIDIA driver is not loaded",
+    "TIMEOUT": "timed out",
+    "IRQ_ISSUE": "the driver had an interrupt problem",
+    "LIBRARY_NOT_FOUND": "the NVML library is missing",
+    "FUNCTION_NOT_FOUND": "needs a newer driver",
+    "CORRUPTED_INFOROM": "the GPU's infoROM is corrupted",
+    "GPU_IS_LOST": "GPU lost",
+    "RESET_REQUIRED": "the GPU needs a reset",
+    "OPERATING_SYSTEM": "the operating system blocked the request",
+    "LIB_RM_VERSION_MISMATCH": "driver library and kernel module differ: reboot",
+    "IN_USE": "in use by another program",
+    "MEMORY": "the driver ran out of memory",
+    "NO_DATA": "no data yet",
+    "VGPU_ECC_NOT_SUPPORTED": "not supported on a vGPU with ECC on",
+    "INSUFFICIENT_RESOURCES": "the driver lacks the resources",
+    "FREQ_NOT_SUPPORTED": "that clock frequency is not supported",
+    "ARGUMENT_VERSION_MISMATCH": "the driver and pynvml disagree on a structure's version",
+    "DEPRECATED": "no longer offered by the driver",
+    "NOT_READY": "not ready",
+    "GPU_NOT_FOUND": "GPU not found",
+    "INVALID_STATE": "the GPU cannot answer in its present state",
+    "RESET_TYPE_NOT_SUPPORTED": "that reset is not supported",
+    "UNKNOWN": "the driver gave an unknown error",
+}
 FIELD_ERROR_WORDS = {
-    pynvml.NVML_ERROR_NOT_SUPPORTED: "not supported",
-    pynvml.NVML_ERROR_NO_PERMISSION: "no permission",
-    pynvml.NVML_ERROR_FUNCTION_NOT_FOUND: "needs a newer driver",
-    pynvml.NVML_ERROR_GPU_IS_LOST: "GPU lost",
-    pynvml.NVML_ERROR_TIMEOUT: "timed out",
-    pynvml.NVML_ERROR_NO_DATA: "no data yet",
-    pynvml.NVML_ERROR_NOT_READY: "not ready",
-    pynvml.NVML_ERROR_UNINITIALIZED: "NVML not initialised",
+    code: words
+    for name, words in _ERROR_WORDS_BY_NAME.items()
+    if isinstance(code := getattr(pynvml, f"NVML_ERROR_{name}", None), int)
 }
 
 INIT_ERROR_WORDS = {
@@ -79,20 +109,13 @@ _PERMANENT_ERRORS = frozenset(
 
 
 def field_error_words(error: pynvml.NVMLError) -> str:
-    code = error.value
-    return FIELD_ERROR_WORDS.get(code, f"NVML error {code}")
+    """Why a field could not be read, in words: never a bare return code."""
+    return FIELD_ERROR_WORDS.get(error.value, "the driver gave an error this rigtui does not know")
 
 
 def init_error_words(error: pynvml.NVMLError) -> str:
     code = error.value
-    return INIT_ERROR_WORDS.get(code, f"NVML could not start (error {code}: {_error_name(code)}).")
-
-
-def _error_name(code: int) -> str:
-    for name, value in vars(pynvml).items():
-        if name.startswith("NVML_ERROR_") and value == code:
-            return name.removeprefix("NVML_ERROR_").replace("_", " ").lower()
-    return "unknown"
+    return INIT_ERROR_WORDS.get(code, f"NVML could not start: {field_error_words(error)}.")
 
 
 def decode_clock_event_reasons(mask: int) -> tuple[str, ...]:
@@ -142,6 +165,8 @@ class _Probe:
     clock_event_function: str = "nvmlDeviceGetCurrentClocksEventReasons"
     per_fan: bool = True
     fan_rpm: bool = True
+    fan_rpm_reason: str = "needs a newer driver"
+    """Why there is no measured fan speed, once ``fan_rpm`` is False (R550 brought it)."""
     process_suffix: str = "_v3"
     process_layout: type[Structure] = pynvml.c_nvmlProcessInfo_v2_t
 
@@ -439,14 +464,17 @@ class NvmlSource:
             except pynvml.NVMLError as error:
                 if error.value == pynvml.NVML_ERROR_GPU_IS_LOST:
                     raise _GpuLostError from error
-                fans.append(FanReading(index=fan, speed_pct=None, reason=field_error_words(error)))
+                words = field_error_words(error)
+                fans.append(FanReading(fan, speed_pct=None, reason=words, rpm_reason=words))
                 continue
-            fans.append(FanReading(index=fan, speed_pct=speed, rpm=self._fan_rpm(handle, fan)))
+            rpm, rpm_reason = self._fan_rpm(handle, fan)
+            fans.append(FanReading(fan, speed_pct=speed, rpm=rpm, rpm_reason=rpm_reason))
         return tuple(fans)
 
-    def _fan_rpm(self, handle, fan: int) -> int | None:
+    def _fan_rpm(self, handle, fan: int) -> tuple[int | None, str | None]:
+        """The measured speed, or None and why."""
         if not self._probe.fan_rpm:
-            return None
+            return None, self._probe.fan_rpm_reason
         info = pynvml.c_nvmlFanSpeedInfo_t()
         info.version = pynvml.nvmlFanSpeedInfo_v1
         info.fan = fan
@@ -456,10 +484,12 @@ class NvmlSource:
         except pynvml.NVMLError as error:
             if error.value == pynvml.NVML_ERROR_GPU_IS_LOST:
                 raise _GpuLostError from error
+            words = field_error_words(error)
             if error.value in _PERMANENT_ERRORS:
                 self._probe.fan_rpm = False
-            return None
-        return info.speed
+                self._probe.fan_rpm_reason = words
+            return None, words
+        return info.speed, None
 
     def _clock_event_mask(self, handle) -> int:
         function = pynvml._nvmlGetFunctionPointer(self._probe.clock_event_function)

@@ -98,13 +98,26 @@ def duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def drawable(value: float | None) -> bool:
+    """A number a chart or bar can place: finite and of a sane magnitude (not NaN, infinity or
+    1e308, whose arithmetic overflows)."""
+    return value is not None and value == value and abs(value) < 1e300
+
+
+def unit_fraction(fraction: float | None) -> float | None:
+    """``fraction`` held to 0..1 for drawing; None for no value or not a number (NaN)."""
+    if fraction is None or fraction != fraction:
+        return None
+    return max(0.0, min(1.0, fraction))
+
+
 def fraction_bar(fraction: float | None, width: int) -> tuple[str, str]:
     """A bar of ``width`` cells split into (filled, empty) text, with eighth-cell precision."""
     if width <= 0:
         return "", ""
+    fraction = unit_fraction(fraction)
     if fraction is None:
         return "", "·" * width
-    fraction = max(0.0, min(1.0, fraction))
     eighths = round(fraction * width * 8)
     full, remainder = divmod(eighths, 8)
     partial = " ▏▎▍▌▋▊▉"[remainder] if remainder else ""

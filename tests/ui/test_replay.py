@@ -103,3 +103,32 @@ def test_replaying_a_file_that_is_not_a_recording_exits_2(tmp_path, capsys):
     path.write_text("not json at all\n")
     assert main(["--replay", str(path)]) == 2
     assert "not a rigtui recording" in capsys.readouterr().err
+
+
+async def test_a_recording_with_bad_values_replays_and_says_what_it_skipped(recording_path):
+    import json
+
+    lines = recording_path.read_text().splitlines(keepends=True)
+    for number, values in (
+        (1, {"utilization_gpu_pct": "ninety"}),
+        (2, {"power_draw_w": float("nan")}),
+        (3, {"temperature_c": float("inf"), "pcie_link_gen": "4"}),
+    ):
+        record = json.loads(lines[number - 1])
+        record["gpus"][0].update(values)
+        lines[number - 1] = json.dumps(record) + "\n"
+    recording_path.write_text("".join(lines))
+    app = replay_app(recording_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_sample_shown(pilot)
+        header = app.screen.query_one(RigHeader)
+        assert header.problem == (
+            "line 1: skipped gpus[0].utilization_gpu_pct ('ninety': not a number)"
+        )
+        card = app.screen.query_one("#gpu-card-0", GpuCard)
+        assert card.reading.utilization_gpu_pct is None
+        assert card.reading.reason("utilization_gpu_pct") == "bad value in the recording"
+        await pilot.press("end")  # the charts rebuilt over the bad samples
+        await until(pilot, lambda: app.snapshot == app.replay.recording.snapshots[-1], "the end")
+        assert len(app.history) == 120
+        assert app.history.series("gpu0.power_draw_w")[1] is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rigtui.text import units
 
@@ -225,7 +225,9 @@ class _Scale:
     def level(self, value: float) -> int:
         """Dots lit from the bottom for ``value``: at least one for anything above the floor."""
         shown = value / self.scale
-        dots = round((shown - self.low) / (self.high - self.low) * self.dots_high)
+        span = self.high - self.low  # a ratio past ±inf (a tiny span) is held to the plot
+        fraction = units.unit_fraction((shown - self.low) / span) if span > 0 else None
+        dots = round((fraction or 0.0) * self.dots_high)
         if dots <= 0 and shown > self.low:
             dots = 1
         return max(0, min(self.dots_high, dots))
@@ -344,6 +346,16 @@ def plan_chart(
     blank = ChartPlan(max(0, width), max(0, height), title, legend, heading=heading[:1])
     if data is None or width < 12 or height < 4:
         return blank
+    # NaN, infinity and absurd magnitudes cannot be placed on an axis: they are gaps.
+    data = replace(
+        data,
+        series=tuple(
+            replace(one, values=tuple(v if units.drawable(v) else None for v in one.values))
+            for one in data.series
+        ),
+        lines=tuple(line for line in data.lines if units.drawable(line.value)),
+        y_max=data.y_max if units.drawable(data.y_max) else None,
+    )
     plot_rows = height - 2 - len(heading)
     upper, ticks = _y_axis(data, scale, plot_rows)
     labels = [tick_label(tick) for tick in ticks]

@@ -65,7 +65,7 @@ def core_grid_lines(cpu: CpuReading, width: int, max_rows: int, palette: Palette
     gap = " " if len(cores) * 2 <= room else ""
     for value in cores[: room // (2 if gap else 1)]:
         line.append(
-            BLOCKS[round(value / 100 * 8)],
+            BLOCKS[round((units.unit_fraction(value / 100) or 0.0) * 8)],
             style=f"{load_colour(value, palette)} on {palette.track}",
         )
         line.append(gap)

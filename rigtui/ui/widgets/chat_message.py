@@ -6,11 +6,13 @@ import re
 from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets._markdown import MarkdownBlock, MarkdownStream
+from textual.widgets.markdown import MarkdownBlock, MarkdownStream
 
 from rigtui.text.safe import literal, printable
 
@@ -18,6 +20,65 @@ from rigtui.text.safe import literal, printable
 def sanitise(fragment: str) -> str:
     """Model output is untrusted: control characters and escape sequences become visible text."""
     return printable(fragment, keep_newlines=True).replace("\\t", "\t")
+
+
+FLAT_DEPTH = 12
+"""Blocks nested deeper than this (6 lists, 12 quotes) are shown as plain lines. markdown-it
+drops everything after its nesting limit (20: later paragraphs, tables, fences too), and each
+level is one more widget inside a widget."""
+
+
+def _flat_beyond_depth(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """At ``FLAT_DEPTH``, the rest of this container as one paragraph of its lines as sent."""
+    if state.level < FLAT_DEPTH:
+        return False
+    line = start + 1
+    while line < end and (state.isEmpty(line) or state.sCount[line] >= state.blkIndent):
+        line += 1
+    while line > start + 1 and state.isEmpty(line - 1):
+        line -= 1
+    if silent:
+        return True
+    state.push("paragraph_open", "p", 1).map = [start, line]
+    inline = state.push("inline", "", 0)
+    inline.content = state.getLines(start, line, state.blkIndent, False).strip()
+    inline.map = [start, line]
+    inline.children = []
+    inline.meta = {"flat": True}
+    state.push("paragraph_close", "p", -1)
+    state.line = line
+    return True
+
+
+def _flat_lines_break(state: StateCore) -> None:
+    """The flattened text keeps its lines (a paragraph joins them with spaces)."""
+    for token in state.tokens:
+        if token.type == "inline" and token.meta.get("flat"):
+            for child in token.children or ():
+                if child.type == "softbreak":
+                    child.type = "hardbreak"
+
+
+def _reply_parser() -> MarkdownIt:
+    # HTML is text here: a chat about code is full of std::vector<int>, Vec<String>, <Enter>,
+    # and markdown-it's "gfm-like" would make each an HTML tag that Textual does not show.
+    parser = MarkdownIt("gfm-like", {"html": False})
+    parser.block.ruler.before("table", "flat_beyond_depth", _flat_beyond_depth)
+    parser.core.ruler.after("inline", "flat_lines_break", _flat_lines_break)
+    return parser
+
+
+REPLY_PARSER = _reply_parser()
+"""One parser for every reply (it keeps no state between parses): Markdown asks for one at each
+streamed append."""
+
+
+def reply_parser() -> MarkdownIt:
+    return REPLY_PARSER
+
+
+def reply_markdown(classes: str) -> Markdown:
+    return Markdown(classes=classes, parser_factory=reply_parser)
 
 
 SEGMENT_BLOCKS = 12
@@ -103,8 +164,8 @@ class ChatMessage(Vertical):
             return
         yield Static(Text(self.model or "assistant", style="bold"), classes="reply-header")
         with Collapsible(title="Thinking", collapsed=True, classes="thinking"):
-            yield Markdown(classes="thinking-text")
-        yield Markdown(classes="reply-text")
+            yield reply_markdown("thinking-text")
+        yield reply_markdown("reply-text")
         yield Static("", classes="reply-stats")
 
     def on_mount(self) -> None:
@@ -141,7 +202,7 @@ class ChatMessage(Vertical):
                 cut = segment_start(self._written, shown)
             if cut is not None:
                 await self._write(shown[:cut])
-                segment = Markdown(classes="reply-text")
+                segment = reply_markdown("reply-text")
                 await self.mount(segment, after=segments[-1])
                 segments.append(segment)
                 self._streams.append(Markdown.get_stream(segment))

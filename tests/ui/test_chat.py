@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import time
 from functools import partial
 
@@ -22,7 +23,7 @@ from rigtui.ui.messages import (
 )
 from rigtui.ui.staging import staged_app
 from rigtui.ui.tuning.garbage import HELD_FULL_THRESHOLD
-from rigtui.ui.widgets.chat_message import ChatMessage
+from rigtui.ui.widgets.chat_message import ChatMessage, sanitise
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.loaded_models import LoadedModels
@@ -30,6 +31,7 @@ from rigtui.ui.widgets.prompt_input import PromptInput
 
 from .helpers import (
     Heard,
+    Hosting,
     first_reading_shown,
     handled_by,
     next_reading,
@@ -520,9 +522,34 @@ async def test_copy_reply_and_code_block_use_the_clipboard(chat_app):
         await send(pilot, chat, "[hostile] give me code")
         await turns_finished(pilot, chat, 1)
         await pilot.press("ctrl+r")
-        assert app.clipboard == chat.conversation[-1]["content"]
+        # What the screen shows: the escapes written out, not run by the terminal pasted into.
+        assert app.clipboard == sanitise(chat.conversation[-1]["content"])
+        assert "\\x1b[2J" in app.clipboard and "\\u202e" in app.clipboard
+        assert not UNSAFE.search(app.clipboard)
         await pilot.press("ctrl+b")
         assert app.clipboard == "print('[bold]code stays code[/bold]')\n"
+
+
+CONTROLS = "\x00\x07\x1b\x7f\x9b\u202a\u202e\u2066\u2069\r"
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+async def test_copied_text_holds_no_control_characters():
+    chat = ChatPane()
+    app = Hosting(chat)
+    reply = f"Text {CONTROLS} and\tmore\n\n```sh\necho {CONTROLS}\n```\n"
+    async with app.run_test(size=(120, 40)):
+        chat.conversation = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": reply},
+        ]
+        chat.action_copy_reply()
+        assert app.clipboard.startswith("Text \\x00\\x07\\x1b\\x7f\\x9b\\u202a\\u202e")
+        assert "and\tmore\n" in app.clipboard  # tab and newline stay
+        assert not UNSAFE.search(app.clipboard)
+        chat.action_copy_code()
+        assert app.clipboard.startswith("echo \\x00\\x07\\x1b")
+        assert not UNSAFE.search(app.clipboard)
 
 
 async def test_generating_spans_are_recorded_in_the_history(stepped_chat_app):

@@ -482,9 +482,13 @@ class ChatPane(Vertical):
         self.notify(f"Copied the last code block ({len(code.splitlines())} lines).")
 
     def _last_reply(self) -> str | None:
+        """The last reply as the screen shows it: a control character copied raw would run in
+        the terminal it is pasted into (an escape sequence, a bidi override)."""
+        from rigtui.ui.widgets.chat_message import sanitise
+
         for turn in reversed(self.conversation):
             if turn["role"] == "assistant":
-                return turn["content"]
+                return sanitise(turn["content"])
         return None
 
     def _log_mount(self, widget) -> None:

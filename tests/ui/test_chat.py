@@ -11,6 +11,8 @@ from functools import partial
 import pytest
 from textual.widgets import Markdown, ProgressBar, Select
 
+from rigtui.llm.ollama import ReplyPiece
+from rigtui.llm.stats import ReplyStats
 from rigtui.llm.watch import OllamaWatch
 from rigtui.sim import uninstall
 from rigtui.ui.messages import (
@@ -18,6 +20,7 @@ from rigtui.ui.messages import (
     PromptSubmitted,
     PullRequested,
     ReplyChunk,
+    ReplyFinished,
     ReplyStarted,
     SnapshotTaken,
 )
@@ -152,7 +155,7 @@ async def test_the_last_words_are_laid_out_before_the_reply_is_finished(chat_app
         finish = chat.reply_finished
 
         async def spy(stats, error):
-            reply = chat.reply
+            reply = last_reply(chat)
             seen_at_finish.append("".join(md.source for md in reply.reply_segments))
             await finish(stats, error)
 
@@ -702,3 +705,65 @@ async def test_a_loaded_model_shows_the_prediction_next_to_what_ollama_did(chat_
         )
         text = rendered_text(models, width=150)
         assert "rigtui predicted ~4" in text and "Ollama: 45%/55% CPU/GPU" in text
+
+
+@pytest.mark.parametrize("how", ["ctrl+n", "/clear"])
+async def test_a_new_chat_while_a_reply_streams_drops_what_still_comes_for_it(chat_app, how):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 60
+    heard = Heard()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "Why is my GPU slow?")
+        await reply_begun(pilot, chat, 20)
+        if how == "ctrl+n":
+            await pilot.press("ctrl+n")
+        else:
+            await send(pilot, chat, "/clear")
+        await heard.arrival(pilot, ReplyFinished)
+        await stopped(pilot, chat)
+        await until(pilot, lambda: not chat.query(ChatMessage), "the old turns removed")
+        assert chat.conversation == [] and chat.reply is None
+        # The chat goes on, from nothing.
+        app.environment.ollama.faults.clear()
+        await send(pilot, chat, "And the fans?")
+        await turns_finished(pilot, chat, 1)
+        assert chat.conversation[0] == {"role": "user", "content": "And the fans?"}
+        assert "tok" in rendered_text(last_reply(chat).query_one(".reply-stats"))
+    assert app.return_code in (None, 0)
+
+
+def _piece(text: str, at: float) -> ReplyPiece:
+    return ReplyPiece(content=text, thinking="", arrived_at=at)
+
+
+async def test_each_reply_gets_its_own_statistics_when_the_next_one_starts_first():
+    """The statistics of a reply reach the pane a frame after its end (on the screen's queue),
+    so the next reply can start in between: under load, Esc near the end of a long reply and
+    a quick next prompt did. The next reply took the first one's statistics and was then let
+    go: it never appeared, and the first one never got its statistics."""
+    chat = ChatPane()
+    app = Hosting(chat)
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat.conversation.append({"role": "user", "content": "first?"})
+        chat.reply_started("m")
+        await chat.reply_pieces([_piece("The first ", 1.0), _piece("reply.", 1.1)])
+        await chat.reply_written()
+        # The next reply starts before the first one's statistics arrive.
+        chat.reply_started("m")
+        await chat.reply_pieces([_piece("The second ", 2.0)])
+        await chat.reply_finished(ReplyStats("m", 0.1, 1.0, pieces=2, stopped=True), None)
+        assert chat.streaming  # the second reply still streams
+        assert chat.conversation[-1] == {"role": "assistant", "content": "The first reply."}
+        await chat.reply_pieces([_piece("reply.", 2.1)])
+        await chat.reply_written()
+        await chat.reply_finished(ReplyStats("m", 0.1, 1.0, pieces=222), None)
+        assert not chat.streaming
+        await pilot.pause()
+        first, second = chat.query(ChatMessage).filter(".-assistant")
+        assert (first.content, second.content) == ("The first reply.", "The second reply.")
+        first_stats = rendered_text(first.query_one(".reply-stats"))
+        second_stats = rendered_text(second.query_one(".reply-stats"))
+        assert "■ stopped" in first_stats and "2 tok" in first_stats
+        assert "222 tok" in second_stats and "stopped" not in second_stats
+        assert chat.conversation[-1] == {"role": "assistant", "content": "The second reply."}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
@@ -157,6 +157,13 @@ class ChatMessage(Vertical):
         """What the last segment was given."""
         self._streams: list[MarkdownStream] = []
         self._thinking_stream: MarkdownStream | None = None
+        self.mounting: Awaitable[object] | None = None
+        """Set by whoever mounts the reply: its pieces wait for its widgets."""
+
+    async def _composed(self) -> None:
+        if self.mounting is not None:
+            mounting, self.mounting = self.mounting, None
+            await mounting
 
     def compose(self) -> ComposeResult:
         if self.role == "user":
@@ -174,27 +181,31 @@ class ChatMessage(Vertical):
 
     @property
     def reply_segments(self) -> list[Markdown]:
-        """The reply's Markdown widgets, the first one from the start."""
+        """The reply's Markdown widgets, the first one from the start (none once removed)."""
         if not self._segments:
-            self._segments = [self.query_one(".reply-text", Markdown)]
+            self._segments = list(self.query(".reply-text").results(Markdown))[:1]
         return self._segments
 
     async def append(self, content: str, thinking: str) -> None:
         """Add streamed text; Markdown is appended, never re-rendered whole per token."""
+        await self._composed()
+        if not self.is_attached:
+            return  # removed (a new chat) while its pieces were on their way
         if thinking:
             self.thinking += thinking
-            collapsible = self.query_one(".thinking", Collapsible)
-            if not collapsible.display:
+            for collapsible in self.query(".thinking").results(Collapsible):
                 collapsible.display = True
             if self._thinking_stream is None:
-                self._thinking_stream = Markdown.get_stream(
-                    self.query_one(".thinking-text", Markdown)
-                )
-            await self._thinking_stream.write(sanitise(thinking))
+                for markdown in self.query(".thinking-text").results(Markdown):
+                    self._thinking_stream = Markdown.get_stream(markdown)
+            if self._thinking_stream is not None:
+                await self._thinking_stream.write(sanitise(thinking))
         if content:
             self.content += content
             shown = sanitise(content)
             segments = self.reply_segments
+            if not segments:
+                return
             if not self._streams:
                 self._streams.append(Markdown.get_stream(segments[0]))
             cut = None
@@ -226,26 +237,33 @@ class ChatMessage(Vertical):
                 pass
 
     async def finish(self, stats_line: str, *, stopped: bool = False, error: str = "") -> None:
-        """Settle, and render the whole reply again only if streaming left it other than a
-        full parse would (code highlighting)."""
+        """Settle, write the statistics, then render again only the segments that streaming
+        left other than a full parse would (code highlighting). Each segment on its own: a
+        segment is at most a few blocks, where the whole of a long reply rendered at once held
+        the screen for seconds (and it is the screen that runs this, a frame after the end).
+
+        The message may be removed (a new chat) at any of its waits: then it stops quietly."""
+        await self._composed()
         await self.settle()
         self.stopped = stopped
-        if self.content and not streamed_as_parsed(self.reply_segments, sanitise(self.content)):
-            first, *others = self.reply_segments
-            for segment in others:
-                await segment.remove()
-            self._segments = [first]
-            await first.update(sanitise(self.content))
-        if self.thinking:
-            await self.query_one(".thinking-text", Markdown).update(sanitise(self.thinking))
-            self.query_one(
-                ".thinking", Collapsible
-            ).title = f"Thinking ({len(self.thinking.split())} words)"
+        self.set_class(stopped, "-stopped")
+        self.set_class(bool(error), "-failed")
         line = Text(stats_line, style="dim")
         if stopped:
             line = Text.assemble(("■ stopped  ", "bold"), line)
         if error:
             line = Text.assemble(line, "\n", (error, "bold red"))
-        self.query_one(".reply-stats", Static).update(line)
-        self.set_class(stopped, "-stopped")
-        self.set_class(bool(error), "-failed")
+        for stats in self.query(".reply-stats").results(Static):
+            stats.update(line)
+        if self.thinking:
+            for thinking in self.query(".thinking-text").results(Markdown):
+                await thinking.update(sanitise(self.thinking))
+            for collapsible in self.query(".thinking").results(Collapsible):
+                collapsible.title = f"Thinking ({len(self.thinking.split())} words)"
+        if not self.content or not self.is_attached:
+            return
+        for segment in self.reply_segments:
+            if not self.is_attached:
+                return
+            if not streamed_as_parsed([segment], segment.source):
+                await segment.update(segment.source)

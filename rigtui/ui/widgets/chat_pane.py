@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -15,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
+from textual.widget import AwaitMount
 from textual.widgets import Button, ProgressBar, Select, Static
 
 from rigtui.insight.fit import FitEstimate
@@ -118,6 +120,13 @@ class ChatPane(Vertical):
         self.installed: list[InstalledModel] = []
         self.running: list[RunningModel] = []
         self.reply: ChatMessage | None = None
+        """The reply the streamed pieces go to; None once it has ended, or was let go."""
+        self._ended: deque[ChatMessage | None] = deque()
+        """Replies that ended and wait for their statistics, oldest first (None: let go by a
+        new chat). The statistics come a frame later, on the screen's queue, when the next
+        reply may already stream: each goes to its own reply, never to the current one."""
+        self._replies_open = 0
+        """Replies started and not finished: the pane streams while there is one."""
         self.rate = TokenRate()
         self.last_piece_at: float | None = None
         self.reply_started_at: float | None = None
@@ -291,7 +300,7 @@ class ChatPane(Vertical):
             self.post_message(PullRequested(argument))
         elif command == "/clear":
             prompt.clear()
-            self.action_new_chat()
+            self.call_later(self.action_new_chat)
         else:
             self.notify(
                 "Commands: /pull NAME (download a model), /clear (new conversation).",
@@ -301,12 +310,13 @@ class ChatPane(Vertical):
     # --- the reply -----------------------------------------------------------------------------
 
     def reply_started(self, model: str) -> None:
+        self._replies_open += 1
         self.streaming = True
         self._stream_watch.resume()
         from rigtui.ui.widgets.chat_message import ChatMessage
 
         self.reply = ChatMessage("assistant", model=model)
-        self._log_mount(self.reply)
+        self.reply.mounting = self._log_mount(self.reply)
         self.rate.clear()
         self.reply_started_at = time.monotonic()
         self.last_piece_at = None
@@ -331,31 +341,41 @@ class ChatPane(Vertical):
             strip.warning = False
 
     async def reply_written(self) -> None:
-        """The reply has ended: wait until everything streamed is in its Markdown."""
-        if self.reply is not None:
-            await self.reply.settle()
+        """The reply has ended: no more pieces go to it; wait until everything streamed is in
+        its Markdown. Its statistics follow (:meth:`reply_finished`)."""
+        reply, self.reply = self.reply, None
+        self._ended.append(reply)
+        if reply is not None:
+            await reply.settle()
 
     async def reply_finished(self, stats: ReplyStats, error: Exception | None) -> None:
-        reply = self.reply
-        self.streaming = False
-        self._stream_watch.pause()
-        self.reply = None
+        """The statistics of the oldest reply that ended (:meth:`reply_written`)."""
+        if self._ended:
+            reply = self._ended.popleft()
+        else:
+            reply, self.reply = self.reply, None
+        self._replies_open = max(0, self._replies_open - 1)
         strip = self.live_strip
-        strip.state = ""
-        strip.warning = False
-        if stats.generated_tokens_per_s:
-            strip.tokens_per_s = stats.generated_tokens_per_s
+        if not self._replies_open:
+            self.streaming = False
+            self._stream_watch.pause()
+            strip.state = ""
+            strip.warning = False
+            if stats.generated_tokens_per_s:
+                strip.tokens_per_s = stats.generated_tokens_per_s
         if reply is None:
-            return
-        message = str(error) if error else ""
-        await reply.finish(describe(stats), stopped=stats.stopped, error=message)
+            return  # let go by a new chat
+        self.pending_prompt = None
+        # The conversation first: the next prompt may be sent while the reply is finishing.
         if reply.content:
             # A stopped or broken-off reply is kept, so the conversation can go on from it.
             self.conversation.append({"role": "assistant", "content": reply.content})
         elif error is not None:
-            await reply.remove()
             self._failed_turn(stats.model, error)
-        self.pending_prompt = None
+            await reply.remove()
+            return
+        message = str(error) if error else ""
+        await reply.finish(describe(stats), stopped=stats.stopped, error=message)
 
     def _failed_turn(self, model: str, error: Exception) -> None:
         """Nothing came back: drop the turn, say why inline, and give the prompt back."""
@@ -455,14 +475,21 @@ class ChatPane(Vertical):
         self.query_one("#chat-options-summary", Static).update(describe_options(options))
         self.post_message(ChatOptionsChanged())
 
-    def action_new_chat(self) -> None:
+    async def action_new_chat(self) -> None:
         if self.streaming:
             self.post_message(StopRequested())
+        # Let go of the replies on their way: what still comes for them is dropped quietly.
+        streaming, self.reply = self.reply, None
+        self._ended = deque(None for _ in self._ended)
+        self._pulls.clear()  # a pull going on gets a new notice
         self.conversation.clear()
+        self.pending_prompt = None
+        if streaming is not None:
+            await streaming.settle()
         log = self.query_one("#chat-log", VerticalScroll)
-        for child in list(log.children):
-            if "chat-hint" not in child.classes:
-                child.remove()
+        await log.remove_children(
+            [child for child in log.children if "chat-hint" not in child.classes]
+        )
 
     def action_copy_reply(self) -> None:
         reply = self._last_reply()
@@ -491,5 +518,5 @@ class ChatPane(Vertical):
                 return sanitise(turn["content"])
         return None
 
-    def _log_mount(self, widget) -> None:
-        self.query_one("#chat-log", VerticalScroll).mount(widget)
+    def _log_mount(self, widget) -> AwaitMount:
+        return self.query_one("#chat-log", VerticalScroll).mount(widget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import TextArea
 
 
@@ -38,3 +39,10 @@ class PromptInput(TextArea):
             self.insert("\n")
             return
         await super()._on_key(event)
+
+    def render_line(self, y: int) -> Strip:
+        # Squeezed to no width (a small terminal), TextArea wraps its placeholder to width 0,
+        # which Rich cannot do (ValueError): nothing fits there anyway.
+        if self.content_size.width < 1:
+            return Strip.blank(self.size.width, self.rich_style)
+        return super().render_line(y)

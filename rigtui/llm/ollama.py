@@ -116,12 +116,17 @@ class OllamaResponseError(OllamaError):
 class StreamInterruptedError(OllamaError):
     """The connection closed before the final chunk (Ollama stopped, crashed or restarted)."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, *, anything_arrived: bool = True) -> None:
         self.cause = cause
-        super().__init__(
-            f"The connection to Ollama dropped in the middle of the reply ({cause}). "
-            "What arrived is kept; you can send again."
-        )
+        self.anything_arrived = anything_arrived
+        if anything_arrived:
+            text = (
+                f"The connection to Ollama dropped in the middle of the reply ({cause}). "
+                "What arrived is kept; you can send again."
+            )
+        else:
+            text = f"The connection to Ollama dropped before any of the reply arrived ({cause})."
+        super().__init__(text)
 
 
 class MalformedStreamError(OllamaError):
@@ -404,6 +409,7 @@ class OllamaClient:
             )
         except Exception as error:
             raise self._translate(error, model) from error
+        arrived = False
         try:
             async for chunk in stream:
                 now = time.monotonic()
@@ -411,6 +417,7 @@ class OllamaClient:
                 content = _get(message, "content") or ""
                 thinking = _get(message, "thinking") or ""
                 if content or thinking:
+                    arrived = True
                     yield ReplyPiece(content=content, thinking=thinking, arrived_at=now)
                 if _get(chunk, "done"):
                     yield ReplyEnd(
@@ -425,10 +432,15 @@ class OllamaClient:
                     )
                     return
         except Exception as error:
-            raise self._translate(error, model) from error
+            translated = self._translate(error, model)
+            if isinstance(translated, StreamInterruptedError) and not arrived:
+                translated = StreamInterruptedError(translated.cause, anything_arrived=False)
+            raise translated from error
         finally:
             await stream.aclose()
-        raise StreamInterruptedError("the stream ended without its final chunk")
+        raise StreamInterruptedError(
+            "the stream ended without its final chunk", anything_arrived=arrived
+        )
 
     async def pull(self, model: str) -> AsyncIterator[PullStep]:
         try:

@@ -297,6 +297,7 @@ async def test_a_dropped_connection_keeps_the_partial_reply_and_the_chat_goes_on
         ),
         ({"error_after_tokens": 0}, "Ollama reported an error while replying"),
         ({"malformed_after_tokens": 0}, "a line that is not JSON"),
+        ({"drop_after_tokens": 0}, "dropped before any of the reply arrived"),
     ],
 )
 async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, words):
@@ -313,8 +314,14 @@ async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, w
         notice = chat.query_one(".chat-notice")
         text = " ".join(rendered_text(part) for part in notice.query("Static"))
         assert words in text
+        assert "What arrived is kept" not in text and "in the middle" not in text
         assert chat.conversation == []
-        assert chat.query_one(PromptInput).text == "what went wrong?"
+        prompt = chat.query_one(PromptInput)
+        assert prompt.text == "what went wrong?"
+        assert prompt.selected_text == "what went wrong?"  # typing replaces it
+        await pilot.press("w", "h", "y")
+        assert prompt.text == "why"
+        prompt.text = "what went wrong?"
         server.faults.clear()
         await pilot.press("enter")  # try again: the same prompt
         await turns_finished(pilot, chat, 1)
@@ -789,3 +796,23 @@ async def test_the_chat_survives_any_terminal_size(start):
             assert prompt.region.width > 40  # drawn again at the size it started at
     finally:
         uninstall()
+
+
+async def test_esc_in_the_prompt_leaves_it_and_esc_during_a_reply_stops_it(chat_app):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 60
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        prompt = chat.query_one(PromptInput)
+        await pilot.press("escape")
+        assert app.focused is not prompt and app.focused is not None
+        await pilot.press("x")  # a key now is not typed into the prompt
+        assert prompt.text == ""
+        prompt.focus()
+        await send(pilot, chat, "Why is my GPU slow?")
+        await reply_begun(pilot, chat)
+        assert app.focused is prompt
+        await pilot.press("escape")  # stops the reply, and the prompt keeps the focus
+        await stopped(pilot, chat)
+        assert app.focused is prompt
+        assert last_reply(chat).stopped

@@ -383,7 +383,7 @@ class ChatPane(Vertical):
         prompt = self.query_one(PromptInput)
         if failed and not prompt.text.strip():
             prompt.text = failed["content"]
-            prompt.move_cursor(prompt.document.end)
+            prompt.select_all()  # typing replaces it; Enter sends it again
         parts: list = [Static(Text(str(error), style="bold"))]
         if isinstance(error, ModelNotFoundError):
             parts.append(

@@ -15,7 +15,7 @@ from rigtui.ui.widgets.chat_message import (
     streamed_as_parsed,
 )
 
-from .helpers import Hosting
+from .helpers import Hosting, rendered_text
 
 
 @pytest.mark.parametrize("text", [*REPLIES, HOSTILE_REPLY, canned_reply("[long]")])
@@ -186,3 +186,12 @@ async def test_deeply_nested_markdown_hides_nothing_that_comes_after(levels, str
         for after in ("After the lists.", "After the quotes.", "cell 1", "cell 2"):
             assert after in text
         assert "print('the fence')" in text and "The last paragraph." in text
+
+
+async def test_a_prompt_of_several_lines_is_shown_as_lines():
+    app = Hosting(ChatMessage("user", "first line\nsecond line\n\x1b[2J third"))
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.pause()
+        shown = rendered_text(app.query_one(".prompt-text"), width=90)
+        assert shown.splitlines()[:2] == ["first line", "second line"]
+        assert "\\n" not in shown and "\\x1b[2J third" in shown  # controls stay escaped

@@ -167,7 +167,7 @@ class ChatMessage(Vertical):
 
     def compose(self) -> ComposeResult:
         if self.role == "user":
-            yield Static(literal(self.content), classes="prompt-text")
+            yield Static(literal(self.content, keep_newlines=True), classes="prompt-text")
             return
         yield Static(Text(self.model or "assistant", style="bold"), classes="reply-header")
         with Collapsible(title="Thinking", collapsed=True, classes="thinking"):

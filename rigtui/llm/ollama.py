@@ -102,6 +102,18 @@ class ModelNotFoundError(OllamaError):
         super().__init__(f"Model {model!r} is not installed.")
 
 
+class NotInLibraryError(OllamaError):
+    """A pull of a name the Ollama library does not have (a typo, a tag that does not exist)."""
+
+    def __init__(self, model: str, server_message: str = "") -> None:
+        self.model = model
+        self.server_message = server_message
+        super().__init__(
+            f"{model!r} does not exist in the Ollama library: check the name and its tag "
+            "(ollama.com/library)."
+        )
+
+
 class OllamaResponseError(OllamaError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
@@ -457,5 +469,5 @@ class OllamaClient:
             if isinstance(translated, OllamaResponseError) and "file does not exist" in str(
                 translated.server_message
             ):
-                raise ModelNotFoundError(model, translated.server_message) from error
+                raise NotInLibraryError(model, translated.server_message) from error
             raise translated from error

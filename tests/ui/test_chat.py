@@ -407,7 +407,9 @@ async def test_pulling_an_unknown_model_says_so(chat_app):
         await send(pilot, chat, "/pull no-such-model")
         await until(pilot, lambda: "Could not pull" in notices(chat), "the failed pull reported")
         text = notices(chat)
-        assert "no-such-model" in text and "not installed" in text
+        assert "'no-such-model' does not exist in the Ollama library" in text
+        assert "not installed" not in text
+        await until(pilot, lambda: not chat.query(ProgressBar), "no bar left at 0%")
 
 
 async def test_ollama_down_is_explained_and_rigtui_reconnects(chat_app):

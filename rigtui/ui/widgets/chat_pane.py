@@ -454,7 +454,9 @@ class ChatPane(Vertical):
             if bar is not None:
                 bar.update(total=100, progress=100)
         else:
-            label.update(Text(f"Could not pull {model}: {error}", style="bold red"))
+            label.update(literal(f"Could not pull {model}: {error}", style="bold red"))
+            if bar is not None:
+                bar.remove()  # a bar stopped at 0% reads as a download still to come
 
     # --- actions ------------------------------------------------------------------------------
 

@@ -818,3 +818,18 @@ async def test_esc_in_the_prompt_leaves_it_and_esc_during_a_reply_stops_it(chat_
         await stopped(pilot, chat)
         assert app.focused is prompt
         assert last_reply(chat).stopped
+
+
+async def test_with_nothing_loaded_the_picker_takes_the_largest_model_that_fits(chat_app):
+    app = chat_app(at_s=0.0)  # the story's start: nothing loaded yet
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        await until(pilot, lambda: app.ollama_connected, "Ollama connected")
+        await pilot.press("4")
+        chat = app.screen.query_one(ChatPane)
+        await until(pilot, lambda: "llama3.3:70b" in chat.fits, "the fits estimated")
+        await until(pilot, lambda: chat.current_model is not None, "a model picked")
+        assert app.running_models == []
+        fitting = [model for model in chat.installed if chat.fits[model.name].placement == "fits"]
+        largest = max(fitting, key=lambda model: model.size_bytes)
+        assert chat.current_model == largest.name == "qwen2.5-coder:32b"

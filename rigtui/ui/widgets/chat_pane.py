@@ -178,11 +178,25 @@ class ChatPane(Vertical):
             (model_label(model, self.fits.get(model.name)), model.name) for model in chat_models
         )
         names = [model.name for model in chat_models]
-        if current in names:
+        if current in names and self._user_picked:
             self._pick(picker, current)
         elif names:
-            loaded = [m.name for m in self.running if m.name in names]
-            self._pick(picker, loaded[0] if loaded else names[0])
+            self._pick(picker, self._preferred(chat_models))
+
+    def _preferred(self, models: list[InstalledModel]) -> str:
+        """What to chat with until the user chooses: the loaded model (no load to wait for),
+        else the largest that fits in VRAM, else (none fits) the one that spills least."""
+        names = [model.name for model in models]
+        loaded = [model.name for model in self.running if model.name in names]
+        if loaded:
+            return loaded[0]
+        estimated = [model for model in models if model.name in self.fits]
+        fitting = [model for model in estimated if self.fits[model.name].placement == "fits"]
+        if fitting:
+            return max(fitting, key=lambda model: model.size_bytes).name
+        if estimated:
+            return min(estimated, key=lambda model: self.fits[model.name].cpu_share).name
+        return names[0]
 
     def _pick(self, picker: Select, model: str) -> None:
         """Choose for the user (what is loaded, else the first model). The Changed event comes

@@ -833,3 +833,51 @@ async def test_with_nothing_loaded_the_picker_takes_the_largest_model_that_fits(
         fitting = [model for model in chat.installed if chat.fits[model.name].placement == "fits"]
         largest = max(fitting, key=lambda model: model.size_bytes)
         assert chat.current_model == largest.name == "qwen2.5-coder:32b"
+
+
+STALL_LONG = "Ollama has sent nothing for 12 s — Esc stops the reply"
+STALL_SHORT = "nothing for 12 s — Esc stops"
+
+
+async def test_the_live_strip_drops_parts_whole_and_never_cuts_a_figure_or_a_word():
+    strip = LiveStrip()
+    app = Hosting(strip)
+    async with app.run_test(size=(160, 3)) as pilot:
+        for rate in (30.0, 42.5, 12.25):
+            strip.record_rate(rate)
+        strip.gpu_pct, strip.cpu_pct, strip.split = 97.0, 412.0, "48%/52% CPU/GPU"
+        strip.say(STALL_LONG, STALL_SHORT, warning=True)
+        await pilot.pause()
+        whole = set(strip.render().plain.split())
+        for width in (160, 120, 100, 90, 80, 70, 60, 50, 40, 30):
+            await pilot.resize_terminal(width, 3)
+            await until(pilot, lambda width=width: strip.content_size.width == width)
+            line = strip.render().plain
+            assert len(line) <= width, (width, line)
+            # Nothing cut mid-word (below 60 columns the state ends in "…" after a whole word).
+            assert set(line.replace("…", "").split()) <= whole, (width, line)
+            if width < 60:
+                continue
+            assert "12.2 tok/s" in line and "48%/52% CPU/GPU" in line, (width, line)
+            assert STALL_LONG in line or STALL_SHORT in line, (width, line)
+            if width >= 120:
+                assert STALL_LONG in line and "GPU  97%" in line and "CPU 412%" in line
+
+
+async def test_a_stall_warning_at_120x40_keeps_its_seconds_and_what_to_do(chat_app):
+    app = chat_app(at_s=440.0)  # the model half on the CPU: the longest split
+    server = app.environment.ollama
+    server.faults.stall_after_tokens = 5
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        chat.stall_after_first_token_s = 0.5
+        await send(pilot, chat, "hello")
+        strip = chat.query_one(LiveStrip)
+        await until(pilot, lambda: "sent nothing" in strip.state, "the stall reported")
+        await until(pilot, lambda: "CPU/GPU" in strip.split, "the split shown")
+        line = strip.render().plain
+        assert len(line) <= strip.content_size.width
+        assert re.search(r"nothing for \d+ s — Esc stops", line), line
+        assert strip.split in line and "tok/s" in line
+        await pilot.press("escape")
+        await stopped(pilot, chat)

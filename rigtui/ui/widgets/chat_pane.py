@@ -264,11 +264,9 @@ class ChatPane(Vertical):
             return
         strip = self.live_strip
         if message:
-            strip.state = message
-            strip.warning = True
+            strip.say(message, warning=True)
         elif strip.warning and not self.streaming:
-            strip.state = ""
-            strip.warning = False
+            strip.say("")
 
     @property
     def current_model(self) -> str | None:
@@ -336,8 +334,7 @@ class ChatPane(Vertical):
         self.last_piece_at = None
         strip = self.live_strip
         strip.clear_rates()
-        strip.state = "waiting for the first token…"
-        strip.warning = False
+        strip.say("waiting for the first token…", "waiting…")
 
     async def reply_pieces(self, pieces: list[ReplyPiece]) -> None:
         if self.reply is None or not pieces:
@@ -351,8 +348,7 @@ class ChatPane(Vertical):
         strip = self.live_strip
         strip.record_rate(self.rate.rate(time.monotonic()))
         if strip.state:
-            strip.state = "thinking…" if thinking and not self.reply.content else ""
-            strip.warning = False
+            strip.say("thinking…" if thinking and not self.reply.content else "")
 
     async def reply_written(self) -> None:
         """The reply has ended: no more pieces go to it; wait until everything streamed is in
@@ -373,8 +369,7 @@ class ChatPane(Vertical):
         if not self._replies_open:
             self.streaming = False
             self._stream_watch.pause()
-            strip.state = ""
-            strip.warning = False
+            strip.say("")
             if stats.generated_tokens_per_s:
                 strip.tokens_per_s = stats.generated_tokens_per_s
         if reply is None:
@@ -424,16 +419,25 @@ class ChatPane(Vertical):
         if self.last_piece_at is None:
             waited = now - self.reply_started_at
             if waited > self.stall_before_first_token_s:
-                strip.state = f"no token for {waited:.0f} s (loading a big model?) — Esc stops"
-                strip.warning = True
+                strip.say(
+                    f"no token for {waited:.0f} s (loading a big model?) — Esc stops",
+                    f"no token for {waited:.0f} s — Esc stops",
+                    warning=True,
+                )
             elif waited > 2:
-                strip.state = f"waiting for the first token… {waited:.0f} s (loading the model?)"
+                strip.say(
+                    f"waiting for the first token… {waited:.0f} s (loading the model?)",
+                    f"waiting… {waited:.0f} s",
+                )
             return
         quiet = now - self.last_piece_at
         strip.record_rate(self.rate.rate(now))
         if quiet > self.stall_after_first_token_s:
-            strip.state = f"Ollama has sent nothing for {quiet:.0f} s — Esc stops the reply"
-            strip.warning = True
+            strip.say(
+                f"Ollama has sent nothing for {quiet:.0f} s — Esc stops the reply",
+                f"nothing for {quiet:.0f} s — Esc stops",
+                warning=True,
+            )
 
     # --- pulling ------------------------------------------------------------------------------
 

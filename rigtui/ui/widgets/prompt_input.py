@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import textual.document._wrapped_document as wrapping  # see _IncrementalWrapping
 from rich.text import Span, Text
 from textual import events
+from textual._wrap import compute_wrap_offsets
+from textual.document._document_navigator import DocumentNavigator
+from textual.document._wrapped_document import WrappedDocument
 from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import TextArea
@@ -66,6 +70,61 @@ class _WrappedLine(Text):
         return _Sections(self, list(offsets))
 
 
+def _common_prefix(first: str, second: str) -> int:
+    """How many characters two strings share at their start (halving: compared in C)."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[low:middle] == second[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class _IncrementalWrapping(WrappedDocument):
+    """TextArea re-wraps a whole line of the document at each edit of it: a prompt is one long
+    line, so every keystroke wrapped all of it again (64 ms for 50,000 characters). Here the
+    breaks before the edit are kept and the line is wrapped again from a little before it.
+
+    Textual 8.2 offers no hook: its wrap_range calls its module's compute_wrap_offsets, which
+    is swapped for this one for the length of the call (nothing else runs meanwhile)."""
+
+    def __init__(self, document, width: int = 0, tab_width: int = 4) -> None:
+        super().__init__(document, width, tab_width)
+        self._last: tuple[str, int, int, list[int]] | None = None
+
+    def wrap_range(self, start, old_end, new_end) -> None:
+        original = wrapping.compute_wrap_offsets
+        wrapping.compute_wrap_offsets = self._offsets
+        try:
+            super().wrap_range(start, old_end, new_end)
+        finally:
+            wrapping.compute_wrap_offsets = original
+
+    def _offsets(self, text: str, width: int, tab_size: int, fold: bool = True, **tabs):
+        last, self._last = self._last, None
+        if "\t" in text or not fold or last is None or last[1:3] != (width, tab_size):
+            offsets = compute_wrap_offsets(text, width, tab_size, fold, **tabs)
+        else:
+            offsets = self._rewrapped(last[0], last[3], text, width, tab_size)
+        if "\t" not in text:
+            self._last = (text, width, tab_size, offsets)
+        return offsets
+
+    @staticmethod
+    def _rewrapped(before: str, breaks: list[int], text: str, width: int, tab_size: int):
+        """The breaks of ``text``, knowing those of ``before``: a break is where a line starts
+        afresh, so wrapping from one gives what follows it; two breaks before the edit, so the
+        word the edit touches (and the one ahead of it) is measured again."""
+        same = _common_prefix(before, text)
+        kept = [offset for offset in breaks if offset < same]
+        restart = kept[-3] if len(kept) >= 3 else 0
+        kept = [offset for offset in kept if offset <= restart and offset > 0]
+        rest = compute_wrap_offsets(text[restart:], width, tab_size)
+        return kept + [restart + offset for offset in rest]
+
+
 class PromptInput(TextArea):
     class Submitted(Message):
         def __init__(self, prompt_input: PromptInput, text: str) -> None:
@@ -97,6 +156,12 @@ class PromptInput(TextArea):
             self.insert("\n")
             return
         await super()._on_key(event)
+
+    def _set_document(self, text: str, language: str | None) -> None:
+        super()._set_document(text, language)
+        self.wrapped_document = _IncrementalWrapping(self.document, tab_width=self.indent_width)
+        self.navigator = DocumentNavigator(self.wrapped_document)
+        self._rewrap_and_refresh_virtual_size()
 
     def get_line(self, line_index: int) -> Text:
         return _WrappedLine(self.document.get_line(line_index), end="", no_wrap=True)

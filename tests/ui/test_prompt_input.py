@@ -6,6 +6,7 @@ import textual.document._wrapped_document as textual_wrapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual._wrap import compute_wrap_offsets
+from textual.document._wrapped_document import WrappedDocument
 from textual.widgets import TextArea
 
 from rigtui.ui.widgets import prompt_input
@@ -81,3 +82,12 @@ async def test_a_keystroke_into_a_long_prompt_wraps_only_its_end(monkeypatch):
             await pilot.press(key if key != " " else "space")
         assert len(prompt.text) == 52_808
         assert wrapped and max(wrapped) < 500  # three lines of the prompt, not 52,800 characters
+
+
+@given(text=st.text(alphabet=st.sampled_from("ab \t\x07\x1b\r漢😀"), max_size=300))
+def test_a_line_is_cut_into_the_sections_textual_cuts(text):
+    from textual.document._document import Document
+
+    ours = _IncrementalWrapping(Document(text), width=13)
+    theirs = WrappedDocument(Document(text), width=13)
+    assert ours.get_sections(0) == theirs.get_sections(0)

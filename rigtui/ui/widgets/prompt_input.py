@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import textual.document._wrapped_document as wrapping  # see _IncrementalWrapping
+from rich.control import strip_control_codes
 from rich.text import Span, Text
 from textual import events
 from textual._wrap import compute_wrap_offsets
@@ -24,6 +26,9 @@ class _PlainSection:
         self.plain = plain
 
 
+_NO_TABS = _PlainSection("")
+
+
 class _Sections(Sequence):
     """A wrapped line's sections, each made only when it is asked for.
 
@@ -35,11 +40,14 @@ class _Sections(Sequence):
         self._line = line
         self._bounds = [0, *offsets, len(line)]
         self._drawn: int | None = None
+        self._tabs = "\t" in line.plain
 
     def __len__(self) -> int:
         return len(self._bounds) - 1
 
     def __getitem__(self, index):  # type: ignore[override]
+        if not self._tabs and self._drawn is not None and index != self._drawn:
+            return _NO_TABS  # read only for its tabs
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
@@ -49,7 +57,7 @@ class _Sections(Sequence):
         start, end = self._bounds[index], self._bounds[index + 1]
         line = self._line
         if self._drawn not in (None, index):
-            return _PlainSection(line.plain[start:end])
+            return _PlainSection(line.plain[start:end])  # read only for its tabs
         self._drawn = index
         section = Text(line.plain[start:end], style=line.style, end=line.end, no_wrap=line.no_wrap)
         section.tab_size = line.tab_size
@@ -93,6 +101,13 @@ class _IncrementalWrapping(WrappedDocument):
     def __init__(self, document, width: int = 0, tab_width: int = 4) -> None:
         super().__init__(document, width, tab_width)
         self._last: tuple[str, int, int, list[int]] | None = None
+
+    def get_sections(self, line_index: int) -> list[str]:
+        # As Textual's (the line's control codes stripped, as Text does), without making a
+        # Text of every section: the cursor's position is looked up this way at each key.
+        line = strip_control_codes(self.document[line_index])
+        bounds = [0, *self._wrap_offsets[line_index], len(line)]
+        return [line[start:end] for start, end in pairwise(bounds)]
 
     def wrap_range(self, start, old_end, new_end) -> None:
         original = wrapping.compute_wrap_offsets

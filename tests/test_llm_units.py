@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rigtui.llm.ollama import OllamaAddress, ReplyEnd, RunningModel, parse_ollama_host
 from rigtui.llm.placement import cpu_share, cross_check, is_ollama_runner, processor_split
 from rigtui.llm.stats import ReplyStats, TokenRate, describe, per_second
 from rigtui.telemetry.model import GpuProcess, GpuReading
+from rigtui.telemetry.power import EnergyReading
 
 GIB = 1024**3
 
@@ -137,7 +143,7 @@ def test_a_stopped_reply_counts_what_arrived():
     stats = ReplyStats("m", time_to_first_token_s=0.3, wall_time_s=1.0, pieces=57, stopped=True)
     assert stats.generated_tokens == 57
     assert stats.generated_tokens_per_s is None
-    assert describe(stats).endswith("stopped")
+    assert "57 tok" in describe(stats)
 
 
 def test_token_rate_is_rolling():
@@ -146,3 +152,76 @@ def test_token_rate_is_rolling():
         rate.add(10.0 + i * 0.01)  # 100 tok/s for 2 s
     assert rate.rate(12.0) == pytest.approx(100, rel=0.05)
     assert rate.rate(20.0) == 0.0
+
+
+def _energy(joules: float, **fields) -> EnergyReading:
+    values = dict(seconds=5.0, method="counter", average_w=0.0, peak_w=None, peak_is_average=False)
+    return EnergyReading(joules, **(values | fields))
+
+
+def test_a_reply_that_used_no_measured_energy_still_gets_its_line():
+    # No power reading, or an energy counter that did not move during the reply.
+    stats = ReplyStats("m", 0.3, 5.0, pieces=400, energy=_energy(0.0))
+    line = describe(stats)
+    assert "400 tok" in line
+    assert "0 J" in line and "tokens/J" not in line and "J/token" not in line
+
+
+def test_a_stopped_reply_is_not_called_stopped_twice():
+    stats = ReplyStats("m", time_to_first_token_s=0.3, wall_time_s=1.0, pieces=57, stopped=True)
+    assert "stopped" not in describe(stats)  # the reply marks itself "■ stopped"
+
+
+def _absurd(numbers):
+    """A figure as a broken or hostile server could send it: missing, zero, negative, NaN,
+    infinite, huge, or not a number at all."""
+    return st.one_of(
+        st.none(),
+        numbers,
+        st.sampled_from([0, -1, 2**70, -(2**70), math.nan, math.inf, -math.inf, 1e308]),
+        st.sampled_from(["ninety", b"7", [1], True]),
+    )
+
+
+_ints = _absurd(st.integers())
+_floats = _absurd(st.floats(allow_nan=True, allow_infinity=True))
+_ends = st.builds(
+    ReplyEnd,
+    done_reason=st.one_of(st.none(), st.sampled_from(["stop", "length", "load"]), st.text()),
+    total_duration_ns=_ints,
+    load_duration_ns=_ints,
+    prompt_eval_count=_ints,
+    prompt_eval_duration_ns=_ints,
+    eval_count=_ints,
+    eval_duration_ns=_ints,
+    arrived_at=_floats,
+)
+_energies = st.builds(
+    EnergyReading,
+    joules=_floats,
+    seconds=_floats,
+    method=st.one_of(st.sampled_from(["counter", "integrated"]), st.text()),
+    average_w=_floats,
+    peak_w=_floats,
+    peak_is_average=st.booleans(),
+)
+
+
+@given(
+    st.builds(
+        ReplyStats,
+        model=st.text(),
+        time_to_first_token_s=_floats,
+        wall_time_s=_floats,
+        pieces=_ints,
+        end=st.one_of(st.none(), _ends),
+        stopped=st.booleans(),
+        energy=st.one_of(st.none(), _energies),
+    )
+)
+def test_every_statistics_line_is_written_whatever_the_figures(stats):
+    line = describe(stats)
+    assert re.search(r"[\d,]+ tok\b", line)  # the count is always there
+    assert not re.search(r"nan|inf|-\d", line.lower().replace("tokens/j", ""))
+    for figure in re.findall(r"[\d,.]+", line):
+        assert not figure.startswith("-")

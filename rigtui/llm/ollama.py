@@ -102,6 +102,18 @@ class ModelNotFoundError(OllamaError):
         super().__init__(f"Model {model!r} is not installed.")
 
 
+class NotInLibraryError(OllamaError):
+    """A pull of a name the Ollama library does not have (a typo, a tag that does not exist)."""
+
+    def __init__(self, model: str, server_message: str = "") -> None:
+        self.model = model
+        self.server_message = server_message
+        super().__init__(
+            f"{model!r} does not exist in the Ollama library: check the name and its tag "
+            "(ollama.com/library)."
+        )
+
+
 class OllamaResponseError(OllamaError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
@@ -116,12 +128,17 @@ class OllamaResponseError(OllamaError):
 class StreamInterruptedError(OllamaError):
     """The connection closed before the final chunk (Ollama stopped, crashed or restarted)."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, *, anything_arrived: bool = True) -> None:
         self.cause = cause
-        super().__init__(
-            f"The connection to Ollama dropped in the middle of the reply ({cause}). "
-            "What arrived is kept; you can send again."
-        )
+        self.anything_arrived = anything_arrived
+        if anything_arrived:
+            text = (
+                f"The connection to Ollama dropped in the middle of the reply ({cause}). "
+                "What arrived is kept; you can send again."
+            )
+        else:
+            text = f"The connection to Ollama dropped before any of the reply arrived ({cause})."
+        super().__init__(text)
 
 
 class MalformedStreamError(OllamaError):
@@ -404,6 +421,7 @@ class OllamaClient:
             )
         except Exception as error:
             raise self._translate(error, model) from error
+        arrived = False
         try:
             async for chunk in stream:
                 now = time.monotonic()
@@ -411,6 +429,7 @@ class OllamaClient:
                 content = _get(message, "content") or ""
                 thinking = _get(message, "thinking") or ""
                 if content or thinking:
+                    arrived = True
                     yield ReplyPiece(content=content, thinking=thinking, arrived_at=now)
                 if _get(chunk, "done"):
                     yield ReplyEnd(
@@ -425,10 +444,15 @@ class OllamaClient:
                     )
                     return
         except Exception as error:
-            raise self._translate(error, model) from error
+            translated = self._translate(error, model)
+            if isinstance(translated, StreamInterruptedError) and not arrived:
+                translated = StreamInterruptedError(translated.cause, anything_arrived=False)
+            raise translated from error
         finally:
             await stream.aclose()
-        raise StreamInterruptedError("the stream ended without its final chunk")
+        raise StreamInterruptedError(
+            "the stream ended without its final chunk", anything_arrived=arrived
+        )
 
     async def pull(self, model: str) -> AsyncIterator[PullStep]:
         try:
@@ -445,5 +469,5 @@ class OllamaClient:
             if isinstance(translated, OllamaResponseError) and "file does not exist" in str(
                 translated.server_message
             ):
-                raise ModelNotFoundError(model, translated.server_message) from error
+                raise NotInLibraryError(model, translated.server_message) from error
             raise translated from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -11,15 +12,36 @@ from rigtui.telemetry.power import EnergyReading
 NS_PER_S = 1_000_000_000
 
 
-def per_second(count: int | None, duration_ns: int | None) -> float | None:
-    """Tokens per second from Ollama's count and nanosecond duration; None if either is missing."""
-    if not count or not duration_ns:
+def measured(value: object) -> float | None:
+    """``value`` as a float if it is a real, finite number; None for anything else (a missing
+    figure, NaN, infinity, a string where a number belongs). Ollama's final chunk and the power
+    readings are input: a statistics line must be written whatever they hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return count / duration_ns * NS_PER_S
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def positive(value: object) -> float | None:
+    number = measured(value)
+    return number if number is not None and number > 0 else None
+
+
+def per_second(count: int | None, duration_ns: int | None) -> float | None:
+    """Tokens per second from Ollama's count and nanosecond duration; None if either is
+    missing, zero or absurd."""
+    count, duration_ns = positive(count), positive(duration_ns)
+    if count is None or duration_ns is None:
+        return None
+    return measured(count / duration_ns * NS_PER_S)
 
 
 def seconds(duration_ns: int | None) -> float | None:
-    return None if duration_ns is None else duration_ns / NS_PER_S
+    duration_ns = measured(duration_ns)
+    return None if duration_ns is None or duration_ns < 0 else duration_ns / NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -43,7 +65,8 @@ class ReplyStats:
 
     @property
     def prompt_tokens(self) -> int | None:
-        return self.end.prompt_eval_count if self.end else None
+        count = measured(self.end.prompt_eval_count) if self.end else None
+        return int(count) if count is not None and count >= 0 else None
 
     @property
     def prompt_tokens_per_s(self) -> float | None:
@@ -53,9 +76,11 @@ class ReplyStats:
 
     @property
     def generated_tokens(self) -> int:
-        if self.end and self.end.eval_count is not None:
-            return self.end.eval_count
-        return self.pieces
+        for count in (self.end.eval_count if self.end else None, self.pieces):
+            number = measured(count)
+            if number is not None and number >= 0:
+                return int(number)
+        return 0
 
     @property
     def generated_tokens_per_s(self) -> float | None:
@@ -64,10 +89,12 @@ class ReplyStats:
         return None
 
     @property
-    def total_s(self) -> float:
-        if self.end and self.end.total_duration_ns:
-            return self.end.total_duration_ns / NS_PER_S
-        return self.wall_time_s
+    def total_s(self) -> float | None:
+        total = seconds(self.end.total_duration_ns) if self.end else None
+        if total:
+            return total
+        wall = measured(self.wall_time_s)
+        return wall if wall is not None and wall >= 0 else None
 
     @property
     def done_reason(self) -> str | None:
@@ -75,23 +102,25 @@ class ReplyStats:
 
 
 def describe(stats: ReplyStats) -> str:
-    """One line in the spirit of ``ollama run --verbose``."""
+    """One line in the spirit of ``ollama run --verbose``. Whether the reply was stopped is the
+    reply's to say (it marks itself), not repeated here. A figure that is missing or absurd
+    is left out; the line is written whatever the statistics hold."""
     parts = []
-    if stats.time_to_first_token_s is not None:
-        parts.append(f"first token {stats.time_to_first_token_s:.2f} s")
+    first_token_s = measured(stats.time_to_first_token_s)
+    if first_token_s is not None and first_token_s >= 0:
+        parts.append(f"first token {first_token_s:.2f} s")
     if stats.load_s is not None and stats.load_s >= 0.01:
         parts.append(f"load {stats.load_s:.2f} s")
     if stats.prompt_tokens is not None:
         rate = stats.prompt_tokens_per_s
         parts.append(
-            f"prompt {stats.prompt_tokens} tok" + (f" @ {rate:,.0f} tok/s" if rate else "")
+            f"prompt {stats.prompt_tokens:,} tok" + (f" @ {rate:,.0f} tok/s" if rate else "")
         )
     rate = stats.generated_tokens_per_s
-    parts.append(f"{stats.generated_tokens} tok" + (f" @ {rate:,.1f} tok/s" if rate else ""))
-    parts.append(f"total {stats.total_s:.1f} s")
-    if stats.stopped:
-        parts.append("stopped")
-    elif stats.done_reason == "length":
+    parts.append(f"{stats.generated_tokens:,} tok" + (f" @ {rate:,.1f} tok/s" if rate else ""))
+    if stats.total_s is not None:
+        parts.append(f"total {stats.total_s:,.1f} s")
+    if not stats.stopped and stats.done_reason == "length":
         parts.append("cut at num_predict")
     line = " · ".join(parts)
     energy = describe_energy(stats)
@@ -103,18 +132,26 @@ def describe_energy(stats: ReplyStats) -> str:
     energy = stats.energy
     if energy is None:
         return ""
-    parts = [f"{energy.joules:,.0f} J"]
-    per_token = energy.per_token(stats.generated_tokens)
-    per_joule = energy.tokens_per_joule(stats.generated_tokens)  # None at 0 J
-    if per_token is not None and per_joule is not None:
-        parts.append(f"{per_token:.2f} J/token")
-        parts.append(f"{per_joule:.2f} tokens/J")
-    power = f"avg {energy.average_w:.0f} W"
-    if energy.peak_w is not None:
+    joules = measured(energy.joules)
+    if joules is None or joules < 0:
+        return ""  # a counter that went back, or no figure: nothing worth a line
+    parts = [f"{joules:,.0f} J"]
+    tokens = stats.generated_tokens
+    if joules > 0 and tokens > 0:
+        # Both ways round, as people quote them; neither means anything for 0 J or 0 tokens.
+        parts.append(f"{joules / tokens:,.2f} J/token")
+        parts.append(f"{tokens / joules:,.2f} tokens/J")
+    power = []
+    average_w = measured(energy.average_w)
+    if average_w is not None and average_w >= 0:
+        power.append(f"avg {average_w:,.0f} W")
+    peak_w = measured(energy.peak_w)
+    if peak_w is not None and peak_w >= 0:
         kind = "1 s avg" if energy.peak_is_average else "instant"
-        power += f", peak {energy.peak_w:.0f} W ({kind})"
-    parts.append(power)
-    method = "NVML energy counter" if energy.method == "counter" else energy.method
+        power.append(f"peak {peak_w:,.0f} W ({kind})")
+    if power:
+        parts.append(", ".join(power))
+    method = "NVML energy counter" if energy.method == "counter" else str(energy.method)
     parts.append(f"by {method}")
     return " · ".join(parts)
 

@@ -26,8 +26,11 @@ def printable(value: str, *, keep_newlines: bool = False) -> str:
     return _UNSAFE.sub(_escape, value)
 
 
-def literal(value: str | None, style: str = "", *, placeholder: str = "") -> Text:
-    """A Rich ``Text`` that never interprets markup such as ``[bold]`` or ``[link=…]``."""
+def literal(
+    value: str | None, style: str = "", *, placeholder: str = "", keep_newlines: bool = False
+) -> Text:
+    """A Rich ``Text`` that never interprets markup such as ``[bold]`` or ``[link=…]``;
+    ``keep_newlines`` for text whose lines are meant (a prompt), not a one-line field."""
     if value is None:
         return Text.styled(placeholder, style=style)
-    return Text.styled(printable(value), style=style)
+    return Text.styled(printable(value, keep_newlines=keep_newlines), style=style)

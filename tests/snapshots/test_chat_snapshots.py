@@ -52,7 +52,7 @@ def _mid_reply(prompt: str):
         # The server holds the reply after its 60th token: wait for exactly those on screen.
         held = "".join(tokenize(server.reply_for(prompt))[:STALL_AFTER_TOKENS])
         await until(pilot, lambda: chat.reply is not None and chat.reply.content == held)
-        await chat.reply_written()
+        await chat.reply.settle()  # the held tokens all laid out; the reply goes on
         (model,) = [m for m in server.loaded() if m.name == loaded]
         hold_live_figures(app, round(model.generation_tokens_per_s, 1))
         chat.query_one(PromptInput).text = "and what if I lower the power limit?"

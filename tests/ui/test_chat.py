@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import time
 from functools import partial
 
 import pytest
 from textual.widgets import Markdown, ProgressBar, Select
 
+from rigtui.llm.ollama import ReplyPiece
+from rigtui.llm.stats import ReplyStats
 from rigtui.llm.watch import OllamaWatch
 from rigtui.sim import uninstall
 from rigtui.ui.messages import (
@@ -17,12 +20,13 @@ from rigtui.ui.messages import (
     PromptSubmitted,
     PullRequested,
     ReplyChunk,
+    ReplyFinished,
     ReplyStarted,
     SnapshotTaken,
 )
 from rigtui.ui.staging import staged_app
 from rigtui.ui.tuning.garbage import HELD_FULL_THRESHOLD
-from rigtui.ui.widgets.chat_message import ChatMessage
+from rigtui.ui.widgets.chat_message import ChatMessage, sanitise
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.loaded_models import LoadedModels
@@ -30,6 +34,7 @@ from rigtui.ui.widgets.prompt_input import PromptInput
 
 from .helpers import (
     Heard,
+    Hosting,
     first_reading_shown,
     handled_by,
     next_reading,
@@ -150,7 +155,7 @@ async def test_the_last_words_are_laid_out_before_the_reply_is_finished(chat_app
         finish = chat.reply_finished
 
         async def spy(stats, error):
-            reply = chat.reply
+            reply = last_reply(chat)
             seen_at_finish.append("".join(md.source for md in reply.reply_segments))
             await finish(stats, error)
 
@@ -292,6 +297,7 @@ async def test_a_dropped_connection_keeps_the_partial_reply_and_the_chat_goes_on
         ),
         ({"error_after_tokens": 0}, "Ollama reported an error while replying"),
         ({"malformed_after_tokens": 0}, "a line that is not JSON"),
+        ({"drop_after_tokens": 0}, "dropped before any of the reply arrived"),
     ],
 )
 async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, words):
@@ -308,8 +314,14 @@ async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, w
         notice = chat.query_one(".chat-notice")
         text = " ".join(rendered_text(part) for part in notice.query("Static"))
         assert words in text
+        assert "What arrived is kept" not in text and "in the middle" not in text
         assert chat.conversation == []
-        assert chat.query_one(PromptInput).text == "what went wrong?"
+        prompt = chat.query_one(PromptInput)
+        assert prompt.text == "what went wrong?"
+        assert prompt.selected_text == "what went wrong?"  # typing replaces it
+        await pilot.press("w", "h", "y")
+        assert prompt.text == "why"
+        prompt.text = "what went wrong?"
         server.faults.clear()
         await pilot.press("enter")  # try again: the same prompt
         await turns_finished(pilot, chat, 1)
@@ -395,7 +407,9 @@ async def test_pulling_an_unknown_model_says_so(chat_app):
         await send(pilot, chat, "/pull no-such-model")
         await until(pilot, lambda: "Could not pull" in notices(chat), "the failed pull reported")
         text = notices(chat)
-        assert "no-such-model" in text and "not installed" in text
+        assert "'no-such-model' does not exist in the Ollama library" in text
+        assert "not installed" not in text
+        await until(pilot, lambda: not chat.query(ProgressBar), "no bar left at 0%")
 
 
 async def test_ollama_down_is_explained_and_rigtui_reconnects(chat_app):
@@ -520,9 +534,34 @@ async def test_copy_reply_and_code_block_use_the_clipboard(chat_app):
         await send(pilot, chat, "[hostile] give me code")
         await turns_finished(pilot, chat, 1)
         await pilot.press("ctrl+r")
-        assert app.clipboard == chat.conversation[-1]["content"]
+        # What the screen shows: the escapes written out, not run by the terminal pasted into.
+        assert app.clipboard == sanitise(chat.conversation[-1]["content"])
+        assert "\\x1b[2J" in app.clipboard and "\\u202e" in app.clipboard
+        assert not UNSAFE.search(app.clipboard)
         await pilot.press("ctrl+b")
         assert app.clipboard == "print('[bold]code stays code[/bold]')\n"
+
+
+CONTROLS = "\x00\x07\x1b\x7f\x9b\u202a\u202e\u2066\u2069\r"
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+async def test_copied_text_holds_no_control_characters():
+    chat = ChatPane()
+    app = Hosting(chat)
+    reply = f"Text {CONTROLS} and\tmore\n\n```sh\necho {CONTROLS}\n```\n"
+    async with app.run_test(size=(120, 40)):
+        chat.conversation = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": reply},
+        ]
+        chat.action_copy_reply()
+        assert app.clipboard.startswith("Text \\x00\\x07\\x1b\\x7f\\x9b\\u202a\\u202e")
+        assert "and\tmore\n" in app.clipboard  # tab and newline stay
+        assert not UNSAFE.search(app.clipboard)
+        chat.action_copy_code()
+        assert app.clipboard.startswith("echo \\x00\\x07\\x1b")
+        assert not UNSAFE.search(app.clipboard)
 
 
 async def test_generating_spans_are_recorded_in_the_history(stepped_chat_app):
@@ -675,3 +714,170 @@ async def test_a_loaded_model_shows_the_prediction_next_to_what_ollama_did(chat_
         )
         text = rendered_text(models, width=150)
         assert "rigtui predicted ~4" in text and "Ollama: 45%/55% CPU/GPU" in text
+
+
+@pytest.mark.parametrize("how", ["ctrl+n", "/clear"])
+async def test_a_new_chat_while_a_reply_streams_drops_what_still_comes_for_it(chat_app, how):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 60
+    heard = Heard()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "Why is my GPU slow?")
+        await reply_begun(pilot, chat, 20)
+        if how == "ctrl+n":
+            await pilot.press("ctrl+n")
+        else:
+            await send(pilot, chat, "/clear")
+        await heard.arrival(pilot, ReplyFinished)
+        await stopped(pilot, chat)
+        await until(pilot, lambda: not chat.query(ChatMessage), "the old turns removed")
+        assert chat.conversation == [] and chat.reply is None
+        # The chat goes on, from nothing.
+        app.environment.ollama.faults.clear()
+        await send(pilot, chat, "And the fans?")
+        await turns_finished(pilot, chat, 1)
+        assert chat.conversation[0] == {"role": "user", "content": "And the fans?"}
+        assert "tok" in rendered_text(last_reply(chat).query_one(".reply-stats"))
+    assert app.return_code in (None, 0)
+
+
+def _piece(text: str, at: float) -> ReplyPiece:
+    return ReplyPiece(content=text, thinking="", arrived_at=at)
+
+
+async def test_each_reply_gets_its_own_statistics_when_the_next_one_starts_first():
+    """The statistics of a reply reach the pane a frame after its end (on the screen's queue),
+    so the next reply can start in between: under load, Esc near the end of a long reply and
+    a quick next prompt did. The next reply took the first one's statistics and was then let
+    go: it never appeared, and the first one never got its statistics."""
+    chat = ChatPane()
+    app = Hosting(chat)
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat.conversation.append({"role": "user", "content": "first?"})
+        chat.reply_started("m")
+        await chat.reply_pieces([_piece("The first ", 1.0), _piece("reply.", 1.1)])
+        await chat.reply_written()
+        # The next reply starts before the first one's statistics arrive.
+        chat.reply_started("m")
+        await chat.reply_pieces([_piece("The second ", 2.0)])
+        await chat.reply_finished(ReplyStats("m", 0.1, 1.0, pieces=2, stopped=True), None)
+        assert chat.streaming  # the second reply still streams
+        assert chat.conversation[-1] == {"role": "assistant", "content": "The first reply."}
+        await chat.reply_pieces([_piece("reply.", 2.1)])
+        await chat.reply_written()
+        await chat.reply_finished(ReplyStats("m", 0.1, 1.0, pieces=222), None)
+        assert not chat.streaming
+        await pilot.pause()
+        first, second = chat.query(ChatMessage).filter(".-assistant")
+        assert (first.content, second.content) == ("The first reply.", "The second reply.")
+        first_stats = rendered_text(first.query_one(".reply-stats"))
+        second_stats = rendered_text(second.query_one(".reply-stats"))
+        assert "■ stopped" in first_stats and "2 tok" in first_stats
+        assert "222 tok" in second_stats and "stopped" not in second_stats
+        assert chat.conversation[-1] == {"role": "assistant", "content": "The second reply."}
+
+
+@pytest.mark.parametrize("start", [(160, 50), (120, 40)])
+async def test_the_chat_survives_any_terminal_size(start):
+    app = staged_app("story", 345.0)  # no Ollama: the chat tab is there all the same
+    try:
+        async with app.run_test(size=start) as pilot:
+            await first_reading_shown(pilot)
+            await pilot.press("4")
+            prompt = app.screen.query_one(PromptInput)
+            await until(pilot, lambda: prompt.region.width > 0, "the chat shown")
+            sizes = [(40, 12), (50, 15), (30, 8), (20, 6), (10, 5), (4, 3), (1, 1), start]
+            for text in ("", "a prompt long enough to wrap " * 4):
+                prompt.text = text
+                for size in sizes:
+                    await pilot.resize_terminal(*size)
+                    await until(pilot, lambda size=size: app.size == size, f"{size}")
+                    await pilot.pause()
+                    assert app.is_running and prompt.text == text
+            assert prompt.region.width > 40  # drawn again at the size it started at
+    finally:
+        uninstall()
+
+
+async def test_esc_in_the_prompt_leaves_it_and_esc_during_a_reply_stops_it(chat_app):
+    app = chat_app()
+    app.environment.ollama.faults.tokens_per_s = 60
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        prompt = chat.query_one(PromptInput)
+        await pilot.press("escape")
+        assert app.focused is not prompt and app.focused is not None
+        await pilot.press("x")  # a key now is not typed into the prompt
+        assert prompt.text == ""
+        prompt.focus()
+        await send(pilot, chat, "Why is my GPU slow?")
+        await reply_begun(pilot, chat)
+        assert app.focused is prompt
+        await pilot.press("escape")  # stops the reply, and the prompt keeps the focus
+        await stopped(pilot, chat)
+        assert app.focused is prompt
+        assert last_reply(chat).stopped
+
+
+async def test_with_nothing_loaded_the_picker_takes_the_largest_model_that_fits(chat_app):
+    app = chat_app(at_s=0.0)  # the story's start: nothing loaded yet
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        await until(pilot, lambda: app.ollama_connected, "Ollama connected")
+        await pilot.press("4")
+        chat = app.screen.query_one(ChatPane)
+        await until(pilot, lambda: "llama3.3:70b" in chat.fits, "the fits estimated")
+        await until(pilot, lambda: chat.current_model is not None, "a model picked")
+        assert app.running_models == []
+        fitting = [model for model in chat.installed if chat.fits[model.name].placement == "fits"]
+        largest = max(fitting, key=lambda model: model.size_bytes)
+        assert chat.current_model == largest.name == "qwen2.5-coder:32b"
+
+
+STALL_LONG = "Ollama has sent nothing for 12 s — Esc stops the reply"
+STALL_SHORT = "nothing for 12 s — Esc stops"
+
+
+async def test_the_live_strip_drops_parts_whole_and_never_cuts_a_figure_or_a_word():
+    strip = LiveStrip()
+    app = Hosting(strip)
+    async with app.run_test(size=(160, 3)) as pilot:
+        for rate in (30.0, 42.5, 12.25):
+            strip.record_rate(rate)
+        strip.gpu_pct, strip.cpu_pct, strip.split = 97.0, 412.0, "48%/52% CPU/GPU"
+        strip.say(STALL_LONG, STALL_SHORT, warning=True)
+        await pilot.pause()
+        whole = set(strip.render().plain.split())
+        for width in (160, 120, 100, 90, 80, 70, 60, 50, 40, 30):
+            await pilot.resize_terminal(width, 3)
+            await until(pilot, lambda width=width: strip.content_size.width == width)
+            line = strip.render().plain
+            assert len(line) <= width, (width, line)
+            # Nothing cut mid-word (below 60 columns the state ends in "…" after a whole word).
+            assert set(line.replace("…", "").split()) <= whole, (width, line)
+            if width < 60:
+                continue
+            assert "12.2 tok/s" in line and "48%/52% CPU/GPU" in line, (width, line)
+            assert STALL_LONG in line or STALL_SHORT in line, (width, line)
+            if width >= 120:
+                assert STALL_LONG in line and "GPU  97%" in line and "CPU 412%" in line
+
+
+async def test_a_stall_warning_at_120x40_keeps_its_seconds_and_what_to_do(chat_app):
+    app = chat_app(at_s=440.0)  # the model half on the CPU: the longest split
+    server = app.environment.ollama
+    server.faults.stall_after_tokens = 5
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await open_chat(pilot)
+        chat.stall_after_first_token_s = 0.5
+        await send(pilot, chat, "hello")
+        strip = chat.query_one(LiveStrip)
+        await until(pilot, lambda: "sent nothing" in strip.state, "the stall reported")
+        await until(pilot, lambda: "CPU/GPU" in strip.split, "the split shown")
+        line = strip.render().plain
+        assert len(line) <= strip.content_size.width
+        assert re.search(r"nothing for \d+ s — Esc stops", line), line
+        assert strip.split in line and "tok/s" in line
+        await pilot.press("escape")
+        await stopped(pilot, chat)

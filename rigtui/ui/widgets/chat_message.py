@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets._markdown import MarkdownBlock, MarkdownStream
+from textual.widgets.markdown import MarkdownBlock, MarkdownStream
 
 from rigtui.text.safe import literal, printable
 
@@ -18,6 +20,65 @@ from rigtui.text.safe import literal, printable
 def sanitise(fragment: str) -> str:
     """Model output is untrusted: control characters and escape sequences become visible text."""
     return printable(fragment, keep_newlines=True).replace("\\t", "\t")
+
+
+FLAT_DEPTH = 12
+"""Blocks nested deeper than this (6 lists, 12 quotes) are shown as plain lines. markdown-it
+drops everything after its nesting limit (20: later paragraphs, tables, fences too), and each
+level is one more widget inside a widget."""
+
+
+def _flat_beyond_depth(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """At ``FLAT_DEPTH``, the rest of this container as one paragraph of its lines as sent."""
+    if state.level < FLAT_DEPTH:
+        return False
+    line = start + 1
+    while line < end and (state.isEmpty(line) or state.sCount[line] >= state.blkIndent):
+        line += 1
+    while line > start + 1 and state.isEmpty(line - 1):
+        line -= 1
+    if silent:
+        return True
+    state.push("paragraph_open", "p", 1).map = [start, line]
+    inline = state.push("inline", "", 0)
+    inline.content = state.getLines(start, line, state.blkIndent, False).strip()
+    inline.map = [start, line]
+    inline.children = []
+    inline.meta = {"flat": True}
+    state.push("paragraph_close", "p", -1)
+    state.line = line
+    return True
+
+
+def _flat_lines_break(state: StateCore) -> None:
+    """The flattened text keeps its lines (a paragraph joins them with spaces)."""
+    for token in state.tokens:
+        if token.type == "inline" and token.meta.get("flat"):
+            for child in token.children or ():
+                if child.type == "softbreak":
+                    child.type = "hardbreak"
+
+
+def _reply_parser() -> MarkdownIt:
+    # HTML is text here: a chat about code is full of std::vector<int>, Vec<String>, <Enter>,
+    # and markdown-it's "gfm-like" would make each an HTML tag that Textual does not show.
+    parser = MarkdownIt("gfm-like", {"html": False})
+    parser.block.ruler.before("table", "flat_beyond_depth", _flat_beyond_depth)
+    parser.core.ruler.after("inline", "flat_lines_break", _flat_lines_break)
+    return parser
+
+
+REPLY_PARSER = _reply_parser()
+"""One parser for every reply (it keeps no state between parses): Markdown asks for one at each
+streamed append."""
+
+
+def reply_parser() -> MarkdownIt:
+    return REPLY_PARSER
+
+
+def reply_markdown(classes: str) -> Markdown:
+    return Markdown(classes=classes, parser_factory=reply_parser)
 
 
 SEGMENT_BLOCKS = 12
@@ -96,15 +157,22 @@ class ChatMessage(Vertical):
         """What the last segment was given."""
         self._streams: list[MarkdownStream] = []
         self._thinking_stream: MarkdownStream | None = None
+        self.mounting: Awaitable[object] | None = None
+        """Set by whoever mounts the reply: its pieces wait for its widgets."""
+
+    async def _composed(self) -> None:
+        if self.mounting is not None:
+            mounting, self.mounting = self.mounting, None
+            await mounting
 
     def compose(self) -> ComposeResult:
         if self.role == "user":
-            yield Static(literal(self.content), classes="prompt-text")
+            yield Static(literal(self.content, keep_newlines=True), classes="prompt-text")
             return
         yield Static(Text(self.model or "assistant", style="bold"), classes="reply-header")
         with Collapsible(title="Thinking", collapsed=True, classes="thinking"):
-            yield Markdown(classes="thinking-text")
-        yield Markdown(classes="reply-text")
+            yield reply_markdown("thinking-text")
+        yield reply_markdown("reply-text")
         yield Static("", classes="reply-stats")
 
     def on_mount(self) -> None:
@@ -113,27 +181,31 @@ class ChatMessage(Vertical):
 
     @property
     def reply_segments(self) -> list[Markdown]:
-        """The reply's Markdown widgets, the first one from the start."""
+        """The reply's Markdown widgets, the first one from the start (none once removed)."""
         if not self._segments:
-            self._segments = [self.query_one(".reply-text", Markdown)]
+            self._segments = list(self.query(".reply-text").results(Markdown))[:1]
         return self._segments
 
     async def append(self, content: str, thinking: str) -> None:
         """Add streamed text; Markdown is appended, never re-rendered whole per token."""
+        await self._composed()
+        if not self.is_attached:
+            return  # removed (a new chat) while its pieces were on their way
         if thinking:
             self.thinking += thinking
-            collapsible = self.query_one(".thinking", Collapsible)
-            if not collapsible.display:
+            for collapsible in self.query(".thinking").results(Collapsible):
                 collapsible.display = True
             if self._thinking_stream is None:
-                self._thinking_stream = Markdown.get_stream(
-                    self.query_one(".thinking-text", Markdown)
-                )
-            await self._thinking_stream.write(sanitise(thinking))
+                for markdown in self.query(".thinking-text").results(Markdown):
+                    self._thinking_stream = Markdown.get_stream(markdown)
+            if self._thinking_stream is not None:
+                await self._thinking_stream.write(sanitise(thinking))
         if content:
             self.content += content
             shown = sanitise(content)
             segments = self.reply_segments
+            if not segments:
+                return
             if not self._streams:
                 self._streams.append(Markdown.get_stream(segments[0]))
             cut = None
@@ -141,7 +213,7 @@ class ChatMessage(Vertical):
                 cut = segment_start(self._written, shown)
             if cut is not None:
                 await self._write(shown[:cut])
-                segment = Markdown(classes="reply-text")
+                segment = reply_markdown("reply-text")
                 await self.mount(segment, after=segments[-1])
                 segments.append(segment)
                 self._streams.append(Markdown.get_stream(segment))
@@ -165,26 +237,33 @@ class ChatMessage(Vertical):
                 pass
 
     async def finish(self, stats_line: str, *, stopped: bool = False, error: str = "") -> None:
-        """Settle, and render the whole reply again only if streaming left it other than a
-        full parse would (code highlighting)."""
+        """Settle, write the statistics, then render again only the segments that streaming
+        left other than a full parse would (code highlighting). Each segment on its own: a
+        segment is at most a few blocks, where the whole of a long reply rendered at once held
+        the screen for seconds (and it is the screen that runs this, a frame after the end).
+
+        The message may be removed (a new chat) at any of its waits: then it stops quietly."""
+        await self._composed()
         await self.settle()
         self.stopped = stopped
-        if self.content and not streamed_as_parsed(self.reply_segments, sanitise(self.content)):
-            first, *others = self.reply_segments
-            for segment in others:
-                await segment.remove()
-            self._segments = [first]
-            await first.update(sanitise(self.content))
-        if self.thinking:
-            await self.query_one(".thinking-text", Markdown).update(sanitise(self.thinking))
-            self.query_one(
-                ".thinking", Collapsible
-            ).title = f"Thinking ({len(self.thinking.split())} words)"
+        self.set_class(stopped, "-stopped")
+        self.set_class(bool(error), "-failed")
         line = Text(stats_line, style="dim")
         if stopped:
             line = Text.assemble(("■ stopped  ", "bold"), line)
         if error:
             line = Text.assemble(line, "\n", (error, "bold red"))
-        self.query_one(".reply-stats", Static).update(line)
-        self.set_class(stopped, "-stopped")
-        self.set_class(bool(error), "-failed")
+        for stats in self.query(".reply-stats").results(Static):
+            stats.update(line)
+        if self.thinking:
+            for thinking in self.query(".thinking-text").results(Markdown):
+                await thinking.update(sanitise(self.thinking))
+            for collapsible in self.query(".thinking").results(Collapsible):
+                collapsible.title = f"Thinking ({len(self.thinking.split())} words)"
+        if not self.content or not self.is_attached:
+            return
+        for segment in self.reply_segments:
+            if not self.is_attached:
+                return
+            if not streamed_as_parsed([segment], segment.source):
+                await segment.update(segment.source)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -15,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
+from textual.widget import AwaitMount
 from textual.widgets import Button, ProgressBar, Select, Static
 
 from rigtui.insight.fit import FitEstimate
@@ -118,6 +120,13 @@ class ChatPane(Vertical):
         self.installed: list[InstalledModel] = []
         self.running: list[RunningModel] = []
         self.reply: ChatMessage | None = None
+        """The reply the streamed pieces go to; None once it has ended, or was let go."""
+        self._ended: deque[ChatMessage | None] = deque()
+        """Replies that ended and wait for their statistics, oldest first (None: let go by a
+        new chat). The statistics come a frame later, on the screen's queue, when the next
+        reply may already stream: each goes to its own reply, never to the current one."""
+        self._replies_open = 0
+        """Replies started and not finished: the pane streams while there is one."""
         self.rate = TokenRate()
         self.last_piece_at: float | None = None
         self.reply_started_at: float | None = None
@@ -169,11 +178,25 @@ class ChatPane(Vertical):
             (model_label(model, self.fits.get(model.name)), model.name) for model in chat_models
         )
         names = [model.name for model in chat_models]
-        if current in names:
+        if current in names and self._user_picked:
             self._pick(picker, current)
         elif names:
-            loaded = [m.name for m in self.running if m.name in names]
-            self._pick(picker, loaded[0] if loaded else names[0])
+            self._pick(picker, self._preferred(chat_models))
+
+    def _preferred(self, models: list[InstalledModel]) -> str:
+        """What to chat with until the user chooses: the loaded model (no load to wait for),
+        else the largest that fits in VRAM, else (none fits) the one that spills least."""
+        names = [model.name for model in models]
+        loaded = [model.name for model in self.running if model.name in names]
+        if loaded:
+            return loaded[0]
+        estimated = [model for model in models if model.name in self.fits]
+        fitting = [model for model in estimated if self.fits[model.name].placement == "fits"]
+        if fitting:
+            return max(fitting, key=lambda model: model.size_bytes).name
+        if estimated:
+            return min(estimated, key=lambda model: self.fits[model.name].cpu_share).name
+        return names[0]
 
     def _pick(self, picker: Select, model: str) -> None:
         """Choose for the user (what is loaded, else the first model). The Changed event comes
@@ -241,11 +264,9 @@ class ChatPane(Vertical):
             return
         strip = self.live_strip
         if message:
-            strip.state = message
-            strip.warning = True
+            strip.say(message, warning=True)
         elif strip.warning and not self.streaming:
-            strip.state = ""
-            strip.warning = False
+            strip.say("")
 
     @property
     def current_model(self) -> str | None:
@@ -291,7 +312,7 @@ class ChatPane(Vertical):
             self.post_message(PullRequested(argument))
         elif command == "/clear":
             prompt.clear()
-            self.action_new_chat()
+            self.call_later(self.action_new_chat)
         else:
             self.notify(
                 "Commands: /pull NAME (download a model), /clear (new conversation).",
@@ -301,19 +322,19 @@ class ChatPane(Vertical):
     # --- the reply -----------------------------------------------------------------------------
 
     def reply_started(self, model: str) -> None:
+        self._replies_open += 1
         self.streaming = True
         self._stream_watch.resume()
         from rigtui.ui.widgets.chat_message import ChatMessage
 
         self.reply = ChatMessage("assistant", model=model)
-        self._log_mount(self.reply)
+        self.reply.mounting = self._log_mount(self.reply)
         self.rate.clear()
         self.reply_started_at = time.monotonic()
         self.last_piece_at = None
         strip = self.live_strip
         strip.clear_rates()
-        strip.state = "waiting for the first token…"
-        strip.warning = False
+        strip.say("waiting for the first token…", "waiting…")
 
     async def reply_pieces(self, pieces: list[ReplyPiece]) -> None:
         if self.reply is None or not pieces:
@@ -327,35 +348,43 @@ class ChatPane(Vertical):
         strip = self.live_strip
         strip.record_rate(self.rate.rate(time.monotonic()))
         if strip.state:
-            strip.state = "thinking…" if thinking and not self.reply.content else ""
-            strip.warning = False
+            strip.say("thinking…" if thinking and not self.reply.content else "")
 
     async def reply_written(self) -> None:
-        """The reply has ended: wait until everything streamed is in its Markdown."""
-        if self.reply is not None:
-            await self.reply.settle()
+        """The reply has ended: no more pieces go to it; wait until everything streamed is in
+        its Markdown. Its statistics follow (:meth:`reply_finished`)."""
+        reply, self.reply = self.reply, None
+        self._ended.append(reply)
+        if reply is not None:
+            await reply.settle()
 
     async def reply_finished(self, stats: ReplyStats, error: Exception | None) -> None:
-        reply = self.reply
-        self.streaming = False
-        self._stream_watch.pause()
-        self.reply = None
+        """The statistics of the oldest reply that ended (:meth:`reply_written`)."""
+        if self._ended:
+            reply = self._ended.popleft()
+        else:
+            reply, self.reply = self.reply, None
+        self._replies_open = max(0, self._replies_open - 1)
         strip = self.live_strip
-        strip.state = ""
-        strip.warning = False
-        if stats.generated_tokens_per_s:
-            strip.tokens_per_s = stats.generated_tokens_per_s
+        if not self._replies_open:
+            self.streaming = False
+            self._stream_watch.pause()
+            strip.say("")
+            if stats.generated_tokens_per_s:
+                strip.tokens_per_s = stats.generated_tokens_per_s
         if reply is None:
-            return
-        message = str(error) if error else ""
-        await reply.finish(describe(stats), stopped=stats.stopped, error=message)
+            return  # let go by a new chat
+        self.pending_prompt = None
+        # The conversation first: the next prompt may be sent while the reply is finishing.
         if reply.content:
             # A stopped or broken-off reply is kept, so the conversation can go on from it.
             self.conversation.append({"role": "assistant", "content": reply.content})
         elif error is not None:
-            await reply.remove()
             self._failed_turn(stats.model, error)
-        self.pending_prompt = None
+            await reply.remove()
+            return
+        message = str(error) if error else ""
+        await reply.finish(describe(stats), stopped=stats.stopped, error=message)
 
     def _failed_turn(self, model: str, error: Exception) -> None:
         """Nothing came back: drop the turn, say why inline, and give the prompt back."""
@@ -363,7 +392,7 @@ class ChatPane(Vertical):
         prompt = self.query_one(PromptInput)
         if failed and not prompt.text.strip():
             prompt.text = failed["content"]
-            prompt.move_cursor(prompt.document.end)
+            prompt.select_all()  # typing replaces it; Enter sends it again
         parts: list = [Static(Text(str(error), style="bold"))]
         if isinstance(error, ModelNotFoundError):
             parts.append(
@@ -390,16 +419,25 @@ class ChatPane(Vertical):
         if self.last_piece_at is None:
             waited = now - self.reply_started_at
             if waited > self.stall_before_first_token_s:
-                strip.state = f"no token for {waited:.0f} s (loading a big model?) — Esc stops"
-                strip.warning = True
+                strip.say(
+                    f"no token for {waited:.0f} s (loading a big model?) — Esc stops",
+                    f"no token for {waited:.0f} s — Esc stops",
+                    warning=True,
+                )
             elif waited > 2:
-                strip.state = f"waiting for the first token… {waited:.0f} s (loading the model?)"
+                strip.say(
+                    f"waiting for the first token… {waited:.0f} s (loading the model?)",
+                    f"waiting… {waited:.0f} s",
+                )
             return
         quiet = now - self.last_piece_at
         strip.record_rate(self.rate.rate(now))
         if quiet > self.stall_after_first_token_s:
-            strip.state = f"Ollama has sent nothing for {quiet:.0f} s — Esc stops the reply"
-            strip.warning = True
+            strip.say(
+                f"Ollama has sent nothing for {quiet:.0f} s — Esc stops the reply",
+                f"nothing for {quiet:.0f} s — Esc stops",
+                warning=True,
+            )
 
     # --- pulling ------------------------------------------------------------------------------
 
@@ -434,7 +472,9 @@ class ChatPane(Vertical):
             if bar is not None:
                 bar.update(total=100, progress=100)
         else:
-            label.update(Text(f"Could not pull {model}: {error}", style="bold red"))
+            label.update(literal(f"Could not pull {model}: {error}", style="bold red"))
+            if bar is not None:
+                bar.remove()  # a bar stopped at 0% reads as a download still to come
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -455,14 +495,21 @@ class ChatPane(Vertical):
         self.query_one("#chat-options-summary", Static).update(describe_options(options))
         self.post_message(ChatOptionsChanged())
 
-    def action_new_chat(self) -> None:
+    async def action_new_chat(self) -> None:
         if self.streaming:
             self.post_message(StopRequested())
+        # Let go of the replies on their way: what still comes for them is dropped quietly.
+        streaming, self.reply = self.reply, None
+        self._ended = deque(None for _ in self._ended)
+        self._pulls.clear()  # a pull going on gets a new notice
         self.conversation.clear()
+        self.pending_prompt = None
+        if streaming is not None:
+            await streaming.settle()
         log = self.query_one("#chat-log", VerticalScroll)
-        for child in list(log.children):
-            if "chat-hint" not in child.classes:
-                child.remove()
+        await log.remove_children(
+            [child for child in log.children if "chat-hint" not in child.classes]
+        )
 
     def action_copy_reply(self) -> None:
         reply = self._last_reply()
@@ -482,10 +529,14 @@ class ChatPane(Vertical):
         self.notify(f"Copied the last code block ({len(code.splitlines())} lines).")
 
     def _last_reply(self) -> str | None:
+        """The last reply as the screen shows it: a control character copied raw would run in
+        the terminal it is pasted into (an escape sequence, a bidi override)."""
+        from rigtui.ui.widgets.chat_message import sanitise
+
         for turn in reversed(self.conversation):
             if turn["role"] == "assistant":
-                return turn["content"]
+                return sanitise(turn["content"])
         return None
 
-    def _log_mount(self, widget) -> None:
-        self.query_one("#chat-log", VerticalScroll).mount(widget)
+    def _log_mount(self, widget) -> AwaitMount:
+        return self.query_one("#chat-log", VerticalScroll).mount(widget)

@@ -31,6 +31,14 @@ APP_BINDINGS = [
     ),
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
     Binding(
+        "ctrl+z",
+        "suspend_process",
+        "Suspend",
+        show=False,
+        id="suspend",
+        tooltip="Suspend to the shell (fg brings rigtui back); in the prompt it undoes",
+    ),
+    Binding(
         "1",
         "show_tab('rig-tab')",
         "Rig",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -65,6 +66,10 @@ class Terminal:
             time.sleep(0.02)
         return time.monotonic() - started
 
+    def clear(self) -> None:
+        with self.lock:
+            self.screen.reset()
+
     def send(self, keys: str) -> None:
         os.write(self.master, keys.encode())
 
@@ -118,5 +123,39 @@ def test_quitting_does_not_wait_for_the_next_reading():
         quit_s = terminal.wait_until(lambda: terminal.process.poll() is not None, 25, "quitting")
         assert terminal.process.returncode == 0
         assert quit_s < 5.0, quit_s
+    finally:
+        terminal.close()
+
+
+def _stopped(pid: int) -> bool:
+    """The process is stopped (``T`` in /proc/PID/stat)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_suspend_and_resume_then_keys_still_work():
+    """``kill -TSTP`` then ``fg`` (SIGCONT) ended the app with ``OSError: Bad file descriptor``:
+    suspending closed the pipe that wakes the input thread, and the thread of the resumed
+    application mode waited on it. Ctrl+Z suspends as ``kill -TSTP`` does."""
+    terminal = Terminal("--demo", "--demo-at", "0", "--no-ollama")
+    pid = terminal.process.pid
+    try:
+        terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
+        for suspend in ("kill -TSTP", "ctrl+z"):
+            if suspend == "ctrl+z":
+                terminal.send("\x1a")
+            else:
+                os.kill(pid, signal.SIGTSTP)
+            terminal.wait_until(lambda: _stopped(pid), 5, f"stopped by {suspend}")
+            terminal.clear()  # so that what shows next was drawn after resuming
+            os.kill(pid, signal.SIGCONT)  # what the shell's fg sends
+            terminal.wait_until(lambda: terminal.shows("Quit"), 10, f"redrawn after {suspend}")
+            assert terminal.process.poll() is None
+            terminal.send("?")
+            terminal.wait_until(lambda: terminal.shows("rigtui keys"), 5, "a key after resuming")
+            terminal.send("\x1b")
+            terminal.wait_until(lambda: not terminal.shows("rigtui keys"), 2, "Escape")
+        terminal.send("q")
+        terminal.wait_until(lambda: terminal.process.poll() is not None, 5, "quitting")
+        assert terminal.process.returncode == 0
     finally:
         terminal.close()

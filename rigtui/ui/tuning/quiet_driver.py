@@ -5,6 +5,9 @@ Textual's input thread wakes ten times a second whether or not a key was pressed
 waited long enough to be a key). On an idle dashboard those wake-ups were 0.1% of a core, a
 fifteenth of what rigtui costs. Here the thread waits for input, for the moment a pending escape
 sequence times out, or for the app to stop (a byte down a pipe): nothing else wakes it.
+
+Suspending (Ctrl+Z, ``kill -TSTP``) closes the driver and resuming starts application mode again
+with a new input thread: the pipe lives as long as one application mode, not as the driver.
 """
 
 from __future__ import annotations
@@ -28,8 +31,13 @@ FALLBACK_WAIT_S = 0.1
 class _WakingEvent(threading.Event):
     """An event that also writes a byte down a pipe when set, to wake a ``select``."""
 
-    def __init__(self, wake_fd: int, drain_fd: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
+        self._wake_fd = -1
+        self._drain_fd = -1
+
+    def use(self, wake_fd: int, drain_fd: int) -> None:
+        """The pipe of the application mode now starting (-1: none)."""
         self._wake_fd = wake_fd
         self._drain_fd = drain_fd
 
@@ -51,10 +59,17 @@ class QuietLinuxDriver(LinuxDriver):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
-        self.exit_event = _WakingEvent(self._wake_write, self._wake_read)
+        self._wake_read = self._wake_write = -1
+        self.exit_event = _WakingEvent()
+
+    def start_application_mode(self) -> None:
+        # Also on resuming from a suspend, which closed the last pipe.
+        if self._wake_read < 0:
+            self._wake_read, self._wake_write = os.pipe()
+            os.set_blocking(self._wake_read, False)
+            os.set_blocking(self._wake_write, False)
+            self.exit_event.use(self._wake_write, self._wake_read)
+        super().start_application_mode()
 
     def run_input_thread(self) -> None:
         """Textual's input loop, waiting only as long as the parser needs."""
@@ -98,6 +113,8 @@ class QuietLinuxDriver(LinuxDriver):
 
     def close(self) -> None:
         super().close()
+        self.exit_event.use(-1, -1)
         for fd in (self._wake_read, self._wake_write):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        self._wake_read = self._wake_write = -1

@@ -49,6 +49,8 @@ REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second (see ``llm.reply.Batches``)."""
 REPLAY_TICK_S = 0.1
 PULL_PROGRESS_S = 0.1
+TYPED_ACTIONS = {"quit", "toggle_pause", "slower", "faster", "help", "show_tab"}
+"""Actions bound to a printable key: a text field with the focus takes the key as text."""
 
 
 class RigApp(App):
@@ -294,15 +296,34 @@ class RigApp(App):
             self.push_screen(HelpScreen())
 
     def action_show_tab(self, tab: str) -> None:
-        self.dashboard.query_one(TabbedContent).active = tab
+        tabs = self.dashboard.query_one(TabbedContent)
+        if tab != tabs.active and self.dashboard.focused is not None:
+            # Hidden with the focus, a widget hands it to a neighbour in the same pane, and a
+            # focus inside a pane makes that pane the active tab again: let go of it first.
+            self.dashboard.set_focus(None)
+        tabs.active = tab
         if tab == "chat-tab":
             self.call_after_refresh(self.dashboard.query_one("#prompt").focus)
 
+    def action_switch_tab(self, tab: str) -> None:
+        """Alt+digit: the digit's tab, from a text field too."""
+        self.action_show_tab(tab)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: quits, as in nvitop and btop; a selection in a text field is copied instead."""
+        focused = self.focused
+        if isinstance(focused, TextArea | Input) and focused.selected_text:
+            focused.action_copy()
+            return
+        self.exit()
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        typing = isinstance(self.focused, TextArea | Input)
         if action in {"seek", "replay_faster", "replay_slower", "seek_start", "seek_end"}:
             # Arrow keys stay with a text field that has the focus.
-            typing = isinstance(self.focused, TextArea | Input)
             return self.replay is not None and not typing
+        if typing and action in TYPED_ACTIONS:
+            return False  # its key is a character there: off the footer
         if action in {"slower", "faster"}:
             return self.replay is None
         return True

@@ -1,0 +1,104 @@
+"""App-level keys: tabs from anywhere, quitting, suspending, the command palette."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import TabbedContent
+
+from rigtui.sim import uninstall
+from rigtui.ui.staging import staged_app
+from rigtui.ui.widgets.prompt_input import PromptInput
+
+from .helpers import first_reading_shown, until
+
+TABS = {"1": "rig-tab", "2": "charts-tab", "3": "processes-tab", "4": "chat-tab"}
+
+
+@pytest.fixture
+def chat_app():
+    apps = []
+
+    def make(at_s: float = 345.0, **staging):
+        app = staged_app("story", at_s, ollama=True, ollama_speed=20.0, **staging)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.environment.stop_ollama()
+    uninstall()
+
+
+async def open_prompt(pilot) -> PromptInput:
+    app = pilot.app
+    await first_reading_shown(pilot)
+    await pilot.press("4")
+    await until(pilot, lambda: isinstance(app.focused, PromptInput), "the prompt focused")
+    return app.focused
+
+
+def active_tab(app) -> str:
+    return app.dashboard.query_one(TabbedContent).active
+
+
+async def test_digits_leave_the_chat_tab_once_the_prompt_is_left(chat_app):
+    """``show_tab`` hid the chat while something in it had the focus: Textual handed the focus
+    to a neighbour in the same pane, and a focus inside a pane makes that pane the active tab."""
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_prompt(pilot)
+        await pilot.press("escape")  # out of the (empty) prompt
+        assert not isinstance(app.focused, PromptInput)
+        for key in "2314":
+            await pilot.press(key)
+            await until(pilot, lambda key=key: active_tab(app) == TABS[key], f"tab {key}")
+            await pilot.pause()
+            assert active_tab(app) == TABS[key]
+
+
+async def test_alt_digits_switch_tabs_while_typing_and_the_prompt_keeps_its_text(chat_app):
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        prompt = await open_prompt(pilot)
+        await pilot.press(*"half a question")
+        for key in "123":
+            await pilot.press(f"alt+{key}")
+            await until(pilot, lambda key=key: active_tab(app) == TABS[key], f"alt+{key}")
+            await pilot.pause()
+            assert active_tab(app) == TABS[key]
+            await pilot.press("alt+4")
+            await until(pilot, lambda: isinstance(app.focused, PromptInput), "back in the prompt")
+            assert active_tab(app) == "chat-tab"
+            assert prompt.text == "half a question"
+        await pilot.press(*" more")
+        assert prompt.text == "half a question more"
+        # The footer names the keys that work while typing.
+        footer_keys = {binding.key for (_, binding, _, _) in app.screen.active_bindings.values()}
+        assert {"alt+1", "alt+2", "alt+3", "alt+4"} <= footer_keys
+
+
+async def test_ctrl_c_quits_outside_a_text_field():
+    app = staged_app("story", 45.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await first_reading_shown(pilot)
+        assert app.return_code is None  # set by exit()
+        await pilot.press("ctrl+c")
+        assert app.return_code == 0
+    uninstall()
+
+
+async def test_ctrl_c_in_the_prompt_copies_a_selection_else_quits(chat_app):
+    from textual.widgets.text_area import Selection
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        prompt = await open_prompt(pilot)
+        await pilot.press(*"keep this")
+        prompt.selection = Selection((0, 0), (0, 4))
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.clipboard == "keep"
+        assert app.return_code is None and prompt.text == "keep this"
+        prompt.selection = Selection.cursor((0, 9))
+        await pilot.press("ctrl+c")
+        assert app.return_code == 0

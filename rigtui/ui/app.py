@@ -40,6 +40,7 @@ from rigtui.ui.tuning.garbage import (
     hold_full_collections,
     release_full_collections,
 )
+from rigtui.ui.tuning.surviving import SurvivesErrors
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 STARTUP_SETTLED_S = 5.0
@@ -53,7 +54,7 @@ TYPED_ACTIONS = {"quit", "toggle_pause", "slower", "faster", "help", "show_tab"}
 """Actions bound to a printable key: a text field with the focus takes the key as text."""
 
 
-class RigApp(App):
+class RigApp(SurvivesErrors, App):
     CSS_PATH = "app.tcss"
     TITLE = "rigtui"
     BINDINGS = APP_BINDINGS
@@ -170,6 +171,7 @@ class RigApp(App):
 
     def _start_sources(self) -> None:
         """The dashboard's widgets exist: readings (or the replay) may start to reach them."""
+        self._on_started()  # from now on an error on the screen is reported, not fatal
         if self.replay is not None:
             self._start_replay()
         elif self.source.opening is not None:

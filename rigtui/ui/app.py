@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
+from textual.command import CommandPalette
 from textual.message import Message
 from textual.widgets import Input, TabbedContent, TextArea
 from textual.worker import get_current_worker
@@ -32,9 +34,10 @@ from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.pacing import NewestWins, PaceClock, SamplingLoop
 from rigtui.ui import messages as said
-from rigtui.ui.bindings import APP_BINDINGS
+from rigtui.ui.bindings import APP_BINDINGS, TAB_KEYS
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.tuning.command_palette import SteadyCommandPalette
 from rigtui.ui.tuning.garbage import (
     freeze_startup_objects,
     hold_full_collections,
@@ -306,6 +309,46 @@ class RigApp(SurvivesErrors, App):
         tabs.active = tab
         if tab == "chat-tab":
             self.call_after_refresh(self.dashboard.query_one("#prompt").focus)
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SteadyCommandPalette(id="--command-palette"))
+
+    def get_system_commands(self, screen):
+        """rigtui's own actions in the command palette (Ctrl+P), beside Textual's (theme, keys,
+        quit): only those that work in this mode."""
+        if self.replay is not None:
+            yield SystemCommand("Play or pause the replay", "Space/p", self.action_toggle_pause)
+        else:
+            pausing = "Resume sampling" if self.paused else "Pause sampling"
+            yield SystemCommand(pausing, "The screen holds still (p)", self.action_toggle_pause)
+            yield SystemCommand("Sample faster", "A shorter interval (-)", self.action_faster)
+            yield SystemCommand("Sample slower", "A longer interval (+)", self.action_slower)
+        for digit, tab, title, tooltip in TAB_KEYS:
+            if tab == "chat-tab" and self.source.ollama_address is None:
+                continue
+            yield SystemCommand(
+                f"{title} tab",
+                f"{tooltip} ({digit}, alt+{digit})",
+                partial(self.action_show_tab, tab),
+            )
+        yield SystemCommand("Help: every key", "The keys of this screen (?)", self.action_help)
+        if self.source.ollama_address is not None:
+            yield SystemCommand("New chat", "Start a new conversation (ctrl+n)", self._new_chat)
+            yield SystemCommand(
+                "Chat options",
+                "System prompt, temperature, num_ctx, num_gpu, keep_alive (ctrl+o)",
+                self._chat_options,
+            )
+        yield from super().get_system_commands(screen)
+
+    def _new_chat(self) -> None:
+        self.action_show_tab("chat-tab")
+        self.dashboard.chat.action_new_chat()
+
+    def _chat_options(self) -> None:
+        self.action_show_tab("chat-tab")
+        self.dashboard.chat.action_options()
 
     def action_switch_tab(self, tab: str) -> None:
         """Alt+digit: the digit's tab, from a text field too."""

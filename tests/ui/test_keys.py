@@ -102,3 +102,67 @@ async def test_ctrl_c_in_the_prompt_copies_a_selection_else_quits(chat_app):
         prompt.selection = Selection.cursor((0, 9))
         await pilot.press("ctrl+c")
         assert app.return_code == 0
+
+
+async def test_page_down_as_the_command_palette_opens_does_not_end_the_app():
+    """Textual 8.2.8: Ctrl+P then PageDown within ~0.1 s raised ``KeyError: 0`` (the list
+    highlights its first command before it is laid out). Pilot waits for the screen between
+    keys, so the test steps the event loop to the moment in between, as a fast typist does."""
+    import asyncio
+
+    from textual.command import CommandList, CommandPalette
+
+    app = staged_app("story", 45.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await first_reading_shown(pilot)
+        app.action_command_palette()  # as Ctrl+P does, with no wait after it
+
+        def commands() -> CommandList | None:
+            if isinstance(app.screen, CommandPalette) and app.screen.is_mounted:
+                return app.screen.query(CommandList).first(CommandList)
+            return None
+
+        for _ in range(10_000):
+            listed = commands()
+            if listed is not None and listed.option_count and listed.highlighted is not None:
+                break
+            await asyncio.sleep(0)  # one turn of the event loop: no refresh in between
+        assert not listed._index_to_line  # the moment the bug needs: not laid out yet
+        await app.screen.run_action("command_list('page_down')")
+        await until(pilot, lambda: listed.highlighted > 0, "a page down")
+        assert app.return_code is None and isinstance(app.screen, CommandPalette)
+    uninstall()
+
+
+async def test_the_command_palette_offers_rigtuis_own_actions(chat_app):
+    from textual.command import CommandPalette
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {
+            "Pause sampling",
+            "Sample faster",
+            "Sample slower",
+            "Rig tab",
+            "Charts tab",
+            "Processes tab",
+            "Chat tab",
+            "Help: every key",
+            "New chat",
+            "Chat options",
+            "Theme",
+        } <= titles, titles
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.press(*"charts tab")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: active_tab(app) == "charts-tab", "the Charts tab")
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.press(*"pause sampling")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: app.paused, "paused")

@@ -166,3 +166,32 @@ async def test_the_command_palette_offers_rigtuis_own_actions(chat_app):
         await pilot.pause()
         await pilot.press("enter")
         await until(pilot, lambda: app.paused, "paused")
+
+
+async def test_help_lists_the_replay_keys_only_while_replaying(recording_path):
+    from rigtui.config import Settings
+    from rigtui.sources import dashboard_source
+    from rigtui.ui.app import RigApp
+    from rigtui.ui.screens.help import HelpScreen
+
+    from .helpers import rendered_text
+
+    replaying = "Replay: back 10 s"
+    live = staged_app("story", 45.0)
+    async with live.run_test(size=(100, 40)) as pilot:
+        await first_reading_shown(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(live.screen, HelpScreen), "the help")
+        text = rendered_text(live.screen.query_one("#help-table"), width=160)
+        assert replaying not in text and "Replay:" not in text
+        assert "Sample more often" in text
+        assert "ctrl+c" in text and "ctrl+z" in text and "alt+2" in text
+    uninstall()
+    replay = RigApp(Settings(), dashboard_source(Settings(), replay=recording_path))
+    async with replay.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: replay.snapshots_shown > 0, "the first sample")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(replay.screen, HelpScreen), "the help")
+        text = rendered_text(replay.screen.query_one("#help-table"), width=160)
+        assert replaying in text
+        assert "Sample more often" not in text  # +/- set the sampling interval: not here

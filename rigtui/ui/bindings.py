@@ -136,13 +136,13 @@ APP_BINDINGS = [
         Binding(
             f"alt+{digit}",
             f"switch_tab('{tab}')",
-            "Tabs" if digit == "1" else title,
-            # One entry in the footer for the four.
+            # One entry for the four, in the footer and the help.
+            "Tabs" if digit == "1" else "",
             key_display="alt+1…4" if digit == "1" else None,
             show=digit == "1",
             priority=True,
             id=f"tab-{tab.removesuffix('-tab')}-anywhere",
-            tooltip=f"{title} tab, also while typing in the prompt",
+            tooltip="Tab 1 to 4, also while typing in the prompt" if digit == "1" else title,
         )
         for digit, tab, title, _ in TAB_KEYS
     ),

@@ -185,7 +185,7 @@ async def test_help_lists_the_replay_keys_only_while_replaying(recording_path):
         text = rendered_text(live.screen.query_one("#help-table"), width=160)
         assert replaying not in text and "Replay:" not in text
         assert "Sample more often" in text
-        assert "ctrl+c" in text and "ctrl+z" in text and "alt+2" in text
+        assert "ctrl+c" in text and "ctrl+z" in text and "alt+1…4" in text
     uninstall()
     replay = RigApp(Settings(), dashboard_source(Settings(), replay=recording_path))
     async with replay.run_test(size=(100, 40)) as pilot:

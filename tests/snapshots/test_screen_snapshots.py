@@ -39,23 +39,39 @@ def test_help_screen_120x40(snap_compare):
     assert snap_compare(staged_app("story", 345.0), terminal_size=SIZE, run_before=run_before)
 
 
+async def _open_chat_options(pilot) -> None:
+    app = pilot.app
+    await first_reading_shown(pilot)
+    await pilot.press("4")
+    await until(pilot, lambda: isinstance(app.focused, PromptInput))
+    # A blinking cursor would make two pictures of the same moment differ: the prompt's
+    # stays drawn behind the options screen as it was when the screen opened.
+    app.focused.cursor_blink = False
+    await pilot.press("ctrl+o")
+    await until(pilot, lambda: isinstance(app.screen, ChatOptionsScreen))
+    for field in app.screen.query("TextArea, Input").results():
+        field.cursor_blink = False
+    await pilot.pause()
+
+
 def test_chat_options_screen_120x40(snap_compare):
+    # Without Ollama: the options screen is the picture, not the models a server lists.
+    assert snap_compare(
+        staged_app("story", 345.0), terminal_size=SIZE, run_before=_open_chat_options
+    )
+
+
+def test_chat_options_screen_with_a_refused_keep_alive_80x24(snap_compare):
+    """At 80x24 the fields scroll and Save/Cancel stay in sight under them; a keep_alive
+    Ollama would refuse is marked where it was typed."""
+
     async def run_before(pilot) -> None:
-        app = pilot.app
-        await first_reading_shown(pilot)
-        await pilot.press("4")
-        await until(pilot, lambda: isinstance(app.focused, PromptInput))
-        # A blinking cursor would make two pictures of the same moment differ: the prompt's
-        # stays drawn behind the options screen as it was when the screen opened.
-        app.focused.cursor_blink = False
-        await pilot.press("ctrl+o")
-        await until(pilot, lambda: isinstance(app.screen, ChatOptionsScreen))
-        for field in app.screen.query("TextArea, Input").results():
-            field.cursor_blink = False
+        await _open_chat_options(pilot)
+        pilot.app.screen.query_one("#field-keep_alive").focus()
+        await pilot.press(*"inf")
         await pilot.pause()
 
-    # Without Ollama: the options screen is the picture, not the models a server lists.
-    assert snap_compare(staged_app("story", 345.0), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(staged_app("story", 345.0), terminal_size=(80, 24), run_before=run_before)
 
 
 def test_processes_tab_120x40(snap_compare):

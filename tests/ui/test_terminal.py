@@ -159,3 +159,20 @@ def test_suspend_and_resume_then_keys_still_work():
         assert terminal.process.returncode == 0
     finally:
         terminal.close()
+
+
+def test_alt_and_a_digit_as_terminals_send_it_switches_tabs():
+    """xterm, VTE, Konsole and tmux send Alt+3 as Escape then ``3``; Textual read it as ``£``
+    (WezTerm on macOS's Option+3), so the tab keys that work while typing never came."""
+    terminal = Terminal("--demo", "--demo-at", "0", "--no-ollama")
+    try:
+        terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
+        assert not terminal.shows("Command")  # a column of the Processes tab only
+        terminal.send("\x1b3")
+        terminal.wait_until(lambda: terminal.shows("Command"), 5, "the Processes tab")
+        terminal.send("\x1b1")
+        terminal.wait_until(lambda: not terminal.shows("Command"), 5, "the Rig tab")
+        terminal.send("q")
+        terminal.wait_until(lambda: terminal.process.poll() is not None, 5, "quitting")
+    finally:
+        terminal.close()

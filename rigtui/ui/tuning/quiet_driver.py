@@ -6,6 +6,10 @@ waited long enough to be a key). On an idle dashboard those wake-ups were 0.1% o
 fifteenth of what rigtui costs. Here the thread waits for input, for the moment a pending escape
 sequence times out, or for the app to stop (a byte down a pipe): nothing else wakes it.
 
+It also reads Alt+digit as ``alt+1``..``alt+9``, the keys that switch tabs while typing. Linux
+terminals (xterm, VTE, Konsole, tmux) send Alt+2 as Escape then ``2``, and Textual 8.2.8 turns
+that into ``™`` (the character WezTerm on macOS means by it), so no binding could see Alt+2.
+
 Suspending (Ctrl+Z, ``kill -TSTP``) closes the driver and resuming starts application mode again
 with a new input thread: the pipe lives as long as one application mode, not as the driver.
 """
@@ -18,6 +22,7 @@ import selectors
 import threading
 from codecs import getincrementaldecoder
 
+from textual import events
 from textual._loop import loop_last
 from textual._time import get_time
 from textual._xterm_parser import XTermParser
@@ -26,6 +31,18 @@ from textual.drivers.linux_driver import LinuxDriver
 _UNKNOWN = object()
 FALLBACK_WAIT_S = 0.1
 """Textual's own wait, should its parser no longer say when a timeout is pending."""
+
+
+META_DIGITS = {f"\x1b{digit}": f"alt+{digit}" for digit in "0123456789"}
+"""Escape then a digit: what a terminal sends for Alt (Meta) and the digit."""
+
+
+class _MetaDigitParser(XTermParser):
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False):
+        if sequence in META_DIGITS:
+            yield events.Key(META_DIGITS[sequence], None)
+            return
+        yield from super()._sequence_to_key_events(sequence, alt)
 
 
 class _WakingEvent(threading.Event):
@@ -77,7 +94,7 @@ class QuietLinuxDriver(LinuxDriver):
         selector = selectors.SelectSelector()
         selector.register(fileno, selectors.EVENT_READ)
         selector.register(self._wake_read, selectors.EVENT_READ)
-        parser = XTermParser(self._debug)
+        parser = _MetaDigitParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
 
         def process(events, final: bool = False) -> None:

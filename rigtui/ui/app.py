@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
+from textual.command import CommandPalette
 from textual.message import Message
 from textual.widgets import Input, TabbedContent, TextArea
 from textual.worker import get_current_worker
@@ -32,14 +34,16 @@ from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.pacing import NewestWins, PaceClock, SamplingLoop
 from rigtui.ui import messages as said
-from rigtui.ui.bindings import APP_BINDINGS
+from rigtui.ui.bindings import APP_BINDINGS, TAB_KEYS
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.tuning.command_palette import SteadyCommandPalette
 from rigtui.ui.tuning.garbage import (
     freeze_startup_objects,
     hold_full_collections,
     release_full_collections,
 )
+from rigtui.ui.tuning.surviving import SurvivesErrors
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 STARTUP_SETTLED_S = 5.0
@@ -49,9 +53,11 @@ REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second (see ``llm.reply.Batches``)."""
 REPLAY_TICK_S = 0.1
 PULL_PROGRESS_S = 0.1
+TYPED_ACTIONS = {"quit", "toggle_pause", "slower", "faster", "help", "show_tab"}
+"""Actions bound to a printable key: a text field with the focus takes the key as text."""
 
 
-class RigApp(App):
+class RigApp(SurvivesErrors, App):
     CSS_PATH = "app.tcss"
     TITLE = "rigtui"
     BINDINGS = APP_BINDINGS
@@ -171,6 +177,7 @@ class RigApp(App):
 
     def _start_sources(self) -> None:
         """The dashboard's widgets exist: readings (or the replay) may start to reach them."""
+        self._on_started()  # from now on an error on the screen is reported, not fatal
         if self.replay is not None:
             self._start_replay()
         elif self.source.opening is not None:
@@ -297,17 +304,76 @@ class RigApp(App):
             self.push_screen(HelpScreen())
 
     def action_show_tab(self, tab: str) -> None:
-        self.dashboard.query_one(TabbedContent).active = tab
+        tabs = self.dashboard.query_one(TabbedContent)
+        if tab != tabs.active and self.dashboard.focused is not None:
+            # Hidden with the focus, a widget hands it to a neighbour in the same pane, and a
+            # focus inside a pane makes that pane the active tab again: let go of it first.
+            self.dashboard.set_focus(None)
+        tabs.active = tab
         if tab == "chat-tab":
             self.call_after_refresh(self.dashboard.query_one("#prompt").focus)
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SteadyCommandPalette(id="--command-palette"))
+
+    def get_system_commands(self, screen):
+        """rigtui's own actions in the command palette (Ctrl+P), beside Textual's (theme, keys,
+        quit): only those that work in this mode."""
+        if self.replay is not None:
+            yield SystemCommand("Play or pause the replay", "Space/p", self.action_toggle_pause)
+        else:
+            pausing = "Resume sampling" if self.paused else "Pause sampling"
+            yield SystemCommand(pausing, "The screen holds still (p)", self.action_toggle_pause)
+            yield SystemCommand("Sample faster", "A shorter interval (-)", self.action_faster)
+            yield SystemCommand("Sample slower", "A longer interval (+)", self.action_slower)
+        for digit, tab, title, tooltip in TAB_KEYS:
+            if tab == "chat-tab" and self.source.ollama_address is None:
+                continue
+            yield SystemCommand(
+                f"{title} tab",
+                f"{tooltip} ({digit}, alt+{digit})",
+                partial(self.action_show_tab, tab),
+            )
+        yield SystemCommand("Help: every key", "The keys of this screen (?)", self.action_help)
+        if self.source.ollama_address is not None:
+            yield SystemCommand("New chat", "Start a new conversation (ctrl+n)", self._new_chat)
+            yield SystemCommand(
+                "Chat options",
+                "System prompt, temperature, num_ctx, num_gpu, keep_alive (ctrl+o)",
+                self._chat_options,
+            )
+        yield from super().get_system_commands(screen)
+
+    def _new_chat(self) -> None:
+        self.action_show_tab("chat-tab")
+        self.dashboard.chat.action_new_chat()
+
+    def _chat_options(self) -> None:
+        self.action_show_tab("chat-tab")
+        self.dashboard.chat.action_options()
+
+    def action_switch_tab(self, tab: str) -> None:
+        """Alt+digit: the digit's tab, from a text field too."""
+        self.action_show_tab(tab)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: quits, as in nvitop and btop; a selection in a text field is copied instead."""
+        focused = self.focused
+        if isinstance(focused, TextArea | Input) and focused.selected_text:
+            focused.action_copy()
+            return
+        self.exit()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if parameters == ("chat-tab",) and self.source.ollama_address is None:
             return False  # without Ollama there is no Chat tab to show
+        typing = isinstance(self.focused, TextArea | Input)
         if action in {"seek", "replay_faster", "replay_slower", "seek_start", "seek_end"}:
             # Arrow keys stay with a text field that has the focus.
-            typing = isinstance(self.focused, TextArea | Input)
             return self.replay is not None and not typing
+        if typing and action in TYPED_ACTIONS:
+            return False  # its key is a character there: off the footer
         if action in {"slower", "faster"}:
             return self.replay is None
         return True

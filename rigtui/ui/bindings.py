@@ -4,8 +4,30 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+TAB_KEYS = (
+    ("1", "rig-tab", "Rig", "The Rig tab: GPU cards, CPU and memory, processes"),
+    ("2", "charts-tab", "Charts", "The Charts tab: history of every metric"),
+    (
+        "3",
+        "processes-tab",
+        "Processes",
+        "The Processes tab: GPU and CPU processes with command lines",
+    ),
+    ("4", "chat-tab", "Chat", "The Chat tab: talk to a local model and watch where it runs"),
+)
+"""The digit alone outside a text field; with Alt from anywhere, while typing too (terminals
+send Alt+digit as Escape then the digit, which Textual reads as alt+digit)."""
+
 APP_BINDINGS = [
-    Binding("q", "quit", "Quit", id="quit"),
+    Binding("q", "quit", "Quit", show=False, id="quit", tooltip="Quit (outside a text field)"),
+    Binding(
+        "ctrl+c",
+        "interrupt",
+        "Quit",
+        priority=True,
+        id="quit-anywhere",
+        tooltip="Quit, from anywhere; in a text field with a selection it copies the selection",
+    ),
     Binding(
         "p",
         "toggle_pause",
@@ -31,28 +53,12 @@ APP_BINDINGS = [
     ),
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
     Binding(
-        "1",
-        "show_tab('rig-tab')",
-        "Rig",
+        "ctrl+z",
+        "suspend_process",
+        "Suspend",
         show=False,
-        id="tab-rig",
-        tooltip="The Rig tab: GPU cards, CPU and memory, processes",
-    ),
-    Binding(
-        "2",
-        "show_tab('charts-tab')",
-        "Charts",
-        show=False,
-        id="tab-charts",
-        tooltip="The Charts tab: history of every metric",
-    ),
-    Binding(
-        "3",
-        "show_tab('processes-tab')",
-        "Processes",
-        show=False,
-        id="tab-processes",
-        tooltip="The Processes tab: GPU and CPU processes with command lines",
+        id="suspend",
+        tooltip="Suspend to the shell (fg brings rigtui back); in the prompt it undoes",
     ),
     Binding(
         "left",
@@ -115,12 +121,29 @@ APP_BINDINGS = [
         tooltip="Replay: back to the start",
     ),
     Binding("end", "seek_end", "End", show=False, id="replay-end", tooltip="Replay: to the end"),
-    Binding(
-        "4",
-        "show_tab('chat-tab')",
-        "Chat",
-        show=False,
-        id="tab-chat",
-        tooltip="The Chat tab: talk to a local model and watch where it runs",
+    *(
+        Binding(
+            digit,
+            f"show_tab('{tab}')",
+            title,
+            show=False,
+            id=f"tab-{tab.removesuffix('-tab')}",
+            tooltip=tooltip,
+        )
+        for digit, tab, title, tooltip in TAB_KEYS
+    ),
+    *(
+        Binding(
+            f"alt+{digit}",
+            f"switch_tab('{tab}')",
+            # One entry for the four, in the footer and the help.
+            "Tabs" if digit == "1" else "",
+            key_display="alt+1…4" if digit == "1" else None,
+            show=digit == "1",
+            priority=True,
+            id=f"tab-{tab.removesuffix('-tab')}-anywhere",
+            tooltip="Tab 1 to 4, also while typing in the prompt" if digit == "1" else title,
+        )
+        for digit, tab, title, _ in TAB_KEYS
     ),
 ]

@@ -154,7 +154,8 @@ async def test_help_lists_every_binding_and_closes():
         assert isinstance(app.screen, HelpScreen)
         text = rendered_text(app.screen.query_one("#help-table"), width=160)
         for binding in [*RigApp.BINDINGS, *ChatPane.BINDINGS]:
-            assert (binding.tooltip or binding.description) in text
+            if not binding.id.startswith("replay-"):  # live: only the keys that work here
+                assert (binding.tooltip or binding.description) in text
         assert "+" in text and "q" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)

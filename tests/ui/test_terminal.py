@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -65,6 +66,10 @@ class Terminal:
             time.sleep(0.02)
         return time.monotonic() - started
 
+    def clear(self) -> None:
+        with self.lock:
+            self.screen.reset()
+
     def send(self, keys: str) -> None:
         os.write(self.master, keys.encode())
 
@@ -118,5 +123,57 @@ def test_quitting_does_not_wait_for_the_next_reading():
         quit_s = terminal.wait_until(lambda: terminal.process.poll() is not None, 25, "quitting")
         assert terminal.process.returncode == 0
         assert quit_s < 5.0, quit_s
+    finally:
+        terminal.close()
+
+
+def _stopped(pid: int) -> bool:
+    """The process is stopped (``T`` in /proc/PID/stat)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_suspend_and_resume_then_keys_still_work():
+    """``kill -TSTP`` then ``fg`` (SIGCONT) ended the app with ``OSError: Bad file descriptor``:
+    suspending closed the pipe that wakes the input thread, and the thread of the resumed
+    application mode waited on it. Ctrl+Z suspends as ``kill -TSTP`` does."""
+    # The waits are deadlines, not paces: long, for a suite on two busy cores.
+    terminal = Terminal("--demo", "--demo-at", "0", "--no-ollama")
+    pid = terminal.process.pid
+    try:
+        terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
+        for suspend in ("kill -TSTP", "ctrl+z"):
+            if suspend == "ctrl+z":
+                terminal.send("\x1a")
+            else:
+                os.kill(pid, signal.SIGTSTP)
+            terminal.wait_until(lambda: _stopped(pid), 30, f"stopped by {suspend}")
+            terminal.clear()  # so that what shows next was drawn after resuming
+            os.kill(pid, signal.SIGCONT)  # what the shell's fg sends
+            terminal.wait_until(lambda: terminal.shows("Quit"), 30, f"redrawn after {suspend}")
+            assert terminal.process.poll() is None
+            terminal.send("?")
+            terminal.wait_until(lambda: terminal.shows("rigtui keys"), 30, "a key after resuming")
+            terminal.send("\x1b")
+            terminal.wait_until(lambda: not terminal.shows("rigtui keys"), 30, "Escape")
+        terminal.send("q")
+        terminal.wait_until(lambda: terminal.process.poll() is not None, 30, "quitting")
+        assert terminal.process.returncode == 0
+    finally:
+        terminal.close()
+
+
+def test_alt_and_a_digit_as_terminals_send_it_switches_tabs():
+    """xterm, VTE, Konsole and tmux send Alt+3 as Escape then ``3``; Textual read it as ``£``
+    (WezTerm on macOS's Option+3), so the tab keys that work while typing never came."""
+    terminal = Terminal("--demo", "--demo-at", "0", "--no-ollama")
+    try:
+        terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
+        assert not terminal.shows("Command")  # a column of the Processes tab only
+        terminal.send("\x1b3")
+        terminal.wait_until(lambda: terminal.shows("Command"), 30, "the Processes tab")
+        terminal.send("\x1b1")
+        terminal.wait_until(lambda: not terminal.shows("Command"), 30, "the Rig tab")
+        terminal.send("q")
+        terminal.wait_until(lambda: terminal.process.poll() is not None, 30, "quitting")
     finally:
         terminal.close()

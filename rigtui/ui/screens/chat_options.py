@@ -13,13 +13,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
 from rigtui.llm.ollama import ChatOptions
-
-_GO_DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 
 
 class FieldError(ValueError):
@@ -58,21 +56,68 @@ def parse_num_gpu(text: str) -> int | None:
     return _parse_int(text, 0, 1024, "0 (CPU only) or 999 (all layers)")
 
 
+_GO_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,  # µ, micro sign
+    "\u03bcs": 1_000,  # μ, Greek mu
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_GO_COMPONENT = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]+)")
+_DECIMAL = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
+_GO_MAX_NS = (1 << 63) - 1
+FOREVER_AT_MOST = "2562047h (about 292 years)"
+
+
+def go_duration_ns(text: str) -> int:
+    """Nanoseconds, as Go's ``time.ParseDuration`` reads ``text`` (Ollama parses keep_alive
+    with it): a sign, then one or more number-unit pairs (``1h30m``, ``1.5s``, ``300ms``), or
+    ``0``; no exponent, no spaces, no ``inf``; more than int64 nanoseconds is an error."""
+    sign = -1 if text.startswith("-") else 1
+    rest = text[1:] if text[:1] in "+-" else text
+    if rest == "0":
+        return 0
+    if not rest:
+        raise ValueError(f"invalid duration {text!r}")
+    total = 0
+    position = 0
+    while position < len(rest):
+        part = _GO_COMPONENT.match(rest, position)
+        if part is None or not (part.group(1) or part.group(2)):
+            raise ValueError(f"invalid duration {text!r}")
+        whole, fraction, unit = part.group(1), part.group(2) or "", part.group(3)
+        if unit not in _GO_UNITS_NS:
+            raise ValueError(f"unknown unit {unit!r} in duration {text!r}")
+        scale = _GO_UNITS_NS[unit]
+        # Exact in integers, as Go's: a fraction finer than a nanosecond is dropped.
+        total += int(whole or "0") * scale + int(fraction or "0") * scale // 10 ** len(fraction)
+        if total > _GO_MAX_NS + (sign < 0):
+            raise OverflowError(f"invalid duration {text!r}")
+        position = part.end()
+    return sign * total
+
+
 def parse_keep_alive(text: str) -> str | None:
     """Ollama's keep_alive: seconds, or a Go duration (5m, 1h30m); negative keeps it forever.
 
-    A bare number is sent as seconds (Ollama refuses the *string* "10" for a missing unit).
+    Sent as a Go duration: a bare number gets the unit ``s`` (Ollama refuses the *string* "10"
+    for a missing unit). What Go's ``time.ParseDuration`` would refuse (``inf``, ``nan``,
+    ``1e3``, more than 292 years) is refused here, or every request would fail with a 400.
     """
     text = text.strip()
     if not text:
         return None
+    duration = f"{text}s" if _DECIMAL.match(text) else text
     try:
-        float(text)
+        nanoseconds = go_duration_ns(duration)
+    except OverflowError:
+        raise FieldError(f"at most {FOREVER_AT_MOST}; -1 = forever") from None
     except ValueError:
-        if not _GO_DURATION.match(text):
-            raise FieldError("seconds, or a duration such as 5m, 1h or 30s; -1 = forever") from None
-        return text
-    return f"{text}s" if not text.startswith("-") else "-1s"
+        raise FieldError("seconds, or a duration such as 5m, 1h or 30s; -1 = forever") from None
+    return "-1s" if nanoseconds < 0 else duration
 
 
 FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
@@ -92,6 +137,17 @@ def _shown(value: Any) -> str:
 
 
 class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
+    AUTO_FOCUS = None  # see on_mount
+    # The fields scroll; the buttons stay in sight below them, at 80x24 too.
+    DEFAULT_CSS = """
+    ChatOptionsScreen #options-fields {
+        height: auto;
+        max-height: 100%;
+    }
+    ChatOptionsScreen #options-buttons {
+        dock: bottom;
+    }
+    """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="options-cancel"),
         Binding("ctrl+s", "save", "Save", id="options-save"),
@@ -103,8 +159,17 @@ class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="options-body"):
+        with Vertical(id="options-body"):
             yield Static("Chat options", classes="title")
+            yield from self._fields()
+            with Horizontal(id="options-buttons"):
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Static("ctrl+s saves · esc cancels", classes="options-keys")
+        yield Footer()  # this screen's keys, not the dashboard's under it
+
+    def _fields(self) -> ComposeResult:
+        with VerticalScroll(id="options-fields"):
             yield Label("System prompt")
             yield TextArea(
                 self.options.system_prompt, id="system-prompt", soft_wrap=True, compact=True
@@ -128,10 +193,11 @@ class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
                     id="field-think",
                     compact=True,
                 )
-            with Horizontal(id="options-buttons"):
-                yield Button("Save", variant="primary", id="save", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Static("ctrl+s saves · esc cancels", classes="options-keys")
+
+    def on_mount(self) -> None:
+        # The first keys typed go into the first field (by default the scrolling body took
+        # them), and its label stays in sight.
+        self.query_one("#system-prompt").focus(scroll_visible=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         key = (event.input.id or "").removeprefix("field-")

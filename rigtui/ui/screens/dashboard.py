@@ -195,6 +195,9 @@ class DashboardScreen(KeptColours, Screen):
         def saved(options: ChatOptions | None) -> None:
             if options is not None:  # None: cancelled
                 chat.apply_options(options)
+                # Saved, the next thing typed is the prompt (opened by its button, the focus
+                # would go back to the button, and "hi" + Enter with it).
+                chat.query_one("#prompt").focus()
 
         self.app.push_screen(ChatOptionsScreen(chat.options), saved)
 

@@ -1,4 +1,8 @@
-"""Every key binding, gathered from the app and the dashboard so the list cannot go stale."""
+"""Every key binding, gathered from the app and the dashboard so the list cannot go stale.
+
+Only the keys that work in this mode: live, the replay keys are left out; replaying, the
+sampling keys (as the app's ``check_action`` says).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from textual.widgets import Static
 EXTRA_KEYS = (
     ("tab / shift+tab", "Move the focus between panes"),
     ("↑ ↓ page up/down", "Scroll a table or pane"),
-    ("ctrl+p", "Command palette (themes, keys, quit)"),
+    ("ctrl+p", "Command palette: tabs, pause, speed, help, chat, theme, quit"),
+    ("ctrl+q", "Quit, from anywhere"),
 )
 
 
@@ -33,6 +38,12 @@ class HelpScreen(ModalScreen[None]):
                 id="help-footer",
             )
 
+    def _works_here(self, binding: Binding) -> bool:
+        """What the app's ``check_action`` says of the binding's action (outside a text field:
+        where the help was opened from)."""
+        action, _, _ = binding.action.partition("(")
+        return self.app.check_action(action, ()) is not False
+
     def _table(self) -> Table:
         table = Table(title="rigtui keys", expand=True, show_edge=False, box=None, padding=(0, 2))
         table.add_column("Key", style="bold", no_wrap=True)
@@ -47,6 +58,8 @@ class HelpScreen(ModalScreen[None]):
             for source in sources:
                 for binding in getattr(source, "BINDINGS", []):
                     if not isinstance(binding, Binding) or not binding.description:
+                        continue
+                    if source is self.app and not self._works_here(binding):
                         continue
                     key = binding.key_display or binding.key
                     if key in seen:

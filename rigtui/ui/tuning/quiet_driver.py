@@ -5,6 +5,13 @@ Textual's input thread wakes ten times a second whether or not a key was pressed
 waited long enough to be a key). On an idle dashboard those wake-ups were 0.1% of a core, a
 fifteenth of what rigtui costs. Here the thread waits for input, for the moment a pending escape
 sequence times out, or for the app to stop (a byte down a pipe): nothing else wakes it.
+
+It also reads Alt+digit as ``alt+1``..``alt+9``, the keys that switch tabs while typing. Linux
+terminals (xterm, VTE, Konsole, tmux) send Alt+2 as Escape then ``2``, and Textual 8.2.8 turns
+that into ``™`` (the character WezTerm on macOS means by it), so no binding could see Alt+2.
+
+Suspending (Ctrl+Z, ``kill -TSTP``) closes the driver and resuming starts application mode again
+with a new input thread: the pipe lives as long as one application mode, not as the driver.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import selectors
 import threading
 from codecs import getincrementaldecoder
 
+from textual import events
 from textual._loop import loop_last
 from textual._time import get_time
 from textual._xterm_parser import XTermParser
@@ -25,11 +33,28 @@ FALLBACK_WAIT_S = 0.1
 """Textual's own wait, should its parser no longer say when a timeout is pending."""
 
 
+META_DIGITS = {f"\x1b{digit}": f"alt+{digit}" for digit in "0123456789"}
+"""Escape then a digit: what a terminal sends for Alt (Meta) and the digit."""
+
+
+class _MetaDigitParser(XTermParser):
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False):
+        if sequence in META_DIGITS:
+            yield events.Key(META_DIGITS[sequence], None)
+            return
+        yield from super()._sequence_to_key_events(sequence, alt)
+
+
 class _WakingEvent(threading.Event):
     """An event that also writes a byte down a pipe when set, to wake a ``select``."""
 
-    def __init__(self, wake_fd: int, drain_fd: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
+        self._wake_fd = -1
+        self._drain_fd = -1
+
+    def use(self, wake_fd: int, drain_fd: int) -> None:
+        """The pipe of the application mode now starting (-1: none)."""
         self._wake_fd = wake_fd
         self._drain_fd = drain_fd
 
@@ -51,10 +76,17 @@ class QuietLinuxDriver(LinuxDriver):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
-        self.exit_event = _WakingEvent(self._wake_write, self._wake_read)
+        self._wake_read = self._wake_write = -1
+        self.exit_event = _WakingEvent()
+
+    def start_application_mode(self) -> None:
+        # Also on resuming from a suspend, which closed the last pipe.
+        if self._wake_read < 0:
+            self._wake_read, self._wake_write = os.pipe()
+            os.set_blocking(self._wake_read, False)
+            os.set_blocking(self._wake_write, False)
+            self.exit_event.use(self._wake_write, self._wake_read)
+        super().start_application_mode()
 
     def run_input_thread(self) -> None:
         """Textual's input loop, waiting only as long as the parser needs."""
@@ -62,7 +94,7 @@ class QuietLinuxDriver(LinuxDriver):
         selector = selectors.SelectSelector()
         selector.register(fileno, selectors.EVENT_READ)
         selector.register(self._wake_read, selectors.EVENT_READ)
-        parser = XTermParser(self._debug)
+        parser = _MetaDigitParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
 
         def process(events, final: bool = False) -> None:
@@ -98,6 +130,8 @@ class QuietLinuxDriver(LinuxDriver):
 
     def close(self) -> None:
         super().close()
+        self.exit_event.use(-1, -1)
         for fd in (self._wake_read, self._wake_write):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        self._wake_read = self._wake_write = -1

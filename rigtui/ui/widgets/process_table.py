@@ -53,6 +53,12 @@ class ProcessTable(DataTable):
         room = self.scrollable_content_region.width - others - 2 * self.cell_padding
         return max(MIN_WRAP_WIDTH, room)
 
+    @property
+    def wrapped_to_its_width(self) -> bool:
+        """Whether the command lines shown are wrapped at the table's current width (a resize,
+        or a tab shown for the first time, lays them out again a frame later)."""
+        return self._wrap_width() == self._wrapped_at
+
     def on_resize(self) -> None:
         if self._shown is not None and self._wrap_width() != self._wrapped_at:
             rows, self._shown = self._shown, None

@@ -1,0 +1,197 @@
+"""App-level keys: tabs from anywhere, quitting, suspending, the command palette."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import TabbedContent
+
+from rigtui.sim import uninstall
+from rigtui.ui.staging import staged_app
+from rigtui.ui.widgets.prompt_input import PromptInput
+
+from .helpers import first_reading_shown, until
+
+TABS = {"1": "rig-tab", "2": "charts-tab", "3": "processes-tab", "4": "chat-tab"}
+
+
+@pytest.fixture
+def chat_app():
+    apps = []
+
+    def make(at_s: float = 345.0, **staging):
+        app = staged_app("story", at_s, ollama=True, ollama_speed=20.0, **staging)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.environment.stop_ollama()
+    uninstall()
+
+
+async def open_prompt(pilot) -> PromptInput:
+    app = pilot.app
+    await first_reading_shown(pilot)
+    await pilot.press("4")
+    await until(pilot, lambda: isinstance(app.focused, PromptInput), "the prompt focused")
+    return app.focused
+
+
+def active_tab(app) -> str:
+    return app.dashboard.query_one(TabbedContent).active
+
+
+async def test_digits_leave_the_chat_tab_once_the_prompt_is_left(chat_app):
+    """``show_tab`` hid the chat while something in it had the focus: Textual handed the focus
+    to a neighbour in the same pane, and a focus inside a pane makes that pane the active tab."""
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_prompt(pilot)
+        await pilot.press("escape")  # out of the (empty) prompt
+        assert not isinstance(app.focused, PromptInput)
+        for key in "2314":
+            await pilot.press(key)
+            await until(pilot, lambda key=key: active_tab(app) == TABS[key], f"tab {key}")
+            await pilot.pause()
+            assert active_tab(app) == TABS[key]
+
+
+async def test_alt_digits_switch_tabs_while_typing_and_the_prompt_keeps_its_text(chat_app):
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        prompt = await open_prompt(pilot)
+        await pilot.press(*"half a question")
+        for key in "123":
+            await pilot.press(f"alt+{key}")
+            await until(pilot, lambda key=key: active_tab(app) == TABS[key], f"alt+{key}")
+            await pilot.pause()
+            assert active_tab(app) == TABS[key]
+            await pilot.press("alt+4")
+            await until(pilot, lambda: isinstance(app.focused, PromptInput), "back in the prompt")
+            assert active_tab(app) == "chat-tab"
+            assert prompt.text == "half a question"
+        await pilot.press(*" more")
+        assert prompt.text == "half a question more"
+        # The footer names the keys that work while typing.
+        footer_keys = {binding.key for (_, binding, _, _) in app.screen.active_bindings.values()}
+        assert {"alt+1", "alt+2", "alt+3", "alt+4"} <= footer_keys
+
+
+async def test_ctrl_c_quits_outside_a_text_field():
+    app = staged_app("story", 45.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await first_reading_shown(pilot)
+        assert app.return_code is None  # set by exit()
+        await pilot.press("ctrl+c")
+        assert app.return_code == 0
+    uninstall()
+
+
+async def test_ctrl_c_in_the_prompt_copies_a_selection_else_quits(chat_app):
+    from textual.widgets.text_area import Selection
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        prompt = await open_prompt(pilot)
+        await pilot.press(*"keep this")
+        prompt.selection = Selection((0, 0), (0, 4))
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.clipboard == "keep"
+        assert app.return_code is None and prompt.text == "keep this"
+        prompt.selection = Selection.cursor((0, 9))
+        await pilot.press("ctrl+c")
+        assert app.return_code == 0
+
+
+async def test_page_down_as_the_command_palette_opens_does_not_end_the_app():
+    """Textual 8.2.8: Ctrl+P then PageDown within ~0.1 s raised ``KeyError: 0`` (the list
+    highlights its first command before it is laid out). Pilot waits for the screen between
+    keys, so the test steps the event loop to the moment in between, as a fast typist does."""
+    import asyncio
+
+    from textual.command import CommandList, CommandPalette
+
+    app = staged_app("story", 45.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await first_reading_shown(pilot)
+        app.action_command_palette()  # as Ctrl+P does, with no wait after it
+
+        def commands() -> CommandList | None:
+            if isinstance(app.screen, CommandPalette) and app.screen.is_mounted:
+                return app.screen.query(CommandList).first(CommandList)
+            return None
+
+        for _ in range(10_000):
+            listed = commands()
+            if listed is not None and listed.option_count and listed.highlighted is not None:
+                break
+            await asyncio.sleep(0)  # one turn of the event loop: no refresh in between
+        assert not listed._index_to_line  # the moment the bug needs: not laid out yet
+        await app.screen.run_action("command_list('page_down')")
+        await until(pilot, lambda: listed.highlighted > 0, "a page down")
+        assert app.return_code is None and isinstance(app.screen, CommandPalette)
+    uninstall()
+
+
+async def test_the_command_palette_offers_rigtuis_own_actions(chat_app):
+    from textual.command import CommandPalette
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {
+            "Pause sampling",
+            "Sample faster",
+            "Sample slower",
+            "Rig tab",
+            "Charts tab",
+            "Processes tab",
+            "Chat tab",
+            "Help: every key",
+            "New chat",
+            "Chat options",
+            "Theme",
+        } <= titles, titles
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.press(*"charts tab")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: active_tab(app) == "charts-tab", "the Charts tab")
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.press(*"pause sampling")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: app.paused, "paused")
+
+
+async def test_help_lists_the_replay_keys_only_while_replaying(recording_path):
+    from rigtui.config import Settings
+    from rigtui.sources import dashboard_source
+    from rigtui.ui.app import RigApp
+    from rigtui.ui.screens.help import HelpScreen
+
+    from .helpers import rendered_text
+
+    replaying = "Replay: back 10 s"
+    live = staged_app("story", 45.0)
+    async with live.run_test(size=(100, 40)) as pilot:
+        await first_reading_shown(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(live.screen, HelpScreen), "the help")
+        text = rendered_text(live.screen.query_one("#help-table"), width=160)
+        assert replaying not in text and "Replay:" not in text
+        assert "Sample more often" in text
+        assert "ctrl+c" in text and "ctrl+z" in text and "alt+1…4" in text
+    uninstall()
+    replay = RigApp(Settings(), dashboard_source(Settings(), replay=recording_path))
+    async with replay.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: replay.snapshots_shown > 0, "the first sample")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(replay.screen, HelpScreen), "the help")
+        text = rendered_text(replay.screen.query_one("#help-table"), width=160)
+        assert replaying in text
+        assert "Sample more often" not in text  # +/- set the sampling interval: not here

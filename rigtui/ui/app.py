@@ -143,7 +143,13 @@ class RigApp(SurvivesErrors, App):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.app_resume_signal.subscribe(self, self._draw_all_again)
         self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
+
+    def _draw_all_again(self, _app: App) -> None:
+        """After ``fg``: the terminal's screen was the shell's, and Textual, seeing the same
+        size, repainted only what had changed since (the footer and borders stayed blank)."""
+        self.screen.refresh(repaint=True, layout=True)
 
     def _freeze_when_quiet(self) -> None:
         if self.generating:

@@ -779,25 +779,20 @@ async def test_each_reply_gets_its_own_statistics_when_the_next_one_starts_first
 
 
 @pytest.mark.parametrize("start", [(160, 50), (120, 40)])
-async def test_the_chat_survives_any_terminal_size(start):
-    app = staged_app("story", 345.0)  # no Ollama: the chat tab is there all the same
-    try:
-        async with app.run_test(size=start) as pilot:
-            await first_reading_shown(pilot)
-            await pilot.press("4")
-            prompt = app.screen.query_one(PromptInput)
-            await until(pilot, lambda: prompt.region.width > 0, "the chat shown")
-            sizes = [(40, 12), (50, 15), (30, 8), (20, 6), (10, 5), (4, 3), (1, 1), start]
-            for text in ("", "a prompt long enough to wrap " * 4):
-                prompt.text = text
-                for size in sizes:
-                    await pilot.resize_terminal(*size)
-                    await until(pilot, lambda size=size: app.size == size, f"{size}")
-                    await pilot.pause()
-                    assert app.is_running and prompt.text == text
-            assert prompt.region.width > 40  # drawn again at the size it started at
-    finally:
-        uninstall()
+async def test_the_chat_survives_any_terminal_size(chat_app, start):
+    app = chat_app()
+    async with app.run_test(size=start) as pilot:
+        chat = await open_chat(pilot)
+        prompt = chat.query_one(PromptInput)
+        sizes = [(40, 12), (50, 15), (30, 8), (20, 6), (10, 5), (4, 3), (1, 1), start]
+        for text in ("", "a prompt long enough to wrap " * 4):
+            prompt.text = text
+            for size in sizes:
+                await pilot.resize_terminal(*size)
+                await until(pilot, lambda size=size: app.size == size, f"{size}")
+                await pilot.pause()
+                assert app.is_running and prompt.text == text
+        assert prompt.region.width > 40  # drawn again at the size it started at
 
 
 async def test_esc_in_the_prompt_leaves_it_and_esc_during_a_reply_stops_it(chat_app):

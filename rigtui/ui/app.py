@@ -96,7 +96,6 @@ class RigApp(SurvivesErrors, App):
         self.running_models: list = []
         self.model_facts: dict[str, ModelFacts] = {}
         self.generating = False
-        self._batches: Batches | None = None
         """The reply's pieces on their way to the screen."""
         self._collections_held = 0
         """Replies that hold back full garbage collections (see ``ui/tuning/garbage.py``)."""
@@ -511,8 +510,9 @@ class RigApp(SurvivesErrors, App):
         )
         self._set_generating(True)
         self.post_message(said.ReplyStarted(model))
-        self._batches = batches = Batches(
-            lambda pieces: self.post_message(said.ReplyChunk(pieces)), REPLY_FLUSH_S
+        batches = Batches(
+            lambda pieces: self.post_message(said.ReplyChunk(pieces, batches.taken)),
+            REPLY_FLUSH_S,
         )
         try:
             async for piece in reply.pieces():
@@ -542,8 +542,8 @@ class RigApp(SurvivesErrors, App):
 
     async def on_reply_chunk(self, message: said.ReplyChunk) -> None:
         await self.dashboard.chat.reply_pieces(message.pieces)
-        if self._batches is not None:
-            self._batches.taken()
+        if message.taken is not None:
+            message.taken()
 
     async def on_reply_finished(self, message: said.ReplyFinished) -> None:
         # The reply's last words reach the screen first; the stats line (and the check that

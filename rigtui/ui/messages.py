@@ -3,6 +3,8 @@ carries its data, so a reader follows the data without looking into the app's fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.message import Message
 
 from rigtui.llm.ollama import (
@@ -124,9 +126,12 @@ class ReplyStarted(RigMessage):
 class ReplyChunk(RigMessage):
     """The reply's pieces that arrived since the last chunk (at most 20 chunks a second)."""
 
-    def __init__(self, pieces: list[ReplyPiece]) -> None:
+    def __init__(self, pieces: list[ReplyPiece], taken: Callable[[], None] | None = None) -> None:
+        """``taken``: to call once the pieces are on the screen, so the reply's batching may
+        send the next chunk (its own reply's, not whichever reply streams by then)."""
         super().__init__()
         self.pieces = pieces
+        self.taken = taken
 
 
 class ReplyFinished(RigMessage):

@@ -55,24 +55,32 @@ def bench_results():
         runs = asyncio.run(go())
         loaded = {m.name: m for m in environment.ollama.loaded()}
         catalogue = environment.ollama.catalogue
+        reported = [log for log in environment.ollama.requests if "eval_duration_ns" in log]
     finally:
         environment.stop_ollama()
         environment.uninstall()
-    return runs, loaded, catalogue
+    return runs, loaded, catalogue, reported
 
 
 def test_a_model_that_fits_runs_at_the_simulated_rate(bench_results):
-    runs, _, _ = bench_results
+    runs, _, _, reported = bench_results
     (small,) = [run for run in runs if run.model == "llama3.1:8b"]
     assert small.ok and small.processor == "100% GPU" and small.gpu_share == 1.0
-    # The simulator's modelled rate for an 8B Q4_K_M on an RTX 4090, at 10x pace.
-    assert small.generated_tokens_per_s == pytest.approx(143 * SPEED, rel=0.25)
+    # The rate is Ollama's own figure (eval_count / eval_duration of the final chunk), which the
+    # simulator measures as it streams: on a busy machine it streams slower than its model, so
+    # the rate is compared with what the server reported, and with the modelled rate (143 tok/s
+    # for an 8B Q4_K_M on an RTX 4090, at 10x pace) only as a ceiling.
+    last = [log for log in reported if log["model"] == "llama3.1:8b"][-1]
+    assert small.generated_tokens_per_s == pytest.approx(
+        last["tokens_sent"] / last["eval_duration_ns"] * 1e9
+    )
+    assert small.generated_tokens_per_s <= 143 * SPEED * 1.1
     assert small.generated_tokens == 24
     assert small.load_s is not None and small.load_s > 0  # the warm-up loaded it
 
 
 def test_a_split_model_reports_its_split_its_rate_and_its_energy(bench_results):
-    runs, loaded, _ = bench_results
+    runs, loaded, _, _ = bench_results
     (big,) = [run for run in runs if run.model == "llama3.3:70b"]
     assert big.ok
     model = loaded["llama3.3:70b"]
@@ -89,13 +97,13 @@ def test_a_split_model_reports_its_split_its_rate_and_its_energy(bench_results):
 
 
 def test_a_missing_model_is_a_row_not_a_crash(bench_results):
-    runs, _, _ = bench_results
+    runs, _, _, _ = bench_results
     (missing,) = [run for run in runs if run.model == "no-such-model"]
     assert not missing.ok and "not installed" in missing.error
 
 
 def test_every_output_format_parses_back(bench_results):
-    runs, _, _ = bench_results
+    runs, _, _, _ = bench_results
     data = json.loads(to_json(runs, PROMPTS))
     assert data["prompts"] == PROMPTS and len(data["runs"]) == 3
     assert {row["model"] for row in data["summary"]} == {run.model for run in runs}

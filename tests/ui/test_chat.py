@@ -14,7 +14,6 @@ from textual.widgets import Markdown, ProgressBar, Select
 from rigtui.llm.ollama import ReplyPiece
 from rigtui.llm.stats import ReplyStats
 from rigtui.llm.watch import OllamaWatch
-from rigtui.sim import uninstall
 from rigtui.ui.messages import (
     ModelsRunning,
     PromptSubmitted,
@@ -24,7 +23,6 @@ from rigtui.ui.messages import (
     ReplyStarted,
     SnapshotTaken,
 )
-from rigtui.ui.staging import staged_app
 from rigtui.ui.tuning.garbage import HELD_FULL_THRESHOLD
 from rigtui.ui.widgets.chat_message import ChatMessage, sanitise
 from rigtui.ui.widgets.chat_pane import ChatPane
@@ -47,21 +45,6 @@ from .helpers import (
 
 POWER_CALL = "nvmlDeviceGetFieldValues"
 """A reading reads its power fields in one call, a power round in one."""
-
-
-@pytest.fixture
-def chat_app():
-    apps = []
-
-    def make(at_s: float = 345.0, speed: float = 20.0, scenario: str = "story", **staging):
-        app = staged_app(scenario, at_s, ollama=True, ollama_speed=speed, **staging)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.environment.stop_ollama()
-    uninstall()
 
 
 @pytest.fixture

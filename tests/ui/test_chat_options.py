@@ -49,28 +49,11 @@ import pytest  # noqa: E402
 from textual.widgets import Button, Footer, Input, TextArea  # noqa: E402
 from textual.widgets._footer import FooterKey  # noqa: E402
 
-from rigtui.sim import uninstall  # noqa: E402
 from rigtui.ui.messages import PromptSubmitted  # noqa: E402
 from rigtui.ui.screens.chat_options import ChatOptionsScreen, parse_keep_alive  # noqa: E402
-from rigtui.ui.staging import staged_app  # noqa: E402
 from rigtui.ui.widgets.prompt_input import PromptInput  # noqa: E402
 
 from .helpers import Heard, first_reading_shown, rendered_text, until  # noqa: E402
-
-
-@pytest.fixture
-def chat_app():
-    apps = []
-
-    def make(at_s: float = 345.0):
-        app = staged_app("story", at_s, ollama=True, ollama_speed=20.0)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.environment.stop_ollama()
-    uninstall()
 
 
 async def open_options(pilot) -> ChatOptionsScreen:

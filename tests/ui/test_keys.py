@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import TabbedContent
 
 from rigtui.sim import uninstall
@@ -12,21 +11,6 @@ from rigtui.ui.widgets.prompt_input import PromptInput
 from .helpers import first_reading_shown, until
 
 TABS = {"1": "rig-tab", "2": "charts-tab", "3": "processes-tab", "4": "chat-tab"}
-
-
-@pytest.fixture
-def chat_app():
-    apps = []
-
-    def make(at_s: float = 345.0, **staging):
-        app = staged_app("story", at_s, ollama=True, ollama_speed=20.0, **staging)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.environment.stop_ollama()
-    uninstall()
 
 
 async def open_prompt(pilot) -> PromptInput:

@@ -9,8 +9,9 @@ from textual._wrap import compute_wrap_offsets
 from textual.document._wrapped_document import WrappedDocument
 from textual.widgets import TextArea
 
-from rigtui.ui.widgets import prompt_input
-from rigtui.ui.widgets.prompt_input import PromptInput, _IncrementalWrapping
+from rigtui.ui.tuning import long_prompt
+from rigtui.ui.tuning.long_prompt import IncrementalWrapping
+from rigtui.ui.widgets.prompt_input import PromptInput
 
 from .helpers import Hosting
 
@@ -31,7 +32,7 @@ def test_wrapping_again_from_before_an_edit_breaks_where_a_whole_wrap_does(
     at = min(at, len(before))
     after = before[:at] + inserted + before[at + removed :]
     breaks = compute_wrap_offsets(before, width, 4)
-    rewrapped = _IncrementalWrapping._rewrapped(before, breaks, after, width, 4)
+    rewrapped = IncrementalWrapping._rewrapped(before, breaks, after, width, 4)
     assert rewrapped == compute_wrap_offsets(after, width, 4)
 
 
@@ -69,7 +70,7 @@ async def test_a_keystroke_into_a_long_prompt_wraps_only_its_end(monkeypatch):
 
     # Textual's wrapping, where TextArea calls it and where the prompt does.
     monkeypatch.setattr(textual_wrapping, "compute_wrap_offsets", counting)
-    monkeypatch.setattr(prompt_input, "compute_wrap_offsets", counting, raising=False)
+    monkeypatch.setattr(long_prompt, "compute_wrap_offsets", counting, raising=False)
     prompt = PromptInput()
     app = Hosting(prompt)
     async with app.run_test(size=(100, 20)) as pilot:
@@ -88,6 +89,6 @@ async def test_a_keystroke_into_a_long_prompt_wraps_only_its_end(monkeypatch):
 def test_a_line_is_cut_into_the_sections_textual_cuts(text):
     from textual.document._document import Document
 
-    ours = _IncrementalWrapping(Document(text), width=13)
+    ours = IncrementalWrapping(Document(text), width=13)
     theirs = WrappedDocument(Document(text), width=13)
     assert ours.get_sections(0) == theirs.get_sections(0)

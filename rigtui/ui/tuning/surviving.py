@@ -22,6 +22,7 @@ import os
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -52,7 +53,8 @@ class SurvivesErrors(App):
     def __init__(self, *args, error_log: Path | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.error_log = error_log if error_log is not None else error_log_path()
-        self.errors_reported: list[BaseException] = []
+        # The latest only: an error that repeats with every reading must not grow for days.
+        self.errors_reported: deque[BaseException] = deque(maxlen=100)
         self._error_keys: set[tuple[str, str]] = set()
         self._started = False
 

@@ -6,7 +6,7 @@ import math
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rigtui.llm.ollama import OllamaAddress, ReplyEnd, RunningModel, parse_ollama_host
@@ -218,6 +218,9 @@ _energies = st.builds(
         stopped=st.booleans(),
         energy=st.one_of(st.none(), _energies),
     )
+)
+@example(  # found by CI: a peak of -0.0 was written "peak -0 W"
+    ReplyStats("m", None, 1.0, 0, energy=EnergyReading(0.0, 1.0, "counter", -0.0, -0.0, False))
 )
 def test_every_statistics_line_is_written_whatever_the_figures(stats):
     line = describe(stats)

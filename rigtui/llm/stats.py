@@ -22,7 +22,8 @@ def measured(value: object) -> float | None:
         number = float(value)
     except OverflowError:  # an int too large for a float
         return None
-    return number if math.isfinite(number) else None
+    # + 0.0: a -0.0 (a counter that did not move, subtracted) is written as 0, not "-0".
+    return number + 0.0 if math.isfinite(number) else None
 
 
 def positive(value: object) -> float | None:

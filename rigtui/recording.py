@@ -331,17 +331,28 @@ class Recording:
         return text
 
 
+RECOGNISED_WITHIN = 64 * 1024
+"""Bytes read to tell a recording's kind."""
+
+
 def read_recording(path: Path) -> Recording:
     """Every valid sample of a recording; what could not be read is listed in ``problems``."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            # Its kind is told from the start, before the rest is read: /dev/zero or a
+            # device that never ends is refused at once instead of read into memory.
+            head = file.read(RECOGNISED_WITHIN)
+            text = head.decode("utf-8", errors="ignore")
+            first = text.lstrip()[:1]
+            fmt = "jsonl" if first == "{" else "csv" if text.startswith(CSV_COLUMNS[0]) else None
+            if fmt is None:
+                raise RecordingError(
+                    f"{path} is not a rigtui recording (neither JSON Lines nor CSV)"
+                )
+            raw = head + file.read()
     except OSError as error:
         raise RecordingError(f"cannot read {path}: {error.strerror}") from None
     text = raw.decode("utf-8", errors="replace")
-    first = text.lstrip()[:1]
-    fmt = "jsonl" if first == "{" else "csv" if text.startswith(CSV_COLUMNS[0]) else None
-    if fmt is None:
-        raise RecordingError(f"{path} is not a rigtui recording (neither JSON Lines nor CSV)")
     recording = Recording(path=path, format=fmt)
     if fmt == "jsonl":
         _read_jsonl(text, recording)

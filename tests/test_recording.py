@@ -6,6 +6,7 @@ import csv
 import json
 import random
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -284,3 +285,9 @@ def test_samples_out_of_time_order_are_replayed_in_order(tmp_path, samples):
     cursor = ReplayCursor(recording)
     cursor.seek(1.5)
     assert cursor.index() == 1
+
+
+def test_a_device_that_never_ends_is_refused_from_its_start():
+    """``--replay /dev/zero`` read without end (into memory) before saying anything."""
+    with pytest.raises(RecordingError, match="not a rigtui recording"):
+        read_recording(Path("/dev/zero"))

@@ -13,6 +13,7 @@ from functools import partial
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.message import Message
 from textual.widgets import Input, TabbedContent, TextArea
@@ -357,6 +358,11 @@ class RigApp(SurvivesErrors, App):
     def _chat_options(self) -> None:
         self.action_show_tab("chat-tab")
         self.dashboard.chat.action_options()
+
+    def get_key_display(self, binding: Binding) -> str:
+        if binding.id == "tab-rig-anywhere" and self.source.ollama_address is None:
+            return "alt+1…3"  # no Chat tab without Ollama
+        return super().get_key_display(binding)
 
     def action_switch_tab(self, tab: str) -> None:
         """Alt+digit: the digit's tab, from a text field too."""

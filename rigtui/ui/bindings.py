@@ -142,7 +142,9 @@ APP_BINDINGS = [
             show=digit == "1",
             priority=True,
             id=f"tab-{tab.removesuffix('-tab')}-anywhere",
-            tooltip="Tab 1 to 4, also while typing in the prompt" if digit == "1" else title,
+            tooltip="The tabs by number, also while typing in the prompt"
+            if digit == "1"
+            else title,
         )
         for digit, tab, title, _ in TAB_KEYS
     ),

@@ -462,6 +462,8 @@ async def test_the_processes_tab_wraps_a_long_command_line_in_the_width_left():
         await pilot.press("3")
         table = app.screen.query_one("#gpu-processes", ProcessTable)
         await until(pilot, lambda: table.row_count > 0, "the processes tab filled")
+        # Shown for the first time, the table is wrapped again at its width a frame later.
+        await until(pilot, lambda: table.wrapped_to_its_width, "wrapped at the tab's width")
         await pilot.pause()
         widths = sum(column.get_render_width(table) for column in table.columns.values())
         assert widths <= table.scrollable_content_region.width

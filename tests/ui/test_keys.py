@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import TabbedContent
 
 from rigtui.sim import uninstall
+from rigtui.ui.bindings import APP_BINDINGS
 from rigtui.ui.staging import staged_app
 from rigtui.ui.widgets.prompt_input import PromptInput
 
@@ -169,7 +170,9 @@ async def test_help_lists_the_replay_keys_only_while_replaying(recording_path):
         text = rendered_text(live.screen.query_one("#help-table"), width=160)
         assert replaying not in text and "Replay:" not in text
         assert "Sample more often" in text
-        assert "ctrl+c" in text and "ctrl+z" in text and "alt+1…4" in text
+        assert "ctrl+c" in text and "ctrl+z" in text and "alt+1…3" in text
+        # Staged without Ollama: no Chat tab, so neither its key nor the chat's keys.
+        assert "The Chat tab" not in text and "In the chat" not in text
     uninstall()
     replay = RigApp(Settings(), dashboard_source(Settings(), replay=recording_path))
     async with replay.run_test(size=(100, 40)) as pilot:
@@ -179,3 +182,15 @@ async def test_help_lists_the_replay_keys_only_while_replaying(recording_path):
         text = rendered_text(replay.screen.query_one("#help-table"), width=160)
         assert replaying in text
         assert "Sample more often" not in text  # +/- set the sampling interval: not here
+
+
+async def test_the_tab_keys_shown_are_the_tabs_there(chat_app):
+    """Without Ollama there is no Chat tab: the footer's one entry for the Alt keys says 1…3."""
+    (anywhere,) = [b for b in APP_BINDINGS if b.id == "tab-rig-anywhere"]
+    with_chat = chat_app()
+    without_chat = staged_app("story", 345.0)
+    try:
+        assert with_chat.get_key_display(anywhere) == "alt+1…4"
+        assert without_chat.get_key_display(anywhere) == "alt+1…3"
+    finally:
+        uninstall()

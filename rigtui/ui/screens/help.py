@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -41,8 +42,8 @@ class HelpScreen(ModalScreen[None]):
     def _works_here(self, binding: Binding) -> bool:
         """What the app's ``check_action`` says of the binding's action (outside a text field:
         where the help was opened from)."""
-        action, _, _ = binding.action.partition("(")
-        return self.app.check_action(action, ()) is not False
+        _, action, parameters = parse(binding.action)
+        return self.app.check_action(action, parameters) is not False
 
     def _table(self) -> Table:
         table = Table(title="rigtui keys", expand=True, show_edge=False, box=None, padding=(0, 2))
@@ -51,7 +52,9 @@ class HelpScreen(ModalScreen[None]):
         from rigtui.ui.widgets.chat_pane import ChatPane
 
         screens = [screen for screen in self.app.screen_stack if screen is not self]
-        groups = [("Everywhere", [self.app, *screens]), ("In the chat (tab 4)", [ChatPane])]
+        groups = [("Everywhere", [self.app, *screens])]
+        if self.app.check_action("show_tab", ("chat-tab",)) is not False:
+            groups.append(("In the chat (tab 4)", [ChatPane]))  # not without Ollama
         for title, sources in groups:
             table.add_row(Text(title, style="bold underline"), "")
             seen: set[str] = set()
@@ -61,7 +64,7 @@ class HelpScreen(ModalScreen[None]):
                         continue
                     if source is self.app and not self._works_here(binding):
                         continue
-                    key = binding.key_display or binding.key
+                    key = self.app.get_key_display(binding) if binding.key_display else binding.key
                     if key in seen:
                         continue
                     seen.add(key)

@@ -146,8 +146,8 @@ async def test_plus_and_minus_change_the_interval_and_keep_ten_minutes_of_histor
         assert app.history.capacity == 2400
 
 
-async def test_help_lists_every_binding_and_closes():
-    app = staged_app("story", 45.0)
+async def test_help_lists_every_binding_and_closes(chat_app):
+    app = chat_app(45.0)  # with Ollama: the Chat tab and its keys are there
     async with app.run_test(size=(100, 40)) as pilot:
         await first_reading_shown(pilot)
         await pilot.press("question_mark")

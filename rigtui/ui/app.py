@@ -97,7 +97,6 @@ class RigApp(SurvivesErrors, App):
         self.running_models: list = []
         self.model_facts: dict[str, ModelFacts] = {}
         self.generating = False
-        """The reply's pieces on their way to the screen."""
         self._collections_held = 0
         """Replies that hold back full garbage collections (see ``ui/tuning/garbage.py``)."""
         self.rig_insight = RigInsight()
@@ -327,7 +326,9 @@ class RigApp(SurvivesErrors, App):
         """rigtui's own actions in the command palette (Ctrl+P), beside Textual's (theme, keys,
         quit): only those that work in this mode."""
         if self.replay is not None:
-            yield SystemCommand("Play or pause the replay", "Space/p", self.action_toggle_pause)
+            yield SystemCommand(
+                "Play or pause the replay", "The replay holds still (p)", self.action_toggle_pause
+            )
         else:
             pausing = "Resume sampling" if self.paused else "Pause sampling"
             yield SystemCommand(pausing, "The screen holds still (p)", self.action_toggle_pause)

@@ -621,7 +621,9 @@ async def test_thinking_streams_apart_and_stays_collapsed(chat_app):
         assert reply.content == server.reply_for("think first")
         thinking = reply.query_one(".thinking", Collapsible)
         assert thinking.display and thinking.collapsed
-        assert thinking.title.startswith("Thinking (")
+        # Titled with its length when the reply is finished, a frame after it stops streaming.
+        await until(pilot, lambda: thinking.title.startswith("Thinking ("), "the thinking titled")
+        assert thinking.collapsed
         assert chat.conversation[-1]["content"] == reply.content  # thinking is not sent back
 
 

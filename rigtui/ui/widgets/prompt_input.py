@@ -25,9 +25,8 @@ class PromptInput(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-        self.placeholder = (
-            "Ask the model…  (Enter sends · Shift+Enter new line · /pull NAME · /clear)"
-        )
+        # Short enough for the chat's width at 120x40: a placeholder is cut, not wrapped.
+        self.placeholder = "Ask…  Enter sends · Shift+Enter new line · /clear · /pull NAME"
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

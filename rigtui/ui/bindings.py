@@ -117,10 +117,20 @@ APP_BINDINGS = [
         "seek_start",
         "Start",
         show=False,
+        # Before the scrolling Rig tab (80x24) takes the key; only while replaying.
+        priority=True,
         id="replay-start",
         tooltip="Replay: back to the start",
     ),
-    Binding("end", "seek_end", "End", show=False, id="replay-end", tooltip="Replay: to the end"),
+    Binding(
+        "end",
+        "seek_end",
+        "End",
+        show=False,
+        priority=True,
+        id="replay-end",
+        tooltip="Replay: to the end",
+    ),
     *(
         Binding(
             digit,

@@ -132,3 +132,20 @@ async def test_a_recording_with_bad_values_replays_and_says_what_it_skipped(reco
         await until(pilot, lambda: app.snapshot == app.replay.recording.snapshots[-1], "the end")
         assert len(app.history) == 120
         assert app.history.series("gpu0.power_draw_w")[1] is None
+
+
+async def test_home_and_end_seek_at_80x24_where_the_rig_tab_scrolls(recording_path):
+    """At 80x24 the Rig tab is a scrolling body with the focus: Home/End went to it, and the
+    replay's Start/End keys did nothing there."""
+    app = replay_app(recording_path)
+    recording = read_recording(recording_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await first_sample_shown(pilot)
+        await pilot.press("p")  # paused: where it stands depends on the keys alone
+        await pilot.press("end")
+        assert app.snapshot == recording.snapshots[-1]
+        await pilot.press("home")
+        assert app.replay.index() == 0 and app.snapshot == recording.snapshots[0]
+        await pilot.press("pagedown")  # the body still scrolls by page
+        body = app.screen.query_one("#rig-body")
+        await until(pilot, lambda: body.scroll_y > 0, "the Rig tab scrolled")

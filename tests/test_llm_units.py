@@ -222,6 +222,9 @@ _energies = st.builds(
 @example(  # found by CI: a peak of -0.0 was written "peak -0 W"
     ReplyStats("m", None, 1.0, 0, energy=EnergyReading(0.0, 1.0, "counter", -0.0, -0.0, False))
 )
+@example(  # found later: a subnormal joule count gave "inf tokens/J"
+    ReplyStats("m", None, 1.0, 1, energy=EnergyReading(2.2e-311, 1.0, "counter", 1.0, None, False))
+)
 def test_every_statistics_line_is_written_whatever_the_figures(stats):
     line = describe(stats)
     assert re.search(r"[\d,]+ tok\b", line)  # the count is always there

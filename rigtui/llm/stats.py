@@ -139,9 +139,12 @@ def describe_energy(stats: ReplyStats) -> str:
     parts = [f"{joules:,.0f} J"]
     tokens = stats.generated_tokens
     if joules > 0 and tokens > 0:
-        # Both ways round, as people quote them; neither means anything for 0 J or 0 tokens.
-        parts.append(f"{joules / tokens:,.2f} J/token")
-        parts.append(f"{tokens / joules:,.2f} tokens/J")
+        # Both ways round, as people quote them; neither means anything for 0 J or 0 tokens,
+        # nor when one overflows (a vanishing joule count).
+        per_token, per_joule = measured(joules / tokens), measured(tokens / joules)
+        if per_token is not None and per_joule is not None:
+            parts.append(f"{per_token:,.2f} J/token")
+            parts.append(f"{per_joule:,.2f} tokens/J")
     power = []
     average_w = measured(energy.average_w)
     if average_w is not None and average_w >= 0:

@@ -24,7 +24,6 @@ from rigtui.commands.bench_results import (
     to_json,
     to_markdown,
 )
-from rigtui.commands.ollama_check import ollama_version
 from rigtui.commands.output import emit
 from rigtui.config import Settings, SettingsError
 from rigtui.llm.ollama import (
@@ -79,7 +78,7 @@ def run(settings: Settings, demo: DemoOptions | None, options: BenchOptions) -> 
         async def go():
             client = OllamaClient(rig.ollama_address)
             try:
-                await ollama_version(client)  # a web server's 404s are not "not installed"
+                await client.ollama_version()  # a web server's 404s are not "not installed"
                 models = list(options.models)
                 if options.all_models:
                     models += [m.name for m in await client.installed() if "embed" not in m.name]

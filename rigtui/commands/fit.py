@@ -7,7 +7,6 @@ import json
 import sys
 from dataclasses import dataclass, replace
 
-from rigtui.commands.ollama_check import ollama_version
 from rigtui.commands.output import emit
 from rigtui.commands.snapshot import take_snapshot
 from rigtui.config import Settings
@@ -48,7 +47,7 @@ def run(settings: Settings, demo: DemoOptions | None, options: FitOptions) -> in
         async def ask():
             client = OllamaClient(address)
             try:
-                return await ollama_version(client), await gather_models(client)
+                return await client.ollama_version(), await gather_models(client)
             finally:
                 await client.close()
 

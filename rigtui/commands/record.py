@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from rigtui.commands.ollama_check import NotOllamaError, ollama_version
 from rigtui.config import Settings
-from rigtui.llm.ollama import OllamaClient, OllamaError
+from rigtui.llm.ollama import NotOllamaError, OllamaClient, OllamaError
 from rigtui.recording import RecordingError, RecordingWriter, format_for
 from rigtui.sources import DemoOptions, open_rig
 from rigtui.telemetry.power import FAST_SAMPLE_S, spikes_possible
@@ -217,7 +216,7 @@ async def _not_ollama(client) -> str | None:
     if client is None:
         return None
     try:
-        await ollama_version(client)
+        await client.ollama_version()
     except NotOllamaError as error:
         print(f"rigtui: {error} Recording the rig without it.", file=sys.stderr)
         return str(error)

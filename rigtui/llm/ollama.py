@@ -114,6 +114,19 @@ class NotInLibraryError(OllamaError):
         )
 
 
+class NotOllamaError(OllamaError):
+    """Something answers at the Ollama address, but not as Ollama (a web server's 404s would
+    read as "model not installed")."""
+
+    def __init__(self, address: OllamaAddress, answer: str) -> None:
+        self.address = address
+        self.answer = answer
+        super().__init__(
+            f"The server at {address.display} is not Ollama: {answer}. Point rigtui at Ollama "
+            "with --ollama-host or OLLAMA_HOST (Ollama listens on 127.0.0.1:11434 by default)."
+        )
+
+
 class OllamaResponseError(OllamaError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
@@ -327,6 +340,32 @@ class OllamaClient:
             return str(response.json().get("version", "?"))
         except Exception as error:
             raise self._translate(error) from error
+
+    async def ollama_version(self) -> str:
+        """Ollama's version, from a server checked to be Ollama: ``GET /api/version`` answers
+        ``{"version": ...}`` there. ``NotOllamaError`` for a server that answers otherwise; the
+        usual errors (unreachable, ...) for one that does not answer."""
+        import httpx
+
+        asked = "GET /api/version"
+        try:
+            response = await self._client._client.get("/api/version")
+        except httpx.RemoteProtocolError as error:
+            raise NotOllamaError(self.address, "it does not answer in HTTP") from error
+        except Exception as error:
+            raise self._translate(error) from error
+        if not response.is_success:
+            status = f"{response.status_code} {response.reason_phrase}"
+            raise NotOllamaError(self.address, f"{asked} answered {status}")
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise NotOllamaError(self.address, f"{asked} did not answer with Ollama's JSON")
+        if "version" not in answer:
+            raise NotOllamaError(self.address, f"{asked} answered without a version")
+        return str(answer["version"])
 
     async def _ask(self, request: Awaitable[T], model: str | None = None) -> T:
         """One request of the official client, its errors in our words."""

@@ -126,8 +126,8 @@ def models_from_dicts(
 
 
 def _model_from_dict(item: Any, check: ValueCheck, where: str) -> RunningModel | None:
-    if not isinstance(item, dict):
-        check.skip(where, item, "not an object")
+    item = check.entry(item, where)
+    if item is None:
         return None
     name = item.get("name")
     if not isinstance(name, str):

@@ -256,6 +256,13 @@ class ValueCheck:
         self.skip(where, value, "not a list")
         return []
 
+    def entry(self, value: Any, where: str) -> dict[str, Any] | None:
+        """An entry of a list (a process, a model): an object, else None (skipped, noted)."""
+        if isinstance(value, dict):
+            return value
+        self.skip(where, value, "not an object")
+        return None
+
     def mapping(self, value: Any, where: str) -> dict[str, Any]:
         if value is None:
             return {}
@@ -377,11 +384,14 @@ def gpu_from_dict(
     )
 
 
+def _pid(data: Any, check: ValueCheck, where: str) -> int | None:
+    """The PID of a process entry, None when the entry is not one (skipped, noted)."""
+    entry = check.entry(data, where)
+    return None if entry is None else check.number(entry.get("pid"), f"{where}.pid", integer=True)
+
+
 def _gpu_process(data: Any, check: ValueCheck, where: str) -> GpuProcess | None:
-    if not isinstance(data, dict):
-        check.skip(where, data, "not an object")
-        return None
-    pid = check.number(data.get("pid"), f"{where}.pid", integer=True)
+    pid = _pid(data, check, where)
     if pid is None:
         return None
     return GpuProcess(
@@ -396,10 +406,7 @@ def _gpu_process(data: Any, check: ValueCheck, where: str) -> GpuProcess | None:
 
 
 def _process(data: Any, check: ValueCheck, where: str) -> ProcessReading | None:
-    if not isinstance(data, dict):
-        check.skip(where, data, "not an object")
-        return None
-    pid = check.number(data.get("pid"), f"{where}.pid", integer=True)
+    pid = _pid(data, check, where)
     if pid is None:
         return None
     return ProcessReading(

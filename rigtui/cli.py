@@ -149,6 +149,14 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="what the PSU/UPS can give the GPUs together; spikes above it are flagged",
     )
     parser.add_argument(
+        "--data-dir",
+        type=_file_name,
+        metavar="DIR",
+        default=default,
+        help="where chats, prompt history and remembered settings are kept "
+        "(default ~/.local/share/rigtui)",
+    )
+    parser.add_argument(
         "--no-ollama",
         action="store_true",
         default=default,
@@ -382,6 +390,7 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
         "ollama_host": args.ollama_host,
         "ollama": False if args.no_ollama else None,
         "power_budget_w": args.power_budget,
+        "data_dir": getattr(args, "data_dir", None),
     }
     try:
         settings = load_settings(flags, environ, args.config)

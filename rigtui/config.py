@@ -47,6 +47,9 @@ class Settings:
     """A scenario name: run over the simulated rig instead of the real one."""
     demo_speed: float = 1.0
     config_path: Path | None = None
+    data_dir: Path | None = None
+    """Where chats, prompt history, presets and remembered state are kept. None keeps nothing
+    (Settings built in code, as tests do); ``load_settings`` fills in the XDG default."""
 
     @property
     def history_capacity(self) -> int:
@@ -59,6 +62,7 @@ FILE_KEYS = {
     "ollama_host": ("ollama_host", str),
     "theme": ("theme", str),
     "power_budget": ("power_budget_w", float),
+    "data_dir": ("data_dir", Path),
 }
 
 ENVIRONMENT_KEYS = {
@@ -67,12 +71,19 @@ ENVIRONMENT_KEYS = {
     "OLLAMA_HOST": ("ollama_host", str),
     "RIGTUI_THEME": ("theme", str),
     "RIGTUI_POWER_BUDGET": ("power_budget_w", float),
+    "RIGTUI_DATA_DIR": ("data_dir", Path),
 }
 
 
 def default_config_path(environ: Mapping[str, str]) -> Path:
     base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
     return Path(base).expanduser() / "rigtui" / "config.toml"
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """The XDG data directory: ``$XDG_DATA_HOME/rigtui``, else ``~/.local/share/rigtui``."""
+    base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME", "~")) / ".local" / "share")
+    return Path(base).expanduser() / "rigtui"
 
 
 def validate_interval(value: float, source: str = "--interval") -> float:
@@ -188,6 +199,8 @@ def _convert(raw: Any, kind: type, source: str) -> Any:
             raise SettingsError(f"{source}: expected a number, got {raw!r}") from None
     if not isinstance(raw, str) or not raw.strip():
         raise SettingsError(f"{source}: expected text, got {raw!r}")
+    if kind is Path:
+        return Path(raw.strip()).expanduser()
     return raw.strip()
 
 
@@ -253,5 +266,6 @@ def load_settings(
             continue
         validator = _VALIDATORS.get(name) if name in FLAG_NAMES else None
         values[name] = validator(value, FLAG_NAMES[name]) if validator else value
+    values.setdefault("data_dir", default_data_dir(environ))
     known = {f.name for f in dataclasses.fields(Settings)}
     return Settings(**{name: value for name, value in values.items() if name in known})

@@ -18,6 +18,20 @@ def _utc() -> None:
     time.tzset()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_home(tmp_path_factory) -> None:
+    # Chats, prompt history, remembered settings and the error log go under XDG directories:
+    # the suite (and every rigtui process it starts) writes to its own, never the user's.
+    home = tmp_path_factory.mktemp("home")
+    for variable, folder in (
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
+        os.environ[variable] = str(home / folder)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()

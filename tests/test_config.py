@@ -15,7 +15,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_without_a_file(tmp_path):
     settings = load_settings({}, {"HOME": str(tmp_path)})
-    assert settings == Settings()
+    assert settings == Settings(data_dir=tmp_path / ".local" / "share" / "rigtui")
     assert settings.history_capacity == 600
 
 
@@ -154,3 +154,20 @@ def test_a_malformed_ollama_address_says_what_is_wrong(address, problem):
 )
 def test_a_good_ollama_address_is_kept(tmp_path, address):
     assert load_settings({"ollama_host": address}, {"HOME": str(tmp_path)}).ollama_host == address
+
+
+def test_the_data_directory_follows_xdg_and_the_layers_above_it(tmp_path):
+    assert load_settings({}, {"HOME": "/home/ada"}).data_dir == Path(
+        "/home/ada/.local/share/rigtui"
+    )
+    assert load_settings({}, {"HOME": "/h", "XDG_DATA_HOME": str(tmp_path)}).data_dir == (
+        tmp_path / "rigtui"
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('data_dir = "~/chats"\n')
+    from_file = load_settings({}, {"HOME": "/h", "RIGTUI_CONFIG": str(config)})
+    assert from_file.data_dir == Path("~/chats").expanduser()
+    environ = {"HOME": "/h", "RIGTUI_CONFIG": str(config), "RIGTUI_DATA_DIR": "/srv/rig"}
+    assert load_settings({}, environ).data_dir == Path("/srv/rig")
+    assert load_settings({"data_dir": tmp_path}, environ).data_dir == tmp_path
+    assert Settings().data_dir is None  # built in code: nothing is kept

@@ -46,6 +46,7 @@ UI_PARTS = ("rigtui.ui.render", "rigtui.ui.messages", "rigtui.ui.tuning")
 # sources and everything it may open (the sim included), i.e. all that is not ui, commands or cli.
 SOURCES_AND_BELOW = (
     "rigtui.sources",
+    "rigtui.store",
     "rigtui.sim",
     "rigtui.recording",
     "rigtui.insight",
@@ -65,6 +66,12 @@ LAYERS: tuple[Layer, ...] = (
     Layer("rigtui.llm", ("rigtui.telemetry", "rigtui.text", "rigtui.config")),
     Layer("rigtui.insight", ("rigtui.telemetry", "rigtui.llm", "rigtui.text", "rigtui.config")),
     Layer("rigtui.recording", ("rigtui.telemetry", "rigtui.llm", "rigtui.text", "rigtui.config")),
+    Layer(
+        "rigtui.store",
+        ("rigtui.llm", "rigtui.text", "rigtui.config"),
+        why="what is kept on disk (chats, prompt history, presets, remembered settings): "
+        "value types in, never the sampler, the simulation or ui",
+    ),
     Layer(
         "rigtui.sim",
         ("rigtui.telemetry", "rigtui.llm", "rigtui.config"),

@@ -7,9 +7,15 @@ messages (``ui/messages.py``), each carrying its data; the handlers hand the dat
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import date
 from functools import partial
+from pathlib import Path
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -102,6 +108,11 @@ class RigApp(SurvivesErrors, App):
         self.rig_insight = RigInsight()
         self.insights: dict = {}
         self.theme = settings.theme
+        self.keeper = None
+        """The saved chats' writer (``store.keeper.ChatKeeper``), once the store is open."""
+        self.chats_off = ""
+        """Why the chats are not saved (empty while they are, or until the store is open)."""
+        self._deleted_chats: list[tuple[int, str]] = []
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -172,6 +183,7 @@ class RigApp(SurvivesErrors, App):
             self._release_collections()
         if self.ollama is not None:
             await self.ollama.close()
+        self._close_saved_chats()
 
     def _theme_changed(self, _theme) -> None:
         # The panels repaint only the lines whose text changed: new colours are not a change.
@@ -183,6 +195,7 @@ class RigApp(SurvivesErrors, App):
     def _start_sources(self) -> None:
         """The dashboard's widgets exist: readings (or the replay) may start to reach them."""
         self._on_started()  # from now on an error on the screen is reported, not fatal
+        self._open_saved_chats()
         if self.replay is not None:
             self._start_replay()
         elif self.source.opening is not None:
@@ -350,6 +363,7 @@ class RigApp(SurvivesErrors, App):
                 "System prompt, temperature, num_ctx, num_gpu, keep_alive (ctrl+o)",
                 self._chat_options,
             )
+            yield from self._saved_chat_commands()
         yield from super().get_system_commands(screen)
 
     def _new_chat(self) -> None:
@@ -674,3 +688,334 @@ class RigApp(SurvivesErrors, App):
         if not self.replay.slower():
             self.bell()
         self._show_replay_position()
+
+    # --- saved chats ----------------------------------------------------------------------------
+    # The store opens on a thread; every write and every read after it runs on the keeper's
+    # thread, in order, so a listing or a load sees the writes asked for before it.
+
+    def _open_saved_chats(self) -> None:
+        if self.source.ollama_address is None:
+            return  # no chat
+        if self.settings.data_dir is None:
+            self.chats_off = "Chats are not kept: no data directory (--data-dir) is set."
+            return
+        self._open_chat_store(self.settings.data_dir)
+
+    @work(thread=True, group="chat-store", name="chat-store")
+    def _open_chat_store(self, data_dir) -> None:
+        from rigtui.store.chats import ChatStore, StoreError
+
+        try:
+            store = ChatStore.open(data_dir)
+        except StoreError as error:
+            self.post_message(said.ChatStoreOpened(None, str(error), getattr(error, "kind", "")))
+            return
+        self.post_message(said.ChatStoreOpened(store))
+
+    def on_chat_store_opened(self, message: said.ChatStoreOpened) -> None:
+        if message.store is None:
+            self._chats_failed(message.error, message.kind)
+            return
+        from rigtui.store.keeper import ChatKeeper
+
+        def failed(error) -> None:  # on the keeper's thread
+            self.post_message(said.ChatStoreFailed(str(error), getattr(error, "kind", "")))
+
+        self.keeper = ChatKeeper(message.store, failed)
+        self._list_all_chats()
+
+    def on_chat_store_failed(self, message: said.ChatStoreFailed) -> None:
+        self._chats_failed(message.error, message.kind)
+
+    def _chats_failed(self, error: str, kind: str = "") -> None:
+        from rigtui.ui.render.conversations import short_reason
+
+        first = not self.chats_off
+        self.chats_off = f"Chats are not saved: {error}"
+        if first:
+            self.notify(
+                f"{error}. The chat goes on, but this session is not saved.",
+                title="Chats not saved",
+                severity="error",
+                timeout=12,
+            )
+        self.dashboard.chat.show_saving(short_reason(error, kind), error)
+        for listing in self._chat_listings():
+            listing.show_problem(self.chats_off)
+
+    def _close_saved_chats(self) -> None:
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            # Deleted chats go for good on quitting (until then ctrl+z in the list undoes).
+            keeper.submit(keeper.store.purge)
+            keeper.close()
+
+    def _chat_listings(self) -> list:
+        from rigtui.ui.widgets.conversation_list import ConversationList
+
+        return [
+            listing for screen in self.screen_stack for listing in screen.query(ConversationList)
+        ]
+
+    def on_turn_to_save(self, message: said.TurnToSave) -> None:
+        keeper = self.keeper
+        if keeper is None:
+            return
+        from rigtui.store.chats import Turn
+
+        store, saved, position = keeper.store, message.saved, message.position
+        turn = Turn(**dataclasses.asdict(message.turn)) if message.turn is not None else None
+        if saved.id is None and not saved.starting:
+            if turn is None or turn.role != "user":
+                return
+            saved.starting = True
+            saved.model, saved.options = message.model, message.options
+
+            def start() -> None:
+                saved.id = store.start(message.model, message.options)
+
+            keeper.submit(start)
+
+        def when_saved(write) -> None:
+            keeper.submit(lambda: saved.id is not None and write(saved.id))
+
+        if turn is None:
+            when_saved(lambda chat: store.truncate(chat, position))
+            self._list_all_chats()
+            return
+        if turn.role == "user":
+            if (message.model, message.options) != (saved.model, saved.options):
+                saved.model, saved.options = message.model, message.options
+                model, options = message.model, message.options
+                when_saved(lambda chat: store.set_model(chat, model, options))
+
+            def put(chat: int) -> None:
+                store.truncate(chat, position)
+                store.put_turn(chat, position, turn)
+
+            when_saved(put)
+            self._list_all_chats()
+            return
+        if turn.state == "streaming":
+            if saved.streaming_position != position:
+                saved.streaming_position = position
+                # A regenerated reply, or one after an edited prompt: what followed goes.
+                when_saved(lambda chat: store.truncate(chat, position))
+            if saved.id is not None:
+                keeper.streaming(saved.id, position, turn)
+            return
+        saved.streaming_position = None
+        if saved.id is not None:
+            keeper.finished(saved.id, position, turn)
+        else:
+            when_saved(lambda chat: store.put_turn(chat, position, turn))
+        self._list_all_chats()
+
+    def _list_all_chats(self) -> None:
+        for listing in self._chat_listings():
+            self._list_chats(listing, listing.search)
+
+    def _list_chats(self, listing, search: str) -> None:
+        keeper = self.keeper
+        if keeper is None:
+            if self.chats_off:
+                listing.show_problem(self.chats_off)
+            return
+        store = keeper.store
+
+        def read() -> None:
+            summaries = store.conversations(search)
+            self.post_message(said.ConversationsListed(listing, search, summaries))
+
+        keeper.submit(read)
+
+    def on_conversations_wanted(self, message: said.ConversationsWanted) -> None:
+        self._list_chats(message.listing, message.search)
+
+    def on_conversations_listed(self, message: said.ConversationsListed) -> None:
+        if message.listing.is_attached:
+            message.listing.show(message.summaries, message.search, date.today())
+
+    def on_conversation_open_requested(self, message: said.ConversationOpenRequested) -> None:
+        keeper = self.keeper
+        if keeper is None:
+            return
+        store, wanted = keeper.store, message.conversation_id
+
+        def load() -> None:
+            try:
+                conversation = store.load(wanted)
+            except KeyError:
+                conversation = None  # deleted for good by another rigtui
+            self.post_message(said.ConversationLoaded(conversation))
+
+        keeper.submit(load)
+
+    async def on_conversation_loaded(self, message: said.ConversationLoaded) -> None:
+        chat = self.dashboard.chat
+        conversation = message.conversation
+        if conversation is None:
+            self.notify("That chat is not there any more.", severity="warning")
+            self._list_all_chats()
+            return
+        installed = any(model.name == conversation.model for model in chat.installed)
+        self.action_show_tab("chat-tab")
+        await chat.open_conversation(conversation, installed)
+        self.notify(f"Opened “{conversation.summary.title or 'Untitled'}”.", timeout=3)
+
+    def on_conversation_picker_requested(self, _message: said.ConversationPickerRequested) -> None:
+        from rigtui.ui.screens.conversation_picker import ConversationPickerScreen
+
+        if not isinstance(self.screen, ConversationPickerScreen):
+            self.push_screen(ConversationPickerScreen())
+
+    def on_new_chat_requested(self, _message: said.NewChatRequested) -> None:
+        self._new_chat()
+
+    def on_conversation_rename_requested(self, message: said.ConversationRenameRequested) -> None:
+        if self.keeper is None:
+            return
+        if message.title is None:
+            from rigtui.ui.screens.rename_chat import RenameChatScreen
+
+            def renamed(title: str | None) -> None:
+                if title is not None and title != message.current:
+                    self.post_message(
+                        said.ConversationRenameRequested(
+                            message.conversation_id, message.current, title
+                        )
+                    )
+
+            self.push_screen(RenameChatScreen(message.current), renamed)
+            return
+        store, wanted, title = self.keeper.store, message.conversation_id, message.title
+        self.keeper.submit(lambda: store.rename(wanted, title))
+        chat = self.dashboard.chat
+        if chat.saved.id == wanted:
+            chat.saved.title = title
+        self._list_all_chats()
+
+    def on_conversation_delete_requested(self, message: said.ConversationDeleteRequested) -> None:
+        if self.keeper is None:
+            return
+        store, wanted = self.keeper.store, message.conversation_id
+        self.keeper.submit(lambda: store.delete(wanted))
+        self._deleted_chats.append((wanted, message.title))
+        if self.dashboard.chat.saved.id == wanted:
+            # Going on in it would write into a chat that goes for good on quitting.
+            self.call_later(self.dashboard.chat.action_new_chat)
+        self._list_all_chats()
+        self.notify(
+            f"Deleted “{message.title or 'Untitled'}”. Ctrl+Z in the chat list brings it back "
+            "(until rigtui quits).",
+            title="Chat deleted",
+            timeout=10,
+        )
+
+    def on_conversation_restore_requested(
+        self, _message: said.ConversationRestoreRequested
+    ) -> None:
+        if self.keeper is None or not self._deleted_chats:
+            self.bell()
+            self.notify("No deleted chat to bring back.", severity="warning", timeout=3)
+            return
+        wanted, title = self._deleted_chats.pop()
+        store = self.keeper.store
+        self.keeper.submit(lambda: store.restore(wanted))
+        self._list_all_chats()
+        self.notify(f"Brought back “{title or 'Untitled'}”.", timeout=4)
+
+    def on_chat_export_requested(self, message: said.ChatExportRequested) -> None:
+        from rigtui.store.chats import Conversation, ConversationSummary, Turn, title_from
+
+        turns = tuple(Turn(**dataclasses.asdict(turn)) for turn in message.turns)
+        first = next((turn.content for turn in turns if turn.role == "user"), "")
+        now = time.time()
+        summary = ConversationSummary(
+            message.saved.id or 0,
+            message.saved.title or title_from(first),
+            message.model,
+            now,
+            now,
+            len(turns),
+            sum(len(turn.content) for turn in turns),
+        )
+        conversation = Conversation(summary, message.options, turns)
+        data_dir = self.settings.data_dir
+        folder = data_dir / "exports" if data_dir is not None else Path.cwd()
+        self._export_chat(conversation, message.format, folder)
+
+    @work(thread=True, group="chat-export", name="chat-export")
+    def _export_chat(self, conversation, format: str, folder: Path) -> None:
+        from rigtui.store.export import to_json, to_markdown
+
+        text = to_markdown(conversation) if format == "md" else to_json(conversation)
+        try:
+            path = write_new_file(folder, export_name(conversation, format), text)
+        except OSError as error:
+            self.post_message(said.ChatExported(None, f"Could not export the chat: {error}"))
+            return
+        self.post_message(said.ChatExported(path))
+
+    def on_chat_exported(self, message: said.ChatExported) -> None:
+        if message.path is None:
+            self.notify(message.error, title="Not exported", severity="error", timeout=10)
+        else:
+            self.notify(f"Exported to {message.path}", title="Chat exported", timeout=10)
+
+    def _saved_chat_commands(self):
+        yield SystemCommand(
+            "Saved chats", "Open, rename, delete or search saved chats (ctrl+l)", self._chat_list
+        )
+        yield SystemCommand(
+            "Export chat as Markdown",
+            "Write this chat to a new .md file (ctrl+s)",
+            partial(self._export_from_palette, "md"),
+        )
+        yield SystemCommand(
+            "Export chat as JSON",
+            "Write this chat to a new .json file (alt+s)",
+            partial(self._export_from_palette, "json"),
+        )
+        if self._deleted_chats:
+            yield SystemCommand(
+                "Undo delete",
+                "Bring back the chat deleted last (ctrl+z in the chat list)",
+                lambda: self.post_message(said.ConversationRestoreRequested()),
+            )
+
+    def _chat_list(self) -> None:
+        self.action_show_tab("chat-tab")
+        self.dashboard.chat.action_chat_list()
+
+    def _export_from_palette(self, format: str) -> None:
+        self.action_show_tab("chat-tab")
+        self.dashboard.chat.action_export(format)
+
+
+def export_name(conversation, format: str) -> str:
+    """``chat-12-why-is-my-gpu-slow.md``: the saved id (if any) and the title's words."""
+    words = re.sub(r"[^a-z0-9]+", "-", conversation.summary.title.lower()).strip("-")[:40]
+    number = f"-{conversation.id}" if conversation.id else ""
+    return f"chat{number}-{words.rstrip('-') or 'untitled'}.{format}"
+
+
+def write_new_file(folder: Path, name: str, text: str) -> Path:
+    """Writes ``text`` whole into a file that did not exist (``name``, else ``name-2``...): a
+    temporary file, then a hard link to the free name, which fails rather than replace one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, dot, suffix = name.rpartition(".")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".export-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        for attempt in range(1, 1000):
+            path = folder / (name if attempt == 1 else f"{stem}-{attempt}{dot}{suffix}")
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                continue
+            return path
+        raise FileExistsError(f"{folder / name} and 998 more exist")
+    finally:
+        os.unlink(temporary)

@@ -4,6 +4,9 @@ carries its data, so a reader follows the data without looking into the app's fi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
@@ -18,6 +21,9 @@ from rigtui.llm.ollama import (
 from rigtui.llm.stats import ReplyStats
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
+
+if TYPE_CHECKING:  # the store's values reach the ui through the app, never its engine
+    from rigtui.store.chats import Conversation, ConversationSummary
 
 
 class RigMessage(Message):
@@ -158,4 +164,165 @@ class PullFinished(RigMessage):
     def __init__(self, model: str, error: Exception | None = None) -> None:
         super().__init__()
         self.model = model
+        self.error = error
+
+
+# --- saved chats ----------------------------------------------------------------------------
+
+
+class SavedChat:
+    """Which saved conversation the chat on screen is. ``id`` is None until the store has made
+    it (on the keeper's thread, at the first prompt); ``model`` and ``options`` are what was
+    last saved with it, so a change is saved once."""
+
+    def __init__(
+        self, id: int | None = None, model: str = "", options: ChatOptions | None = None
+    ) -> None:
+        self.id = id
+        self.model = model
+        self.options = options
+        self.title = ""
+        """Its name once it has one (the first prompt, or a rename)."""
+        self.starting = False
+        self.streaming_position: int | None = None
+        """The reply position already truncated to while it streams."""
+
+
+@dataclass(frozen=True)
+class KeptTurn:
+    """A turn of the chat on screen as the store keeps it (the app makes a store Turn of it)."""
+
+    role: str
+    content: str
+    thinking: str = ""
+    model: str = ""
+    state: str = "done"
+    """``streaming`` while it streams; ``done``, ``stopped`` or ``failed`` when it ended."""
+    stats: str = ""
+
+
+class ChatStoreOpened(RigMessage):
+    """The chat store opened (``store`` is a ChatStore), or could not (``error`` in words)."""
+
+    def __init__(self, store: object | None, error: str = "", kind: str = "") -> None:
+        super().__init__()
+        self.store = store
+        self.error = error
+        self.kind = kind
+
+
+class ChatStoreFailed(RigMessage):
+    """A write (or a read) of the saved chats failed: the chat goes on unsaved."""
+
+    def __init__(self, error: str, kind: str = "") -> None:
+        super().__init__()
+        self.error = error
+        self.kind = kind
+
+
+class TurnToSave(RigMessage):
+    """A turn of the chat on screen to keep at ``position``, the turns after it dropped; with
+    ``turn`` None, the turns from ``position`` on are dropped (a reply that failed)."""
+
+    def __init__(
+        self,
+        saved: SavedChat,
+        position: int,
+        turn: KeptTurn | None,
+        model: str,
+        options: ChatOptions,
+    ) -> None:
+        super().__init__()
+        self.saved = saved
+        self.position = position
+        self.turn = turn
+        self.model = model
+        self.options = options
+
+
+class ConversationsWanted(RigMessage):
+    """A conversation list asks for the saved conversations that match ``search``."""
+
+    def __init__(self, listing: object, search: str) -> None:
+        super().__init__()
+        self.listing = listing
+        self.search = search
+
+
+class ConversationsListed(RigMessage):
+    def __init__(self, listing: object, search: str, summaries: list[ConversationSummary]) -> None:
+        super().__init__()
+        self.listing = listing
+        self.search = search
+        self.summaries = summaries
+
+
+class ConversationOpenRequested(RigMessage):
+    def __init__(self, conversation_id: int) -> None:
+        super().__init__()
+        self.conversation_id = conversation_id
+
+
+class ConversationLoaded(RigMessage):
+    """A saved conversation, read whole (None: it is not there any more)."""
+
+    def __init__(self, conversation: Conversation | None) -> None:
+        super().__init__()
+        self.conversation = conversation
+
+
+class ConversationRenameRequested(RigMessage):
+    """Asks for the rename screen (``title`` None) or renames to ``title``."""
+
+    def __init__(self, conversation_id: int, current: str, title: str | None = None) -> None:
+        super().__init__()
+        self.conversation_id = conversation_id
+        self.current = current
+        self.title = title
+
+
+class ConversationDeleteRequested(RigMessage):
+    def __init__(self, conversation_id: int, title: str) -> None:
+        super().__init__()
+        self.conversation_id = conversation_id
+        self.title = title
+
+
+class ConversationRestoreRequested(RigMessage):
+    """Undo the last delete."""
+
+
+class ConversationPickerRequested(RigMessage):
+    """The chat asks for the list of saved conversations, as a picker over the screen."""
+
+
+class NewChatRequested(RigMessage):
+    """From the conversation list: a new, empty conversation in the chat."""
+
+
+class ChatExportRequested(RigMessage):
+    """Write the chat on screen to a file: ``format`` "md" or "json"."""
+
+    def __init__(
+        self,
+        saved: SavedChat,
+        model: str,
+        options: ChatOptions,
+        turns: list[KeptTurn],
+        format: str,
+    ) -> None:
+        super().__init__()
+        self.saved = saved
+        self.model = model
+        self.options = options
+        self.turns = turns
+        self.format = format
+
+
+class ChatExported(RigMessage):
+    """The export wrote ``path`` (None: it could not, ``error`` says why)."""
+
+    def __init__(self, path: Path | None, error: str = "") -> None:
+        super().__init__()
+        self.path = path
         self.error = error

@@ -26,6 +26,7 @@ from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.screens.chat_options import ChatOptionsScreen
 from rigtui.ui.tuning.kept_colours import KeptColours
 from rigtui.ui.widgets.chat_pane import ChatPane
+from rigtui.ui.widgets.conversation_list import ConversationList
 from rigtui.ui.widgets.cpu_panel import CpuPanel
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.history_chart import HistoryChart
@@ -65,6 +66,9 @@ EXTRA_CHARTS = (
 )
 SERIES_COLOURS = ("normal", "accent", "good", "error")
 W = TypeVar("W", bound=Widget)
+CHAT_LIST_MIN_WIDTH = 140
+"""Below this the sidebar of saved chats would squeeze the chat (it has the GPUs beside it
+from 120 columns): under it the list is a picker (ctrl+l)."""
 
 
 class _Row(KeptColours, Horizontal):
@@ -160,6 +164,8 @@ class DashboardScreen(KeptColours, Screen):
                     yield ProcessTable(CPU_PROCESS_COLUMNS, id="cpu-processes")
             with TabPane("Chat", id="chat-tab"):
                 with _Row(id="chat-layout"):
+                    # The saved chats beside the chat on a wide terminal; ctrl+l at any width.
+                    yield ConversationList(id="chat-sidebar")
                     yield ChatPane()
                     with _Column(id="chat-side"):
                         yield _Column(id="chat-gpus")
@@ -296,6 +302,8 @@ class DashboardScreen(KeptColours, Screen):
         self._one(cpu_id, CpuPanel).show(snapshot.cpu, snapshot.memory)
 
     def on_resize(self, event) -> None:
+        # The saved chats beside the chat only where the chat keeps its width (ctrl+l elsewhere).
+        self.set_class(event.size.width >= CHAT_LIST_MIN_WIDTH, "-chat-list")
         # Short terminals get one line of per-core blocks instead of a grid of bars.
         self.query_one("#cpu-panel", CpuPanel).max_core_rows = 4 if event.size.height >= 34 else 1
         self.query_one("#chat-cpu", CpuPanel).max_core_rows = 1

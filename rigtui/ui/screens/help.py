@@ -55,6 +55,9 @@ class HelpScreen(ModalScreen[None]):
         groups = [("Everywhere", [self.app, *screens])]
         if self.app.check_action("show_tab", ("chat-tab",)) is not False:
             groups.append(("In the chat (tab 4)", [ChatPane]))  # not without Ollama
+            from rigtui.ui.widgets.conversation_list import ConversationList
+
+            groups.append(("In the saved chats (ctrl+l)", [ConversationList]))
         for title, sources in groups:
             table.add_row(Text(title, style="bold underline"), "")
             seen: set[str] = set()

@@ -158,6 +158,8 @@ class ChatMessage(Vertical):
         self._streams: list[MarkdownStream] = []
         self._thinking_stream: MarkdownStream | None = None
         self.mounting: Awaitable[object] | None = None
+        self.kept_as: tuple[object, int] | None = None
+        """Where the reply is saved: (the chat's ``SavedChat``, its position)."""
         """Set by whoever mounts the reply: its pieces wait for its widgets."""
 
     async def _composed(self) -> None:
@@ -267,3 +269,17 @@ class ChatMessage(Vertical):
                 return
             if not streamed_as_parsed([segment], segment.source):
                 await segment.update(segment.source)
+
+    async def show_saved(self, content: str, thinking: str, stats_line: str, state: str) -> None:
+        """A reply read back from the saved chats, drawn as it was when it ended: stopped and
+        failed as they were marked then, and one still ``streaming`` as cut off."""
+        await self.append(content, thinking)
+        await self.finish(stats_line, stopped=state == "stopped")
+        self.set_class(state == "failed", "-failed")  # its stats line holds the error's words
+        if state == "streaming":
+            self.add_class("-cut-off")
+            for stats in self.query(".reply-stats").results(Static):
+                stats.update(Text(CUT_OFF_NOTE, style="bold"))
+
+
+CUT_OFF_NOTE = "✂ cut off: rigtui was closed while this reply streamed"

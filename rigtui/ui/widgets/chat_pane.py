@@ -34,17 +34,23 @@ from rigtui.telemetry.model import RigSnapshot
 from rigtui.text import units
 from rigtui.text.safe import literal
 from rigtui.ui.messages import (
+    ChatExportRequested,
     ChatOptionsChanged,
     ChatOptionsRequested,
+    ConversationPickerRequested,
+    KeptTurn,
     PromptSubmitted,
     PullRequested,
+    SavedChat,
     StopRequested,
+    TurnToSave,
 )
 from rigtui.ui.render.chat_options import describe_options
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
+    from rigtui.store.chats import Conversation
     from rigtui.ui.widgets.chat_message import ChatMessage
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -109,6 +115,29 @@ class ChatPane(Vertical):
             id="chat-copy-code",
             tooltip="Copy the last code block of the last reply",
         ),
+        # --- saved chats
+        Binding(
+            "ctrl+l",
+            "chat_list",
+            "Chats",
+            id="chat-list",
+            tooltip="The saved conversations: open, rename, delete, search",
+        ),
+        Binding(
+            "ctrl+s",
+            "export('md')",
+            "Export",
+            id="chat-export-markdown",
+            tooltip="Export this conversation to a Markdown file (the path is shown)",
+        ),
+        Binding(
+            "alt+s",
+            "export('json')",
+            "Export JSON",
+            show=False,
+            id="chat-export-json",
+            tooltip="Export this conversation to a JSON file (with Ollama's messages)",
+        ),
     ]
 
     streaming: reactive[bool] = reactive(False)
@@ -139,11 +168,16 @@ class ChatPane(Vertical):
         self._app_picks: list[str] = []
         """Models the pane set in the picker whose Changed events have not come yet."""
         self._ready = False
+        self.saved = SavedChat()
+        """Which saved conversation this is (the app fills in its id once it is made)."""
+        self._turn_notes: dict[int, KeptTurn] = {}
+        """Each position's turn as last kept (its state and statistics), for an export."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-toolbar"):
             yield Select([], prompt="Pick a model", id="model-picker", allow_blank=True)
             yield Static(describe_options(self.options), id="chat-options-summary")
+            yield Static("", id="chat-saving")
             yield Button("Options", id="chat-options-button", compact=True)
         with VerticalScroll(id="chat-log"):
             yield Static(
@@ -302,6 +336,7 @@ class ChatPane(Vertical):
         from rigtui.ui.widgets.chat_message import ChatMessage  # Markdown: loaded when needed
 
         self._log_mount(ChatMessage("user", text))
+        self._keep(self.saved, len(self.conversation) - 1, KeptTurn("user", text, model=model))
         self.post_message(PromptSubmitted(model, list(self.conversation), self.options))
 
     def _command(self, text: str, prompt: PromptInput) -> None:
@@ -329,6 +364,7 @@ class ChatPane(Vertical):
 
         self.reply = ChatMessage("assistant", model=model)
         self.reply.mounting = self._log_mount(self.reply)
+        self._keep_reply_started(self.reply)
         self.rate.clear()
         self.reply_started_at = time.monotonic()
         self.last_piece_at = None
@@ -345,6 +381,7 @@ class ChatPane(Vertical):
             self.rate.add(piece.arrived_at)
         self.last_piece_at = pieces[-1].arrived_at
         await self.reply.append(content, thinking)
+        self._keep_reply(self.reply, "streaming")
         strip = self.live_strip
         strip.record_rate(self.rate.rate(time.monotonic()))
         if strip.state:
@@ -379,7 +416,9 @@ class ChatPane(Vertical):
         if reply.content:
             # A stopped or broken-off reply is kept, so the conversation can go on from it.
             self.conversation.append({"role": "assistant", "content": reply.content})
+            self._keep_finished(reply, stats, error)
         elif error is not None:
+            self._keep_dropped(reply)
             self._failed_turn(stats.model, error)
             await reply.remove()
             return
@@ -498,11 +537,13 @@ class ChatPane(Vertical):
     async def action_new_chat(self) -> None:
         if self.streaming:
             self.post_message(StopRequested())
+        self._keep_let_go()
         # Let go of the replies on their way: what still comes for them is dropped quietly.
         streaming, self.reply = self.reply, None
         self._ended = deque(None for _ in self._ended)
         self._pulls.clear()  # a pull going on gets a new notice
         self.conversation.clear()
+        self._keep_new()
         self.pending_prompt = None
         if streaming is not None:
             await streaming.settle()
@@ -540,3 +581,134 @@ class ChatPane(Vertical):
 
     def _log_mount(self, widget) -> AwaitMount:
         return self.query_one("#chat-log", VerticalScroll).mount(widget)
+
+    # --- saved chats ---------------------------------------------------------------------------
+    # The pane says what to keep (``TurnToSave``, by position: ``conversation`` is the truth);
+    # the app hands it to the store's keeper thread.
+
+    def _keep(self, saved: SavedChat, position: int, turn: KeptTurn | None) -> None:
+        if turn is not None:
+            self._turn_notes[position] = turn
+        self.post_message(
+            TurnToSave(saved, position, turn, turn.model if turn else "", self.options)
+        )
+
+    def _reply_turn(self, reply: ChatMessage, state: str, stats: str = "") -> KeptTurn:
+        return KeptTurn(
+            "assistant", reply.content, reply.thinking, reply.model, state=state, stats=stats
+        )
+
+    def _keep_reply_started(self, reply: ChatMessage) -> None:
+        reply.kept_as = (self.saved, len(self.conversation))
+        self._keep(self.saved, len(self.conversation), self._reply_turn(reply, "streaming"))
+
+    def _keep_reply(self, reply: ChatMessage, state: str, stats: str = "") -> None:
+        kept_as = reply.kept_as
+        if kept_as is not None:
+            saved, position = kept_as
+            self._keep(saved, position, self._reply_turn(reply, state, stats))
+
+    def _keep_finished(
+        self, reply: ChatMessage, stats: ReplyStats, error: Exception | None
+    ) -> None:
+        line = describe(stats)
+        if error is not None:
+            line = f"{line} · {error}" if line else str(error)
+        state = "failed" if error is not None else "stopped" if stats.stopped else "done"
+        self._keep_reply(reply, state, line)
+
+    def _keep_dropped(self, reply: ChatMessage) -> None:
+        """Nothing came back: the prompt goes back to the input, and out of the saved chat."""
+        kept_as = reply.kept_as
+        if kept_as is not None:
+            saved, position = kept_as
+            self._keep(saved, max(0, position - 1), None)
+
+    def _keep_let_go(self) -> None:
+        """A new chat lets go of the replies on their way: each is kept as it stands."""
+        if self.reply is not None:
+            self._keep_reply(self.reply, "stopped")
+        for reply in self._ended:
+            if reply is not None:
+                self._keep_reply(reply, "done")
+
+    def _keep_new(self) -> None:
+        self.saved = SavedChat()
+        self._turn_notes.clear()
+
+    def show_saving(self, problem: str, words: str = "") -> None:
+        """``problem``: why nothing is saved, in a word or two (empty: saved); ``words``: the
+        whole reason, as the notification said it."""
+        if not self._ready:
+            return
+        state = self.query_one("#chat-saving", Static)
+        state.update(f"not saved: {problem}" if problem else "")
+        state.tooltip = words or None
+        state.set_class(bool(problem), "-problem")
+
+    async def open_conversation(self, conversation: Conversation, installed: bool) -> None:
+        """A saved conversation, as it was: its model (if installed), options and every turn.
+        The next prompt continues it, with the whole history sent."""
+        await self.action_new_chat()
+        self.saved = SavedChat(conversation.id, conversation.model, conversation.options)
+        self.saved.title = conversation.summary.title
+        turns = list(conversation.turns)
+        while turns and not turns[-1].content:
+            turns.pop()  # cut off before its first word: the next turn takes its place
+        from rigtui.ui.widgets.chat_message import ChatMessage
+
+        log = self.query_one("#chat-log", VerticalScroll)
+        messages = [
+            ChatMessage(
+                turn.role,
+                turn.content if turn.role == "user" else "",
+                model=turn.model or conversation.model,
+            )
+            for turn in turns
+        ]
+        await log.mount_all(messages)
+        for position, (turn, message) in enumerate(zip(turns, messages, strict=True)):
+            self.conversation.append(turn.message())
+            self._turn_notes[position] = KeptTurn(
+                turn.role, turn.content, turn.thinking, turn.model, turn.state, turn.stats
+            )
+            if turn.role == "assistant":
+                await message.show_saved(turn.content, turn.thinking, turn.stats, turn.state)
+        self.options = conversation.options
+        self.query_one("#chat-options-summary", Static).update(describe_options(self.options))
+        self.post_message(ChatOptionsChanged())
+        picker = self.query_one("#model-picker", Select)
+        if installed and conversation.model:
+            self._pick(picker, conversation.model)
+            self._user_picked = True
+        elif conversation.model:
+            self.notify(
+                f"{conversation.model} is not installed here: pick another model to go on "
+                f"(/pull {conversation.model} downloads it).",
+                severity="warning",
+            )
+        log.scroll_end(animate=False)
+
+    def action_chat_list(self) -> None:
+        self.post_message(ConversationPickerRequested())
+
+    def turns_now(self) -> list[KeptTurn]:
+        """The chat on screen, turn by turn (a reply streaming now too), for an export."""
+        turns = []
+        for position, message in enumerate(self.conversation):
+            note = self._turn_notes.get(position)
+            if note is None or note.content != message["content"]:
+                note = KeptTurn(message["role"], message["content"])
+            turns.append(note)
+        if self.reply is not None and self.reply.content:
+            turns.append(self._reply_turn(self.reply, "streaming"))
+        return turns
+
+    def action_export(self, format: str) -> None:
+        if not self.conversation and self.reply is None:
+            self.notify("Nothing to export yet: the conversation is empty.", severity="warning")
+            return
+        model = self.current_model or self.saved.model
+        self.post_message(
+            ChatExportRequested(self.saved, model, self.options, self.turns_now(), format)
+        )

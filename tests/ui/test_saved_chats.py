@@ -4,7 +4,9 @@ deleted and brought back, searched, exported; and a store that cannot be used.""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -408,3 +410,74 @@ async def test_an_unsaved_chat_exports_to_the_current_directory(chat_app, tmp_pa
         assert "Unsaved question" in path.read_text()
         await pilot.press("ctrl+l")
         await until(pilot, lambda: "not kept" in picker_list(app).problem, "why not kept")
+
+
+def streamed_so_far(database: Path) -> str | None:
+    """The reply rigtui has written while it streams, read as another program would."""
+    if not database.exists():
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)
+        try:
+            row = connection.execute(
+                "SELECT content FROM turns WHERE role = 'assistant' AND state = 'streaming'"
+                " AND length(content) > 0"
+            ).fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None  # not made yet
+    return row[0] if row else None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pty")
+async def test_kill_9_in_the_middle_of_a_reply_reopens_it_cut_off(chat_app, tmp_path):
+    from .test_terminal import Terminal
+
+    data_dir = tmp_path / "data"
+    database = data_dir / DATABASE_NAME
+    terminal = Terminal("--demo", "--data-dir", str(data_dir), "--demo-speed", "0.1")
+    try:
+        terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
+        terminal.send("4")
+        terminal.wait_until(lambda: terminal.shows("Ask…"), 30, "the prompt")
+        terminal.wait_until(lambda: terminal.shows("GB"), 30, "a model in the picker")
+        terminal.send("Why is my GPU slow?")
+        terminal.send("\r")
+        terminal.wait_until(lambda: streamed_so_far(database), 60, "part of the reply saved")
+        os.killpg(terminal.process.pid, signal.SIGKILL)
+        terminal.process.wait()
+    finally:
+        terminal.close()
+    partial = streamed_so_far(database)
+    assert partial
+
+    app = with_data_dir(chat_app(), data_dir)
+    heard = Heard()
+    async with app.run_test(size=(100, 30), message_hook=heard) as pilot:
+        await store_open(pilot, heard)
+        chat = await open_chat(pilot)
+        await pilot.press("ctrl+l")
+        listing = picker_list(app)
+        await until(pilot, lambda: titles(listing) == ["Why is my GPU slow?"], "listed")
+        await pilot.press("enter")
+        await heard.arrival(pilot, ConversationLoaded)
+        reply = last_reply(chat)
+        assert reply.content == partial
+        assert CUT_OFF_NOTE in rendered_text(reply.query_one(".reply-stats"))
+
+
+async def test_quitting_mid_reply_writes_what_streamed_so_far(chat_app, tmp_path):
+    app = with_data_dir(chat_app(speed=0.2), tmp_path)
+    heard = Heard()
+    async with app.run_test(size=(80, 24), message_hook=heard) as pilot:
+        await store_open(pilot, heard)
+        chat = await open_chat(pilot)
+        await send(pilot, chat, "Explain the power cap in detail")
+        await until(pilot, lambda: chat.reply is not None and len(chat.reply.content) > 20, "text")
+        shown = chat.reply.content
+        await pilot.press("ctrl+c")
+    [conversation] = saved(tmp_path)
+    reply = conversation.turns[1]
+    assert reply.cut_off  # it never ended: it reopens marked as cut off
+    assert reply.content.startswith(shown)  # all that was on screen, not the last write only

@@ -312,7 +312,7 @@ def under_a_file(data_dir: Path) -> Path:
     ("spoil", "word"),
     [
         (garbage_database, "damaged"),
-        (newer_database, "newer database"),
+        (newer_database, "newer schema"),
         (read_only_directory, ""),
         (under_a_file, "cannot create"),
     ],
@@ -365,7 +365,7 @@ async def test_a_write_that_fails_says_so_once_and_the_chat_goes_on(chat_app, tm
         finally:
             other.execute("ROLLBACK")
             other.close()
-        assert "database locked" in rendered_text(chat.query_one("#chat-saving", Static))
+        assert "not saved: locked" in rendered_text(chat.query_one("#chat-saving", Static))
         assert len([n for n in app._notifications if "not saved" in n.message]) == 1
 
 

@@ -36,9 +36,9 @@ def conversation_entry(summary: ConversationSummary, today: date, width: int = 0
 
 
 _SHORT_REASONS = (
-    ("newer rigtui", "newer database"),
-    ("damaged", "damaged database"),
-    ("locked", "database locked"),
+    ("newer rigtui", "newer schema"),
+    ("damaged", "damaged"),
+    ("locked", "locked"),
     ("full", "disk full"),
     ("readonly", "read-only"),
     ("read-only", "read-only"),
@@ -49,17 +49,17 @@ _SHORT_REASONS = (
 
 
 _KINDS = {
-    "locked": "database locked",
+    "locked": "locked",
     "full": "disk full",
-    "damaged": "damaged database",
-    "newer": "newer database",
+    "damaged": "damaged",
+    "newer": "newer schema",
     "unwritable": "read-only",
 }
 
 
 def short_reason(error: str, kind: str = "") -> str:
-    """Why the chats are not saved, in a word or two for the chat's toolbar (``kind``: the
-    store's word for the failure, where it gives one)."""
+    """Why the chats are not saved, in a word or two: at 80 columns the chat's toolbar has room
+    for about a dozen characters. ``kind``: the store's word for the failure, where it has one."""
     if kind in _KINDS:
         return _KINDS[kind]
     words = error.lower()

@@ -722,6 +722,8 @@ class RigApp(SurvivesErrors, App):
             self.post_message(said.ChatStoreFailed(str(error), getattr(error, "kind", "")))
 
         self.keeper = ChatKeeper(message.store, failed)
+        # Held here: at quitting, the screen's widgets are gone before the last write.
+        self._saving_chat = self.dashboard.chat
         self._list_all_chats()
 
     def on_chat_store_failed(self, message: said.ChatStoreFailed) -> None:
@@ -746,6 +748,12 @@ class RigApp(SurvivesErrors, App):
     def _close_saved_chats(self) -> None:
         keeper, self.keeper = self.keeper, None
         if keeper is not None:
+            from rigtui.store.chats import Turn
+
+            streaming = self._saving_chat.streaming_now()
+            if streaming is not None and streaming[0].id is not None:
+                saved, position, turn = streaming
+                keeper.streaming(saved.id, position, Turn(**dataclasses.asdict(turn)))
             # Deleted chats go for good on quitting (until then ctrl+z in the list undoes).
             keeper.submit(keeper.store.purge)
             keeper.close()

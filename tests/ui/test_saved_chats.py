@@ -436,15 +436,32 @@ async def test_kill_9_in_the_middle_of_a_reply_reopens_it_cut_off(chat_app, tmp_
 
     data_dir = tmp_path / "data"
     database = data_dir / DATABASE_NAME
-    terminal = Terminal("--demo", "--data-dir", str(data_dir), "--demo-speed", "0.1")
+    # At the story's own pace a reply streams for about two seconds: four writes while it does.
+    terminal = Terminal("--demo", "--data-dir", str(data_dir))
     try:
         terminal.wait_until(lambda: terminal.shows("Quit"), 30, "the dashboard")
         terminal.send("4")
         terminal.wait_until(lambda: terminal.shows("Ask…"), 30, "the prompt")
-        terminal.wait_until(lambda: terminal.shows("GB"), 30, "a model in the picker")
+        terminal.wait_until(lambda: terminal.shows(" GB · "), 60, "a model in the picker")
+        # The prompt takes the focus a frame after the tab shows: until a typed letter shows in
+        # it, keys would go to the dashboard ("?" opens the help).
+        for _ in range(50):
+            terminal.send("x")
+            try:
+                terminal.wait_until(lambda: terminal.shows("▊ x"), 1, "typed into the prompt")
+                break
+            except AssertionError:
+                continue
+        terminal.send("\x15")  # ctrl+u: the prompt empty again
+        terminal.wait_until(lambda: terminal.shows("Ask…"), 10, "the prompt emptied")
         terminal.send("Why is my GPU slow?")
         terminal.send("\r")
-        terminal.wait_until(lambda: streamed_so_far(database), 60, "part of the reply saved")
+        try:
+            terminal.wait_until(lambda: streamed_so_far(database), 60, "part of the reply saved")
+        except AssertionError as error:
+            with terminal.lock:
+                screen = "\n".join(terminal.screen.display)
+            raise AssertionError(f"{error}\n{screen}") from None
         os.killpg(terminal.process.pid, signal.SIGKILL)
         terminal.process.wait()
     finally:

@@ -632,6 +632,15 @@ class ChatPane(Vertical):
             if reply is not None:
                 self._keep_reply(reply, "done")
 
+    def streaming_now(self) -> tuple[SavedChat, int, KeptTurn] | None:
+        """The reply streaming now as it stands, for the app to write as it quits (the
+        messages saying so last are dropped at quitting)."""
+        reply = self.reply
+        if reply is None or reply.kept_as is None:
+            return None
+        saved, position = reply.kept_as
+        return saved, position, self._reply_turn(reply, "streaming")
+
     def _keep_new(self) -> None:
         self.saved = SavedChat()
         self._turn_notes.clear()

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.cells import cell_len
 
 from rigtui.store.chats import ConversationSummary
 from rigtui.ui.render.conversations import conversation_entry, short_reason, when
@@ -50,7 +51,7 @@ def test_any_entry_renders_literally_in_two_lines(title, updated_at, turns, widt
     assert len(lines) == 2
     assert "\x1b" not in text
     if width:
-        assert all(len(line) <= width for line in lines)
+        assert all(cell_len(line) <= width for line in lines)  # columns, not characters
     if math.isnan(updated_at):
         assert lines[1].startswith("?")
 

@@ -283,7 +283,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--json", action="store_true", help="machine-readable output")
     _common_options(fit, suppress=True)
+    _chats_parser(commands)
     return parser
+
+
+def _chats_parser(commands: argparse._SubParsersAction) -> None:
+    chats = commands.add_parser(
+        "chats",
+        help="list or export the saved chats",
+        description="The conversations the dashboard's chat saved (in DIR/chats.db, DIR being "
+        "--data-dir). Without an action: list.",
+    )
+    _common_options(chats, suppress=True)
+    actions = chats.add_subparsers(dest="chats_action", metavar="ACTION")
+    listing = actions.add_parser("list", help="a table of the saved chats, newest first")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument(
+        "--search", type=_text("the search text"), metavar="TEXT", help="only chats with TEXT"
+    )
+    _common_options(listing, suppress=True)
+    export = actions.add_parser("export", help="one chat as Markdown or JSON")
+    export.add_argument("conversation", type=_chat_id, metavar="ID", help="from chats list")
+    export.add_argument(
+        "--format", choices=("md", "json"), default="md", help="default: md (Markdown)"
+    )
+    export.add_argument(
+        "--output", type=_file_name, metavar="FILE", help="write to FILE (default: stdout)"
+    )
+    export.add_argument("--force", action="store_true", help="replace an existing FILE")
+    _common_options(export, suppress=True)
+
+
+def _chat_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a chat's number (rigtui chats list shows them), got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a chat's number is 1 or more, got {value}")
+    return value
 
 
 def _file_name(text: str) -> Path:
@@ -438,6 +478,21 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
             plot=args.plot,
         )
         return bench.run(settings, demo, options)
+    if args.command == "chats":
+        from rigtui.commands import chats
+
+        return chats.run(
+            settings,
+            chats.ChatsOptions(
+                action=args.chats_action or "list",
+                as_json=getattr(args, "json", False),
+                search=getattr(args, "search", None) or "",
+                conversation=getattr(args, "conversation", None),
+                format=getattr(args, "format", "md"),
+                output=getattr(args, "output", None),
+                force=getattr(args, "force", False),
+            ),
+        )
     from rigtui.commands import dashboard
 
     return dashboard.run(settings, demo, replay=args.replay)

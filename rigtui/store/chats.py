@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import sqlite3
@@ -173,7 +174,9 @@ def options_from_json(text: str) -> ChatOptions:
     extra = raw.get("extra")
     return ChatOptions(
         system_prompt=pick("system_prompt", str) or "",
-        temperature=float(temperature) if temperature is not None else None,
+        temperature=(
+            float(temperature) if temperature is not None and math.isfinite(temperature) else None
+        ),
         num_ctx=pick("num_ctx", int),
         num_gpu=pick("num_gpu", int),
         keep_alive=pick("keep_alive", str),

@@ -195,6 +195,19 @@ def test_a_job_that_raises_is_reported_and_the_thread_goes_on(store, heard):
     keeper.close()
 
 
+def test_a_listener_that_raises_does_not_stop_the_writes(store):
+    def gone(error: StoreError) -> None:
+        raise RuntimeError("the app is gone")
+
+    keeper = ChatKeeper(store, gone)
+    conversation = store.start("m", ChatOptions())
+    keeper.submit(lambda: 1 / 0)
+    keeper.finished(conversation, 0, Turn("user", "still saved"))
+    assert keeper.flush(timeout_s=DEADLINE_S) is True
+    assert saved_turns(store.path) == [(0, "still saved", "done")]
+    keeper.close()
+
+
 def test_the_thread_writes_a_streaming_turn_on_its_own(store, heard):
     keeper = ChatKeeper(store, heard.error)
     conversation = store.start("m", ChatOptions())

@@ -14,6 +14,7 @@ keeper with ``thread=False`` and call ``pump()`` themselves after stepping the c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -184,10 +185,17 @@ class ChatKeeper:
             # Once per kind of failure: a full disk would otherwise say so twice a second.
             if error.kind not in self._reported:
                 self._reported.add(error.kind)
-                self._on_error(error)
+                _tell(self._on_error, error)
             return False
         if self._reported:
             self._reported.clear()
             if self._on_recovered is not None:
-                self._on_recovered()
+                _tell(self._on_recovered)
         return True
+
+
+def _tell(callback: Callable[..., None], *arguments: object) -> None:
+    # A listener that fails (an app already gone: call_from_thread raises) must not end the
+    # thread that still has turns to write.
+    with contextlib.suppress(Exception):
+        callback(*arguments)

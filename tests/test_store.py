@@ -7,10 +7,13 @@ what was saved before is still there, byte for byte or row for row.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -368,30 +371,73 @@ def test_a_data_dir_under_a_file_is_refused_in_words(tmp_path):
     assert blocker.read_text() == "not a directory"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permissions")
-def test_a_read_only_data_dir_is_refused_in_words(tmp_path):
-    tmp_path.chmod(0o555)
-    try:
-        with pytest.raises(StoreUnavailableError) as raised:
-            ChatStore.open(tmp_path)
-        assert "read-only" in str(raised.value)
-    finally:
-        tmp_path.chmod(0o755)
+READ_ONLY_CHILD = """
+import os, sys
+from pathlib import Path
+from rigtui.store.chats import ChatStore, StoreError, Turn
+if os.geteuid() == 0:  # root writes through permissions: be nobody for the rest
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    store = ChatStore.open(Path(sys.argv[1]))
+    store.put_turn(1, 5, Turn("user", "written"))
+    print("written")
+except StoreError as error:
+    print(error.kind, error, sep="\\n")
+"""
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permissions")
-def test_a_read_only_file_fails_in_words_and_is_left_as_it_is(tmp_path):
-    path, before = closed_copy(tmp_path)
-    path.chmod(0o444)
+@pytest.mark.parametrize(
+    ("case", "mode_of_dir", "mode_of_file", "words"),
+    [
+        ("empty", 0o555, None, "the directory {dir} is read-only"),
+        ("saved", 0o555, 0o644, "the directory {dir} is read-only"),
+        ("saved", 0o755, 0o444, "the file is read-only"),
+        ("saved", 0o755, 0o000, "the file cannot be read"),
+    ],
+)
+def test_an_unwritable_data_dir_or_file_is_said_and_left_as_it_is(
+    tmp_path, case, mode_of_dir, mode_of_file, words
+):
+    """Run by an ordinary user (a child that drops root first), with the real permissions."""
+    # Under /tmp itself: pytest's own folders are closed to other users.
+    base = Path(tempfile.mkdtemp(prefix="rigtui-permissions-"))
     try:
-        with pytest.raises(StoreError) as raised:
-            store = ChatStore.open(tmp_path)
-            store.put_turn(1, 5, Turn("user", "x"))
-        assert raised.value.kind in {"read-only", "unavailable"}
-        assert "read-only" in str(raised.value)
+        data_dir = base / "data"
+        data_dir.mkdir()
+        if case == "saved":
+            saved(data_dir)[0].close()
+        base.chmod(0o755)
+        if os.geteuid() == 0:
+            for path in (data_dir, *data_dir.iterdir()):
+                os.chown(path, 65534, 65534)
+        before = {path.name: path.read_bytes() for path in data_dir.iterdir()}  # WAL folded in
+        if mode_of_file is not None:
+            (data_dir / DATABASE_NAME).chmod(mode_of_file)
+        data_dir.chmod(mode_of_dir)
+        child = subprocess.run(
+            [sys.executable, "-c", READ_ONLY_CHILD, str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(Path(chats.__file__).parents[2])},
+        )
+        data_dir.chmod(0o755)
+        if mode_of_file is not None:
+            (data_dir / DATABASE_NAME).chmod(0o644)
+        kind, message = child.stdout.splitlines()[:2]
+        assert kind in {"read-only", "unavailable"}, child.stdout + child.stderr
+        assert words.format(dir=data_dir) in message
+        # SQLite may leave its -wal and -shm beside the file; the file itself is untouched.
+        if case == "saved":
+            assert (data_dir / DATABASE_NAME).read_bytes() == before[DATABASE_NAME]
+        else:
+            assert list(data_dir.iterdir()) == []
     finally:
-        path.chmod(0o644)
-    assert path.read_bytes() == before
+        for path in (base / "data", base / "data" / DATABASE_NAME):
+            with contextlib.suppress(OSError):
+                path.chmod(0o755)
+        shutil.rmtree(base)
 
 
 # --- migrations -------------------------------------------------------------------------------

@@ -235,7 +235,9 @@ def _why_not_writable(path: Path) -> str:
         return f"{folder} is not a directory"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"the directory {folder} is read-only"
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+    if path.exists() and not os.access(path, os.R_OK):
+        return "the file cannot be read (its permissions)"
+    if path.exists() and not os.access(path, os.W_OK):
         return "the file is read-only"
     return "the file system refuses it"
 
@@ -301,6 +303,10 @@ class ChatStore:
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             _migrate(connection, path)
+            # A file SQLite could open only for reading fails here, not at the first reply the
+            # user believes saved.
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
         except sqlite3.Error as error:
             connection.close()
             raise _store_error(StoreUnavailableError, error, path) from None

@@ -294,14 +294,14 @@ def _chats_parser(commands: argparse._SubParsersAction) -> None:
         description="The conversations the dashboard's chat saved (in DIR/chats.db, DIR being "
         "--data-dir). Without an action: list.",
     )
-    _common_options(chats, suppress=True)
+    _data_options(chats)
     actions = chats.add_subparsers(dest="chats_action", metavar="ACTION")
     listing = actions.add_parser("list", help="a table of the saved chats, newest first")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.add_argument(
         "--search", type=_text("the search text"), metavar="TEXT", help="only chats with TEXT"
     )
-    _common_options(listing, suppress=True)
+    _data_options(listing)
     export = actions.add_parser("export", help="one chat as Markdown or JSON")
     export.add_argument("conversation", type=_chat_id, metavar="ID", help="from chats list")
     export.add_argument(
@@ -311,7 +311,25 @@ def _chats_parser(commands: argparse._SubParsersAction) -> None:
         "--output", type=_file_name, metavar="FILE", help="write to FILE (default: stdout)"
     )
     export.add_argument("--force", action="store_true", help="replace an existing FILE")
-    _common_options(export, suppress=True)
+    _data_options(export)
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    """The options that matter to a command that reads only what rigtui kept."""
+    parser.add_argument(
+        "--data-dir",
+        type=_file_name,
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="where rigtui keeps chats (default ~/.local/share/rigtui)",
+    )
+    parser.add_argument(
+        "--config",
+        type=_file_name,
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="settings file (default ~/.config/rigtui/config.toml)",
+    )
 
 
 def _chat_id(text: str) -> int:

@@ -242,10 +242,6 @@ def _why_not_writable(path: Path) -> str:
     return "the file system refuses it"
 
 
-def _words(error: BaseException, path: Path) -> str:
-    return _failure(error, path)[1]
-
-
 def _store_error(kind_of: type[StoreError], error: BaseException, path: Path) -> StoreError:
     kind, words = _failure(error, path)
     return kind_of(words, kind)

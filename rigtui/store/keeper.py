@@ -7,6 +7,10 @@ written again at the same pace until it goes through, so nothing is lost once th
 failure is handed to ``on_error`` once per kind until a write succeeds again (``on_recovered``),
 and the conversation goes on in memory.
 
+Turns go through :meth:`ChatKeeper.streaming` and :meth:`ChatKeeper.finished` (a user's prompt
+too: it is a finished turn), which are retried; :meth:`ChatKeeper.submit` runs any other call on
+the store once, in order.
+
 Time comes from an injected clock, and all the work is in :meth:`ChatKeeper.pump`: the thread
 only calls it and sleeps until the next write is due or something is handed in. Tests build the
 keeper with ``thread=False`` and call ``pump()`` themselves after stepping the clock.

@@ -183,6 +183,17 @@ def test_a_full_disk_is_reported_again_after_a_recovery(store, stepped, heard):
     assert saved_turns(store.path) == [(0, "short", "done")]
 
 
+def test_a_turn_of_a_purged_conversation_is_dropped_not_retried(store, stepped, heard):
+    keeper, _ = stepped
+    conversation = store.start("m", ChatOptions())
+    keeper.streaming(conversation, 1, streamed("It"))
+    keeper.submit(lambda: store.delete(conversation))
+    keeper.submit(store.purge)
+    assert keeper.pump() is None  # nothing waits: the turn had nowhere to go
+    assert keeper.unsaved_turns == 0 and heard.errors == []
+    assert saved_turns(store.path) == []
+
+
 def test_a_job_that_raises_is_reported_and_the_thread_goes_on(store, heard):
     keeper = ChatKeeper(store, heard.error)
     conversation = store.start("m", ChatOptions())

@@ -73,7 +73,7 @@ class StoreError(Exception):
 
     ``kind`` names the failure for whoever reports it once per kind: ``full``, ``locked``,
     ``damaged``, ``newer``, ``read-only``, ``unavailable`` (the directory or file cannot be
-    opened), ``io`` or ``other``."""
+    opened), ``io``, ``gone`` (a write to a conversation purged meanwhile) or ``other``."""
 
     def __init__(self, message: str, kind: str = "other") -> None:
         super().__init__(message)
@@ -206,6 +206,8 @@ def _failure(error: BaseException, path: Path) -> tuple[str, str]:
         return "io", f"{path}: {error.strerror or error}"
     text = str(error)
     code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    if isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY" in text:
+        return "gone", f"{path}: that conversation is no longer saved (it was deleted for good)"
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "database is locked" in text:
         return "locked", (
             f"{path} is locked by another program (it kept the lock past the wait): "

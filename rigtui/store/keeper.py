@@ -152,9 +152,11 @@ class ChatKeeper:
                 del self._pending[key]
                 self._written_at[key] = now
         for key, turn in due.items():
-            if not self._guarded(functools.partial(self.store.put_turn, *key, turn)):
-                with self._changed:
-                    self._pending.setdefault(key, turn)  # unless newer text came meanwhile
+            failure = self._guarded(functools.partial(self.store.put_turn, *key, turn))
+            if failure is not None:
+                if failure.kind != "gone":  # a purged conversation's turn has nowhere to go
+                    with self._changed:
+                        self._pending.setdefault(key, turn)  # unless newer text came meanwhile
             elif turn.state != "streaming":
                 with self._changed:
                     if key not in self._pending:
@@ -179,23 +181,24 @@ class ChatKeeper:
         self._news = True
         self._changed.notify()
 
-    def _guarded(self, job: Callable[[], object]) -> bool:
+    def _guarded(self, job: Callable[[], object]) -> StoreError | None:
         """Run ``job``; a failure goes to ``on_error`` once per kind, never up the thread."""
         try:
             job()
         except Exception as error:  # noqa: BLE001 - the keeper's thread must outlive any write
             if not isinstance(error, StoreError):
                 error = StoreWriteError(f"{self.store.path}: not saved ({error!r})", "other")
-            # Once per kind of failure: a full disk would otherwise say so twice a second.
-            if error.kind not in self._reported:
+            # Once per kind of failure: a full disk would otherwise say so twice a second. A
+            # conversation deleted for good is what the user asked for, not a failure to show.
+            if error.kind not in self._reported and error.kind != "gone":
                 self._reported.add(error.kind)
                 _tell(self._on_error, error)
-            return False
+            return error
         if self._reported:
             self._reported.clear()
             if self._on_recovered is not None:
                 _tell(self._on_recovered)
-        return True
+        return None
 
 
 def _tell(callback: Callable[..., None], *arguments: object) -> None:

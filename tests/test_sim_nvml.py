@@ -232,17 +232,30 @@ def test_process_utilization_follows_the_size_query_protocol(sim, clock):
     # Sized right: filled, and the count written back.
     assert _process_utilization(handle, array, 1, 0) == (pynvml.NVML_SUCCESS, 1)
     assert array[0].pid == next(p.pid for p in sim.rig.processes.values() if p.gpu)
-    # Nothing since the newest sample's own timestamp: NOT_FOUND, count 0.
-    assert _process_utilization(handle, None, 0, array[0].timeStamp) == (
+    # Time moves on, the GPU keeps working: a newer sample, stamped later.
+    clock.set(46)
+    later = pynvml.nvmlDeviceGetProcessUtilization(handle, array[0].timeStamp)
+    assert [sample.timeStamp > array[0].timeStamp for sample in later] == [True]
+    pynvml.nvmlShutdown()
+
+
+def test_process_utilization_after_the_work_stops_is_not_found(sim, clock):
+    clock.set(5)  # the story is idle: only this process on the GPU
+    sim.rig.list_real_process(50001, "embed", 0, sm_util_pct=40.0)
+    clock.set(6)
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    (busy,) = pynvml.nvmlDeviceGetProcessUtilization(handle, 0)
+    assert (busy.pid, busy.smUtil) == (50001, 40)
+    sim.rig.gpu_activity(50001, 0, sm_util_pct=0.0)
+    clock.set(7)
+    # Its last sample is older than the one already read: NOT_FOUND, count 0.
+    assert _process_utilization(handle, None, 0, busy.timeStamp) == (
         pynvml.NVML_ERROR_NOT_FOUND,
         0,
     )
     with pytest.raises(pynvml.NVMLError_NotFound):
-        pynvml.nvmlDeviceGetProcessUtilization(handle, array[0].timeStamp)
-    # Time moves on, the GPU keeps working: new samples.
-    clock.set(46)
-    later = pynvml.nvmlDeviceGetProcessUtilization(handle, array[0].timeStamp)
-    assert [sample.timeStamp > array[0].timeStamp for sample in later] == [True]
+        pynvml.nvmlDeviceGetProcessUtilization(handle, busy.timeStamp)
     pynvml.nvmlShutdown()
 
 

@@ -290,13 +290,17 @@ def test_each_gpu_process_has_its_sm_and_memory_bandwidth_share(sim, clock):
 
 def test_no_sample_since_the_last_read_means_idle_not_unknown(sim, clock):
     """NOT_FOUND after samples were read: nothing used the GPU since, so 0 %."""
-    clock.set(45)
+    clock.set(5)  # the story is idle: only this process on the GPU
+    sim.rig.list_real_process(50001, "embed", 0, sm_util_pct=40.0, mem_util_pct=10.0)
+    clock.set(6)
     source = open_source()
-    assert source.read()[0].processes[0].sm_util_pct > 50
-    again = source.read()[0].processes[0]  # the clock stood still: no newer sample
-    assert (again.sm_util_pct, again.memory_util_pct, again.utilization_reason) == (0, 0, None)
-    clock.set(47)
-    assert source.read()[0].processes[0].sm_util_pct > 50
+    (busy,) = source.read()[0].processes
+    assert (busy.sm_util_pct, busy.memory_util_pct) == (40, 10)
+    assert source.read()[0].processes[0].sm_util_pct == 40  # still busy: a newer sample
+    sim.rig.gpu_activity(50001, 0, sm_util_pct=0.0)
+    clock.set(7)
+    (idle,) = source.read()[0].processes
+    assert (idle.sm_util_pct, idle.memory_util_pct, idle.utilization_reason) == (0, 0, None)
 
 
 def test_a_process_without_any_sample_yet_is_na_with_that_reason(sim, clock):

@@ -111,13 +111,20 @@ def process_utilization(rig: SimulatedRig, profile: DriverProfile):
         if not profile.process_utilization:
             return ERROR_NOT_SUPPORTED
         count = cast(count_out, POINTER(c_uint))
-        entries = [
-            (pid, work, stamp)
-            for pid, process in sorted(rig.processes.items())
-            if (work := process.gpu.get(g)) is not None
-            and work.sampled_at_s is not None
-            and (stamp := int(work.sampled_at_s * 1e6)) > last_seen_us
-        ]
+        now_us = int(rig.epoch_time() * 1e6)
+        entries = []
+        for pid, process in sorted(rig.processes.items()):
+            work = process.gpu.get(g)
+            if work is None or work.sampled_at_s is None:
+                continue
+            if work.sm_now_pct + work.mem_now_pct > 0:
+                # The driver keeps sampling a busy process on its own clock: under a clock that
+                # stands still (staged pictures) there is still a sample newer than the last.
+                stamp = max(now_us, last_seen_us + 1)
+            else:
+                stamp = int(work.sampled_at_s * 1e6)  # idle now: its last busy moment
+            if stamp > last_seen_us:
+                entries.append((pid, work, stamp))
         if not entries:
             count[0] = 0
             return ERROR_NOT_FOUND

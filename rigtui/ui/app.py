@@ -34,8 +34,10 @@ from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.pacing import NewestWins, PaceClock, SamplingLoop
+from rigtui.telemetry.signals import PidOrigin, ProcessSignals, SignalCheck, SignalTarget
 from rigtui.ui import messages as said
 from rigtui.ui.bindings import APP_BINDINGS, TAB_KEYS
+from rigtui.ui.screens.confirm_signal import ConfirmSignalScreen
 from rigtui.ui.screens.dashboard import DashboardScreen
 from rigtui.ui.screens.help import HelpScreen
 from rigtui.ui.tuning.command_palette import SteadyCommandPalette
@@ -45,6 +47,7 @@ from rigtui.ui.tuning.garbage import (
     release_full_collections,
 )
 from rigtui.ui.tuning.surviving import SurvivesErrors
+from rigtui.ui.widgets.process_pane import ProcessPane
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 STARTUP_SETTLED_S = 5.0
@@ -343,6 +346,7 @@ class RigApp(SurvivesErrors, App):
                 partial(self.action_show_tab, tab),
             )
         yield SystemCommand("Help: every key", "The keys of this screen (?)", self.action_help)
+        yield from self._process_commands()
         if self.source.ollama_address is not None:
             yield SystemCommand("New chat", "Start a new conversation (ctrl+n)", self._new_chat)
             yield SystemCommand(
@@ -674,3 +678,90 @@ class RigApp(SurvivesErrors, App):
         if not self.replay.slower():
             self.bell()
         self._show_replay_position()
+
+    # --- process control ----------------------------------------------------------------------
+
+    process_signal_uid: int | None = None
+    """The user signals are sent as (None: this process's effective uid); tests set another."""
+
+    def on_every_process_wanted(self, message: said.EveryProcessWanted) -> None:
+        sampler = self.sampler
+        if sampler is not None:
+            # Read on the sampling thread at its next round: one attribute, set whole.
+            sampler.system.all_processes = message.every
+
+    def process_signals(self) -> ProcessSignals:
+        """Where the listed PIDs come from decides whether a signal may be sent at all."""
+        if self.replay is not None:
+            origin = PidOrigin.RECORDED
+        elif self.sampler is not None:
+            origin = PidOrigin.LOCAL if self.sampler.pids_are_local else PidOrigin.SIMULATED
+        else:
+            origin = PidOrigin.SIMULATED if self.source.environment else PidOrigin.LOCAL
+        return ProcessSignals(origin, uid=self.process_signal_uid)
+
+    def on_process_signal_requested(self, message: said.ProcessSignalRequested) -> None:
+        self._check_signal(self.process_signals(), message.target, message.action)
+
+    @work(thread=True, group="process-signal", name="process-signal-check")
+    def _check_signal(self, signals: ProcessSignals, target: SignalTarget, action: str) -> None:
+        self.post_message(said.ProcessSignalChecked(signals.check(target), action))
+
+    def on_process_signal_checked(self, message: said.ProcessSignalChecked) -> None:
+        check = message.check
+        if not check.allowed:
+            # Said before asking: there is nothing to confirm.
+            severity = "information" if check.gone else "warning"
+            self.notify(check.refusal or "", title="Not sent", severity=severity, timeout=8)
+            return
+
+        def answered(send: bool | None) -> None:
+            if send:
+                self._send_signal(self.process_signals(), check, message.action)
+
+        self.push_screen(ConfirmSignalScreen(check.target, message.action, check.owner), answered)
+
+    @work(thread=True, group="process-signal", name="process-signal-send")
+    def _send_signal(self, signals: ProcessSignals, check: SignalCheck, action: str) -> None:
+        self.post_message(said.ProcessSignalSent(signals.send(check, action)))
+
+    def on_process_signal_sent(self, message: said.ProcessSignalSent) -> None:
+        outcome = message.outcome
+        if outcome.sent:
+            self.notify(outcome.message, title="Sent", timeout=5)
+        elif outcome.gone:
+            self.notify(outcome.message, title="Not sent", timeout=6)
+        else:
+            self.notify(outcome.message, title="Not sent", severity="error", timeout=10)
+
+    def _process_commands(self):
+        """The Processes tab's keys in the command palette."""
+
+        def on_processes(action: str):
+            def run() -> None:
+                self.action_show_tab("processes-tab")
+                pane = self.dashboard.query_one(ProcessPane)
+                self.call_after_refresh(pane.run_action, action)
+
+            return run
+
+        for title, help_text, action in (
+            (
+                "Processes: sort by the next column",
+                "VRAM, SM%, CPU%, memory, PID, name (s)",
+                "sort_next",
+            ),
+            ("Processes: reverse the sort", "Biggest or smallest first (r)", "sort_reverse"),
+            ("Processes: filter", "By name, command, user or PID (/)", "open_filter"),
+            (
+                "Processes: terminate the selected process",
+                "SIGTERM, after a confirmation (T)",
+                "signal('terminate')",
+            ),
+            (
+                "Processes: kill the selected process",
+                "SIGKILL, after a confirmation (K)",
+                "signal('kill')",
+            ),
+        ):
+            yield SystemCommand(title, help_text, on_processes(action))

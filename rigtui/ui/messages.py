@@ -18,6 +18,7 @@ from rigtui.llm.ollama import (
 from rigtui.llm.stats import ReplyStats
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
+from rigtui.telemetry.signals import SignalCheck, SignalOutcome, SignalTarget
 
 
 class RigMessage(Message):
@@ -159,3 +160,40 @@ class PullFinished(RigMessage):
         super().__init__()
         self.model = model
         self.error = error
+
+
+# --- process control ------------------------------------------------------------------------
+
+
+class EveryProcessWanted(RigMessage):
+    """The Processes tab was shown (``every``) or hidden: read every process, or the busiest."""
+
+    def __init__(self, every: bool) -> None:
+        super().__init__()
+        self.every = every
+
+
+class ProcessSignalRequested(RigMessage):
+    """The user asked to ``terminate`` or ``kill`` the selected process."""
+
+    def __init__(self, target: SignalTarget, action: str) -> None:
+        super().__init__()
+        self.target = target
+        self.action = action
+
+
+class ProcessSignalChecked(RigMessage):
+    """Whether the signal may be sent (``check.refusal`` says why not), before asking."""
+
+    def __init__(self, check: SignalCheck, action: str) -> None:
+        super().__init__()
+        self.check = check
+        self.action = action
+
+
+class ProcessSignalSent(RigMessage):
+    """What sending the confirmed signal came to (sent, already exited, refused)."""
+
+    def __init__(self, outcome: SignalOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome

@@ -32,7 +32,7 @@ from rigtui.ui.widgets.history_chart import HistoryChart
 from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_list import ProcessList
-from rigtui.ui.widgets.process_table import ProcessTable
+from rigtui.ui.widgets.process_pane import ProcessPane
 from rigtui.ui.widgets.rig_header import RigHeader
 
 GPU_PROCESS_COLUMNS = [
@@ -151,13 +151,7 @@ class DashboardScreen(KeptColours, Screen):
                             yield HistoryChart(title, scale=scale, id=f"big-chart-{suffix}")
                         yield HistoryChart("PCIe RX MB/s", scale=1e6, id="big-chart-pcie")
             with TabPane("Processes", id="processes-tab"):
-                with _Column(id="process-panes"):
-                    yield ProcessTable(
-                        GPU_PROCESS_COLUMNS,
-                        id="gpu-processes",
-                        empty_message="no process is using a GPU",
-                    )
-                    yield ProcessTable(CPU_PROCESS_COLUMNS, id="cpu-processes")
+                yield ProcessPane(id="process-panes")
             with TabPane("Chat", id="chat-tab"):
                 with _Row(id="chat-layout"):
                     yield ChatPane()
@@ -273,13 +267,13 @@ class DashboardScreen(KeptColours, Screen):
             return
         active = self._one("#tabs", TabbedContent).active
         if active == "rig-tab":
-            self._fill_processes("#rig-gpu-processes", "#rig-cpu-processes", full=False)
+            self._fill_processes("#rig-gpu-processes", "#rig-cpu-processes")
             if self.has_class("-tall"):
                 self._fill_charts("rig-chart")
         elif active == "charts-tab":
             self._fill_charts("big-chart")
         elif active == "processes-tab":
-            self._fill_processes("#gpu-processes", "#cpu-processes", full=True)
+            self._one("#process-panes", ProcessPane).show(self.snapshot)
         elif active == "chat-tab":
             # The live strip only while it is seen: a hidden widget that repaints has Textual
             # work out the whole screen's map again, every second.
@@ -333,7 +327,8 @@ class DashboardScreen(KeptColours, Screen):
 
     # --- tables and charts ------------------------------------------------------------------
 
-    def _fill_processes(self, gpu_table_id: str, cpu_table_id: str, *, full: bool) -> None:
+    def _fill_processes(self, gpu_table_id: str, cpu_table_id: str) -> None:
+        """The Rig tab's glance at the processes (the Processes tab fills itself)."""
         snapshot = self.snapshot
         assert snapshot is not None
         gpu_rows = []
@@ -346,12 +341,12 @@ class DashboardScreen(KeptColours, Screen):
                     units.size(process.used_memory_bytes),
                     process.kind,
                 ]
-                if full:
-                    cells.append(literal(process.command))
                 gpu_rows.append((f"{gpu.index}:{process.pid}", cells))
-        self._one(gpu_table_id, ProcessTable if full else ProcessList).show_rows(gpu_rows)
+        self._one(gpu_table_id, ProcessList).show_rows(gpu_rows)
         cpu_rows = []
-        for process in snapshot.processes:
+        # The busiest dozen, also while every process is read for the Processes tab.
+        busiest = sorted(snapshot.processes, key=lambda p: (-p.cpu_pct, p.pid))[:12]
+        for process in busiest:
             cells = [
                 str(process.pid),
                 literal(process.username),
@@ -359,10 +354,8 @@ class DashboardScreen(KeptColours, Screen):
                 units.size(process.rss_bytes),
                 literal(process.name),
             ]
-            if full:
-                cells.append(literal(process.command))
             cpu_rows.append((str(process.pid), cells))
-        self._one(cpu_table_id, ProcessTable if full else ProcessList).show_rows(cpu_rows)
+        self._one(cpu_table_id, ProcessList).show_rows(cpu_rows)
 
     def _fill_charts(self, prefix: str) -> None:
         snapshot = self.snapshot

@@ -53,6 +53,9 @@ class HelpScreen(ModalScreen[None]):
 
         screens = [screen for screen in self.app.screen_stack if screen is not self]
         groups = [("Everywhere", [self.app, *screens])]
+        from rigtui.ui.widgets.process_pane import ProcessPane
+
+        groups.append(("In the Processes tab (3)", [ProcessPane]))
         if self.app.check_action("show_tab", ("chat-tab",)) is not False:
             groups.append(("In the chat (tab 4)", [ChatPane]))  # not without Ollama
         for title, sources in groups:

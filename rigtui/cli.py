@@ -24,6 +24,7 @@ from rigtui.config import (
 )
 from rigtui.llm.ollama import parse_ollama_host
 from rigtui.sources import demo_options
+from rigtui.store.state import remembered_settings
 
 
 def _interval(text: str) -> float:
@@ -451,7 +452,9 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
         "data_dir": getattr(args, "data_dir", None),
     }
     try:
-        settings = load_settings(flags, environ, args.config)
+        # Only the dashboard takes what it remembered (a recording keeps its own interval).
+        remembered = remembered_settings if args.command is None else None
+        settings = load_settings(flags, environ, args.config, remembered)
         parse_ollama_host(settings.ollama_host)
     except (SettingsError, ValueError) as error:
         print(f"rigtui: error: {error}", file=sys.stderr)

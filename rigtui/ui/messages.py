@@ -197,3 +197,56 @@ class ProcessSignalSent(RigMessage):
     def __init__(self, outcome: SignalOutcome) -> None:
         super().__init__()
         self.outcome = outcome
+
+
+# --- recall: prompt history, presets, remembered settings --------------------------------------
+
+
+class PromptKept(RigMessage):
+    """A prompt was sent: the app keeps it in the prompt history across restarts."""
+
+    def __init__(self, prompt: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+
+class ModelChosen(RigMessage):
+    """The user picked a model in the chat's picker: remembered for the next start."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+
+class PresetSaved(RigMessage):
+    """A system-prompt preset was saved (a new one, or one replaced) in the options screen."""
+
+    def __init__(self, name: str, system_prompt: str) -> None:
+        super().__init__()
+        self.name = name
+        self.system_prompt = system_prompt
+
+
+class PresetDeleted(RigMessage):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class KeptRead(RigMessage):
+    """What the data directory kept from earlier sessions, read on a thread at the start:
+    the prompt history (oldest first), the presets, the remembered values, and what could not
+    be read (each said once)."""
+
+    def __init__(
+        self,
+        prompts: list[str],
+        presets: dict[str, str],
+        remembered: dict,
+        problems: list[str],
+    ) -> None:
+        super().__init__()
+        self.prompts = prompts
+        self.presets = presets
+        self.remembered = remembered
+        self.problems = problems

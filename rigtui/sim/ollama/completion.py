@@ -67,6 +67,8 @@ class Completions:
         model, think, empty, prompt = asked.model, asked.think, asked.empty, asked.prompt
         keep_alive_s, options = asked.keep_alive_s, asked.options
         log["model"] = model or None
+        if chat:  # what the client sent as the history: tests check regenerate and resend
+            log["messages"] = body.get("messages")
         spec = self._library.installed_spec(model)
         if spec is None:
             if chat and self._version < (0, 12):

@@ -36,6 +36,8 @@ from rigtui.text.safe import literal
 from rigtui.ui.messages import (
     ChatOptionsChanged,
     ChatOptionsRequested,
+    ModelChosen,
+    PromptKept,
     PromptSubmitted,
     PullRequested,
     StopRequested,
@@ -109,6 +111,22 @@ class ChatPane(Vertical):
             id="chat-copy-code",
             tooltip="Copy the last code block of the last reply",
         ),
+        Binding(
+            "ctrl+g",
+            "regenerate",
+            "Regenerate",
+            show=False,
+            id="chat-regenerate",
+            tooltip="Regenerate the last reply: drop it and ask again with the same history",
+        ),
+        Binding(
+            "ctrl+l",
+            "edit_last",
+            "Edit last",
+            show=False,
+            id="chat-edit-last",
+            tooltip="Edit the last prompt: Enter resends it in place of the last exchange",
+        ),
     ]
 
     streaming: reactive[bool] = reactive(False)
@@ -139,6 +157,12 @@ class ChatPane(Vertical):
         self._app_picks: list[str] = []
         """Models the pane set in the picker whose Changed events have not come yet."""
         self._ready = False
+        self.presets: dict[str, str] = {}
+        """System-prompt presets by name, for the options screen (the app keeps them)."""
+        self.editing_turn: int | None = None
+        """The user turn the prompt replaces when sent (Ctrl+L), or None."""
+        self.remembered_model: str | None = None
+        """The model chosen in an earlier session: picked when it is installed."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-toolbar"):
@@ -180,6 +204,9 @@ class ChatPane(Vertical):
         names = [model.name for model in chat_models]
         if current in names and self._user_picked:
             self._pick(picker, current)
+        elif self.remembered_model in names and not self._user_picked:
+            self._user_picked = True  # as if picked again: a loaded model does not displace it
+            self._pick(picker, self.remembered_model)
         elif names:
             self._pick(picker, self._preferred(chat_models))
 
@@ -212,6 +239,7 @@ class ChatPane(Vertical):
             self._app_picks.remove(event.value)
             return
         self._user_picked = True
+        self.post_message(ModelChosen(str(event.value)))
 
     def show_fits(self, fits: dict[str, FitEstimate]) -> None:
         """The fit estimate of each installed model, shown in the picker before loading."""
@@ -293,7 +321,11 @@ class ChatPane(Vertical):
         if model is None:
             self.notify("Pick a model first (the list at the top of the chat).", severity="warning")
             return
+        if self._still_editing():
+            self._drop_turns_from(self.editing_turn)
+        self._stop_editing()
         self._send(model, text)
+        self._keep(event.prompt_input, text)
         event.prompt_input.clear()
 
     def _send(self, model: str, text: str) -> None:
@@ -301,12 +333,16 @@ class ChatPane(Vertical):
         self.conversation.append({"role": "user", "content": text})
         from rigtui.ui.widgets.chat_message import ChatMessage  # Markdown: loaded when needed
 
-        self._log_mount(ChatMessage("user", text))
+        message = ChatMessage("user", text)
+        message.turn = len(self.conversation) - 1  # which turn it shows: see _turn_widget
+        self._log_mount(message)
         self.post_message(PromptSubmitted(model, list(self.conversation), self.options))
 
     def _command(self, text: str, prompt: PromptInput) -> None:
         command, _, argument = text.partition(" ")
         argument = argument.strip()
+        if command == "/clear" or (command == "/pull" and argument):
+            self._keep(prompt, text)
         if command == "/pull" and argument:
             prompt.clear()
             self.post_message(PullRequested(argument))
@@ -318,6 +354,11 @@ class ChatPane(Vertical):
                 "Commands: /pull NAME (download a model), /clear (new conversation).",
                 severity="warning",
             )
+
+    def _keep(self, prompt: PromptInput, text: str) -> None:
+        """↑ recalls it from now on; the app keeps it across restarts."""
+        prompt.keep(text)
+        self.post_message(PromptKept(text))
 
     # --- the reply -----------------------------------------------------------------------------
 
@@ -379,6 +420,7 @@ class ChatPane(Vertical):
         if reply.content:
             # A stopped or broken-off reply is kept, so the conversation can go on from it.
             self.conversation.append({"role": "assistant", "content": reply.content})
+            reply.turn = len(self.conversation) - 1
         elif error is not None:
             self._failed_turn(stats.model, error)
             await reply.remove()
@@ -481,6 +523,9 @@ class ChatPane(Vertical):
     def action_stop_or_leave(self) -> None:
         if self.streaming:
             self.post_message(StopRequested())
+        elif self.editing_turn is not None:
+            self._stop_editing()
+            self.notify("Not editing any more: Enter sends the prompt as a new one.")
         else:
             self.query_one("#chat-log").focus()
 
@@ -493,7 +538,10 @@ class ChatPane(Vertical):
         """Options the user saved: sent with the next prompt, summed up above the chat."""
         self.options = options
         self.query_one("#chat-options-summary", Static).update(describe_options(options))
-        self.post_message(ChatOptionsChanged())
+        # Called back by the screen that asked: sent as the pane's own, or Textual would stop
+        # it below that screen (a message never bubbles up to its sender) and the app, which
+        # remembers the options, would never hear of it.
+        self.post_message(ChatOptionsChanged().set_sender(self))
 
     async def action_new_chat(self) -> None:
         if self.streaming:
@@ -504,6 +552,7 @@ class ChatPane(Vertical):
         self._pulls.clear()  # a pull going on gets a new notice
         self.conversation.clear()
         self.pending_prompt = None
+        self._stop_editing()
         if streaming is not None:
             await streaming.settle()
         log = self.query_one("#chat-log", VerticalScroll)
@@ -540,3 +589,103 @@ class ChatPane(Vertical):
 
     def _log_mount(self, widget) -> AwaitMount:
         return self.query_one("#chat-log", VerticalScroll).mount(widget)
+
+    # --- regenerate, edit and resend ---------------------------------------------------------
+
+    def action_regenerate(self) -> None:
+        """Drop the last reply and ask again, with the same history (the model picked now)."""
+        if self._busy("regenerate"):
+            return
+        turns = self.conversation
+        # Stopped before its first word, a reply is not a turn: nothing to drop, ask again.
+        replied = bool(turns) and turns[-1]["role"] == "assistant"
+        last_user = len(turns) - 2 if replied else len(turns) - 1
+        if last_user < 0 or turns[last_user]["role"] != "user":
+            self.notify("No prompt to answer again yet.", severity="warning")
+            return
+        model = self.current_model
+        if model is None:
+            self.notify("Pick a model first (the list at the top of the chat).", severity="warning")
+            return
+        self._stop_editing()
+        self._drop_turns_from(last_user + 1, keep_widget=last_user)
+        self.pending_prompt = turns[last_user]["content"]
+        self.post_message(PromptSubmitted(model, list(turns), self.options))
+
+    def action_edit_last(self) -> None:
+        """The last prompt back in the input: sent, it replaces the last exchange."""
+        if self._busy("edit the last prompt"):
+            return
+        users = [i for i, turn in enumerate(self.conversation) if turn["role"] == "user"]
+        if not users:
+            self.notify("No prompt to edit yet.", severity="warning")
+            return
+        last = self.conversation[users[-1]]["content"]
+        prompt = self.query_one(PromptInput)
+        if prompt.text.strip() and prompt.text != last:
+            self.notify(
+                "The prompt holds text you typed: send it or clear it first.", severity="warning"
+            )
+            return
+        self.editing_turn = users[-1]
+        prompt.text = last
+        prompt.move_cursor(prompt.document.end)
+        prompt.add_class("-editing")
+        prompt.focus()
+        self.live_strip.say(
+            "editing the last prompt: Enter resends it in place of the last exchange, Esc cancels",
+            "editing: Enter resends · Esc cancels",
+        )
+
+    def _still_editing(self) -> bool:
+        """Editing a turn the conversation still holds (a chat opened since drops it)."""
+        turn = self.editing_turn
+        return (
+            turn is not None
+            and turn < len(self.conversation)
+            and self.conversation[turn]["role"] == "user"
+        )
+
+    def _busy(self, what: str) -> bool:
+        if self.streaming:
+            self.app.bell()
+            self.notify(
+                f"A reply is streaming: wait for it or press Esc to stop it, then {what}.",
+                severity="warning",
+            )
+        return self.streaming
+
+    def _stop_editing(self) -> None:
+        if self.editing_turn is None:
+            return
+        self.editing_turn = None
+        if self._ready:
+            self.query_one(PromptInput).remove_class("-editing")
+            self.live_strip.say("")
+
+    def _drop_turns_from(self, index: int, keep_widget: int | None = None) -> None:
+        """Drop the turns from ``index`` on, from the conversation (what is saved) and from
+        the log: the widget of that turn and everything after it (statistics, notices)."""
+        del self.conversation[index:]
+        anchor = self._turn_widget(index) if keep_widget is None else None
+        log = self.query_one("#chat-log", VerticalScroll)
+        children = list(log.children)
+        if anchor is not None:
+            start = children.index(anchor)
+        else:
+            kept = self._turn_widget(keep_widget) if keep_widget is not None else None
+            start = children.index(kept) + 1 if kept is not None else len(children)
+        if children[start:]:
+            log.remove_children(children[start:])
+
+    def _turn_widget(self, index: int):
+        """The log's widget that shows turn ``index`` of the conversation: tagged as it was
+        sent or finished; else (a conversation shown some other way) the index-th message."""
+        from rigtui.ui.widgets.chat_message import ChatMessage
+
+        messages = list(self.query_one("#chat-log").query_children(ChatMessage))
+        tagged = [message for message in messages if getattr(message, "turn", None) == index]
+        if tagged:
+            return tagged[-1]
+        untagged = [message for message in messages if not hasattr(message, "turn")]
+        return untagged[index] if index < len(untagged) else None

@@ -30,6 +30,9 @@ from rigtui.llm.stats import ReplyStats
 from rigtui.llm.watch import Connected, Disconnected, FactsRead, Listed, OllamaWatch, Running
 from rigtui.recording import ReplayCursor
 from rigtui.sources import DashboardSource
+from rigtui.store.presets import PresetBook
+from rigtui.store.prompts import PromptHistory
+from rigtui.store.state import RememberedState, options_from_state, options_to_state
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
@@ -57,6 +60,9 @@ REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second (see ``llm.reply.Batches``)."""
 REPLAY_TICK_S = 0.1
 PULL_PROGRESS_S = 0.1
+REMEMBER_AFTER_S = 1.0
+"""Remembered settings are written this long after the last change: a theme previewed in the
+palette, or + pressed five times, is one write."""
 TYPED_ACTIONS = {"quit", "toggle_pause", "slower", "faster", "help", "show_tab"}
 """Actions bound to a printable key: a text field with the focus takes the key as text."""
 
@@ -105,6 +111,14 @@ class RigApp(SurvivesErrors, App):
         self.rig_insight = RigInsight()
         self.insights: dict = {}
         self.theme = settings.theme
+        # What the data directory keeps: read on a thread at the start (see "remembered").
+        self.prompt_history = PromptHistory(None)
+        self.preset_book = PresetBook(None)
+        self.remembered: RememberedState | None = None
+        """None until read: what changes before that (the first tab shown) is not a choice."""
+        self._remembered_read: RememberedState | None = None
+        self._remember_timer = None
+        self._problems_told: set[str] = set()
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -175,17 +189,20 @@ class RigApp(SurvivesErrors, App):
             self._release_collections()
         if self.ollama is not None:
             await self.ollama.close()
+        self._save_remembered_now()
 
     def _theme_changed(self, _theme) -> None:
         # The panels repaint only the lines whose text changed: new colours are not a change.
         for widget in self.dashboard.query("*"):
             widget.refresh()
+        self._remember(theme=self.theme)
 
     # --- readings ---------------------------------------------------------------------------
 
     def _start_sources(self) -> None:
         """The dashboard's widgets exist: readings (or the replay) may start to reach them."""
         self._on_started()  # from now on an error on the screen is reported, not fatal
+        self._read_kept()  # the prompt history, presets and remembered settings
         if self.replay is not None:
             self._start_replay()
         elif self.source.opening is not None:
@@ -302,6 +319,7 @@ class RigApp(SurvivesErrors, App):
             self.bell()
             return
         self.interval_s = interval_s
+        self._remember(interval_s=interval_s)
         self.history.resize(max(2, round(self.settings.history_minutes * 60 / interval_s)))
         self.dashboard.header.interval_s = interval_s
         if self.sampling is not None:
@@ -491,6 +509,7 @@ class RigApp(SurvivesErrors, App):
         chat.show_fits(self.fit_estimates(chat.options.num_ctx))
 
     def on_chat_options_changed(self, _message: said.ChatOptionsChanged) -> None:
+        self._remember(chat_options=options_to_state(self.dashboard.chat.options))
         if self.model_facts:
             self._show_fits()
 
@@ -765,3 +784,97 @@ class RigApp(SurvivesErrors, App):
             ),
         ):
             yield SystemCommand(title, help_text, on_processes(action))
+
+    # --- remembered: prompt history, presets, settings (data_dir) -------------------------------
+
+    @work(thread=True, group="kept", name="kept-read")
+    def _read_kept(self) -> None:
+        data_dir = self.settings.data_dir
+        history = PromptHistory.load(data_dir)
+        book = PresetBook.load(data_dir)
+        state = RememberedState.load(data_dir)
+        problems = [each.problem for each in (history, book, state) if each.problem]
+        if history.skipped:
+            problems.append(f"{history.skipped} damaged line(s) of the prompt history skipped")
+        self.prompt_history, self.preset_book, self._remembered_read = history, book, state
+        self.post_message(
+            said.KeptRead(list(history.prompts), dict(book.presets), dict(state.values), problems)
+        )
+
+    def on_kept_read(self, message: said.KeptRead) -> None:
+        self.remembered = self._remembered_read
+        for problem in message.problems:
+            self._tell_once(problem)
+        remembered = message.remembered
+        if self.source.ollama_address is not None:
+            chat = self.dashboard.chat
+            chat.query_one("#prompt").recall_from(message.prompts)
+            chat.presets = dict(message.presets)
+            if remembered.get("chat_options"):
+                chat.apply_options(options_from_state(remembered["chat_options"]))
+            if remembered.get("model"):
+                chat.remembered_model = remembered["model"]
+                if chat.installed:
+                    chat.show_installed(chat.installed)
+        tab = remembered.get("tab")
+        tabs = self.dashboard.query_one(TabbedContent)
+        if (
+            tab in {each for _, each, _, _ in TAB_KEYS}
+            and tabs.active == TAB_KEYS[0][1]  # unless a tab was chosen already
+            and self.check_action("show_tab", (tab,)) is not False
+        ):
+            self.action_show_tab(tab)
+
+    def _tell_once(self, problem: str) -> None:
+        if problem not in self._problems_told:
+            self._problems_told.add(problem)
+            self.notify(problem, title="rigtui", severity="warning", timeout=10)
+
+    def _remember(self, **values) -> None:
+        """Note a choice to remember: written a moment after the last change, off the loop."""
+        if self.remembered is None or not self.remembered.remember(**values):
+            return
+        if self._remember_timer is not None:
+            self._remember_timer.stop()
+        self._remember_timer = self.set_timer(REMEMBER_AFTER_S, self._save_remembered)
+
+    @work(thread=True, group="kept", name="kept-remember")
+    def _save_remembered(self) -> None:
+        if self.remembered is not None and (problem := self.remembered.save()):
+            self.call_from_thread(self._tell_once, problem)
+
+    def _save_remembered_now(self) -> None:
+        """At the end: what changed in the last moment is written too."""
+        if self.remembered is not None:
+            self.remembered.save()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "tabs" and event.pane.id:
+            self._remember(tab=event.pane.id)
+
+    def on_model_chosen(self, message: said.ModelChosen) -> None:
+        self._remember(model=message.model)
+
+    def on_prompt_kept(self, message: said.PromptKept) -> None:
+        self._keep_prompt(message.prompt)
+
+    @work(thread=True, group="kept", name="kept-prompt")
+    def _keep_prompt(self, prompt: str) -> None:
+        history = self.prompt_history
+        told = history.problem
+        history.add(prompt)
+        if history.problem and history.problem != told:
+            self.call_from_thread(self._tell_once, history.problem)
+
+    def on_preset_saved(self, message: said.PresetSaved) -> None:
+        self.dashboard.chat.presets[message.name] = message.system_prompt
+        self._write_presets(partial(self.preset_book.save, message.name, message.system_prompt))
+
+    def on_preset_deleted(self, message: said.PresetDeleted) -> None:
+        self.dashboard.chat.presets.pop(message.name, None)
+        self._write_presets(partial(self.preset_book.delete, message.name))
+
+    @work(thread=True, group="kept", name="kept-presets")
+    def _write_presets(self, change: Callable[[], str | None]) -> None:
+        if problem := change():
+            self.call_from_thread(self._tell_once, problem)

@@ -193,7 +193,7 @@ class DashboardScreen(KeptColours, Screen):
                 # would go back to the button, and "hi" + Enter with it).
                 chat.query_one("#prompt").focus()
 
-        self.app.push_screen(ChatOptionsScreen(chat.options), saved)
+        self.app.push_screen(ChatOptionsScreen(chat.options, chat.presets), saved)
 
     # --- data in ------------------------------------------------------------------------------
 

@@ -267,3 +267,41 @@ async def test_model_options_tab_and_interval_are_remembered_and_flags_still_win
         chat = app.dashboard.chat
         assert chat.options.num_ctx == 8192
         await until(pilot, lambda: chat.current_model == other, "the remembered model picked")
+
+
+async def test_the_theme_picked_is_remembered_and_a_damaged_state_file_is_said(chat_app, tmp_path):
+    (tmp_path / "state.json").write_text("{not json")
+    heard = Heard()
+    async with kept_in(chat_app(), tmp_path).run_test(size=(80, 24), message_hook=heard) as pilot:
+        kept = await kept_read(pilot, heard)
+        assert kept.remembered == {}
+        assert any("remembered settings ignored" in p for p in kept.problems)
+        await pilot.pause()
+        assert any("remembered settings ignored" in n.message for n in pilot.app._notifications)
+        pilot.app.theme = "nord"  # as the palette's theme command sets it
+    assert json.loads((tmp_path / "state.json").read_text())["theme"] == "nord"
+
+
+async def test_an_unwritable_data_directory_keeps_prompts_for_the_session_and_says_so_once(
+    chat_app, tmp_path
+):
+    data_dir = tmp_path / "data"
+    heard = Heard()
+    async with kept_in(chat_app(), data_dir).run_test(size=(120, 40), message_hook=heard) as pilot:
+        await kept_read(pilot, heard)
+        data_dir.write_text("")  # a file where the folder should be: no write can succeed
+        app = pilot.app
+        chat = await open_chat(pilot)
+        for turn, text in enumerate(("one", "two"), start=1):
+            await send(pilot, chat, text)
+            await turns_finished(pilot, chat, turn)
+        await until(pilot, lambda: app.prompt_history.prompts == ["one", "two"], "kept")
+
+        def told() -> list[str]:
+            return [n.message for n in app._notifications if "prompt history" in n.message]
+
+        await until(pilot, told, "the problem said")
+        assert len(told()) == 1 and "session only" in told()[0]
+        prompt = chat.query_one(PromptInput)
+        await pilot.press("up")
+        assert prompt.text == "two"  # the history still works, in memory

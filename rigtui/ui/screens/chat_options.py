@@ -196,7 +196,7 @@ class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
                 yield Label("Preset")
                 yield Select(
                     self._preset_choices(),
-                    prompt="none (pick one to fill the system prompt)",
+                    prompt="none",
                     value=self._preset_shown(),
                     id="field-preset",
                     compact=True,

@@ -76,4 +76,5 @@ class HelpScreen(ModalScreen[None]):
         for key, description in EXTRA_KEYS:
             table.add_row(key, description)
         table.add_row("enter / shift+enter", "In the prompt: send / new line")
+        table.add_row("↑ / ↓", "In the prompt, from its first / last row: earlier / later prompts")
         return table

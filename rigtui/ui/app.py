@@ -816,14 +816,16 @@ class RigApp(SurvivesErrors, App):
                 chat.remembered_model = remembered["model"]
                 if chat.installed:
                     chat.show_installed(chat.installed)
-        tab = remembered.get("tab")
+        if remembered.get("tab") in {tab for _, tab, _, _ in TAB_KEYS}:
+            # After the focus the first tab's activation asked for: a focus given to the first
+            # tab after the switch would switch back (and the two would take turns forever).
+            self.call_after_refresh(self._show_remembered_tab, remembered["tab"])
+
+    def _show_remembered_tab(self, tab: str) -> None:
         tabs = self.dashboard.query_one(TabbedContent)
-        if (
-            tab in {each for _, each, _, _ in TAB_KEYS}
-            and tabs.active == TAB_KEYS[0][1]  # unless a tab was chosen already
-            and self.check_action("show_tab", (tab,)) is not False
-        ):
-            self.action_show_tab(tab)
+        first = TAB_KEYS[0][1]
+        if tabs.active == first and self.check_action("show_tab", (tab,)) is not False:
+            self.action_show_tab(tab)  # unless a tab was chosen already
 
     def _tell_once(self, problem: str) -> None:
         if problem not in self._problems_told:

@@ -156,10 +156,13 @@ class PullProgressed(RigMessage):
 
 
 class PullFinished(RigMessage):
-    def __init__(self, model: str, error: Exception | None = None) -> None:
+    def __init__(
+        self, model: str, error: Exception | None = None, *, cancelled: bool = False
+    ) -> None:
         super().__init__()
         self.model = model
         self.error = error
+        self.cancelled = cancelled
 
 
 # --- process control ------------------------------------------------------------------------
@@ -250,3 +253,63 @@ class KeptRead(RigMessage):
         self.presets = presets
         self.remembered = remembered
         self.problems = problems
+
+
+# --- model control ----------------------------------------------------------------------------
+
+
+class UnloadRequested(RigMessage):
+    """Unload this model now (the loaded-models pane's ``u``)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+
+class ModelChooserRequested(RigMessage):
+    """Choose a model to ``load``, ``unload`` or ``delete``; ``highlighted`` is where the list
+    starts (the model under the pane's cursor)."""
+
+    def __init__(self, purpose: str, highlighted: str | None = None) -> None:
+        super().__init__()
+        self.purpose = purpose
+        self.highlighted = highlighted
+
+
+class ModelActionStarted(RigMessage):
+    """The app has asked Ollama to ``unload``, ``load`` or ``delete`` a model."""
+
+    def __init__(self, action: str, model: str, keep_alive: str | None = None) -> None:
+        super().__init__()
+        self.action = action
+        self.model = model
+        self.keep_alive = keep_alive
+
+
+class ModelActionFinished(RigMessage):
+    """Ollama did it (``error`` None), or could not. ``still_loaded``: an unloaded model that
+    /api/ps still lists (Ollama unloads it once the request it answers ends)."""
+
+    def __init__(
+        self,
+        action: str,
+        model: str,
+        error: Exception | None = None,
+        *,
+        keep_alive: str | None = None,
+        still_loaded: bool = False,
+    ) -> None:
+        super().__init__()
+        self.action = action
+        self.model = model
+        self.error = error
+        self.keep_alive = keep_alive
+        self.still_loaded = still_loaded
+
+
+class PullCancelRequested(RigMessage):
+    """Stop pulling this model (Esc in the chat, or the notice's Cancel button)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model

@@ -58,6 +58,9 @@ class HelpScreen(ModalScreen[None]):
         groups.append(("In the Processes tab (3)", [ProcessPane]))
         if self.app.check_action("show_tab", ("chat-tab",)) is not False:
             groups.append(("In the chat (tab 4)", [ChatPane]))  # not without Ollama
+            from rigtui.ui.widgets.loaded_models import LoadedModels
+
+            groups.append(("In the Ollama pane (Rig tab; Tab to it)", [LoadedModels]))
         for title, sources in groups:
             table.add_row(Text(title, style="bold underline"), "")
             seen: set[str] = set()

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widget import AwaitMount
-from textual.widgets import Button, ProgressBar, Select, Static
+from textual.widgets import Button, Select, Static
 
 from rigtui.insight.fit import FitEstimate
 from rigtui.llm.ollama import (
@@ -31,8 +31,6 @@ from rigtui.llm.ollama import (
 from rigtui.llm.placement import processor_split
 from rigtui.llm.stats import ReplyStats, TokenRate, describe
 from rigtui.telemetry.model import RigSnapshot
-from rigtui.text import units
-from rigtui.text.safe import literal
 from rigtui.ui.messages import (
     ChatOptionsChanged,
     ChatOptionsRequested,
@@ -45,6 +43,7 @@ from rigtui.ui.messages import (
 from rigtui.ui.render.chat_options import describe_options
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.prompt_input import PromptInput
+from rigtui.ui.widgets.pull_notice import PullNotice
 
 if TYPE_CHECKING:
     from rigtui.ui.widgets.chat_message import ChatMessage
@@ -79,7 +78,7 @@ class ChatPane(Vertical):
             "stop_or_leave",
             "Stop",
             id="chat-stop",
-            tooltip="Stop the reply (while one streams), else leave the prompt",
+            tooltip="Stop the reply (while one streams), else cancel a pull, else leave the prompt",
         ),
         Binding(
             "ctrl+o",
@@ -151,7 +150,7 @@ class ChatPane(Vertical):
         self.pending_prompt: str | None = None
         self.stall_after_first_token_s = STALL_AFTER_FIRST_TOKEN_S
         self.stall_before_first_token_s = STALL_BEFORE_FIRST_TOKEN_S
-        self._pulls: dict[str, tuple[Static, ProgressBar]] = {}
+        self._pulls: dict[str, PullNotice] = {}
         self.fits: dict[str, FitEstimate] = {}
         self._user_picked = False
         self._app_picks: list[str] = []
@@ -492,31 +491,16 @@ class ChatPane(Vertical):
 
     def pull_progressed(self, model: str, step: PullStep) -> None:
         if model not in self._pulls:
-            label = Static("", classes="pull-status")
-            bar = ProgressBar(total=100, show_eta=True, classes="pull-bar")
-            self._log_mount(Vertical(label, bar, classes="chat-notice -pull"))
-            self._pulls[model] = (label, bar)
-        label, bar = self._pulls[model]
-        text = literal(f"Pulling {model}: {step.status}")
-        if step.total:
-            text.append(f"  {units.size(step.completed or 0)} of {units.size(step.total)}")
-        label.update(text)
-        if step.fraction is not None:
-            bar.update(total=100, progress=step.fraction * 100)
+            self._pulls[model] = PullNotice(model)
+            self._log_mount(self._pulls[model])
+        self._pulls[model].progressed(step)
 
-    def pull_finished(self, model: str, error: Exception | None) -> None:
-        label, bar = self._pulls.pop(model, (None, None))
-        if label is None:
-            label = Static("")
-            self._log_mount(Vertical(label, classes="chat-notice"))
-        if error is None:
-            label.update(literal(f"Pulled {model}. It is in the model list now."))
-            if bar is not None:
-                bar.update(total=100, progress=100)
-        else:
-            label.update(literal(f"Could not pull {model}: {error}", style="bold red"))
-            if bar is not None:
-                bar.remove()  # a bar stopped at 0% reads as a download still to come
+    def pull_finished(self, model: str, error: Exception | None, cancelled: bool = False) -> None:
+        notice = self._pulls.pop(model, None)
+        if notice is None:
+            notice = PullNotice(model)
+            self._log_mount(notice)
+        notice.finished(error, cancelled=cancelled)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -526,8 +510,8 @@ class ChatPane(Vertical):
         elif self.editing_turn is not None:
             self._stop_editing()
             self.notify("Not editing any more: Enter sends the prompt as a new one.")
-        else:
-            self.query_one("#chat-log").focus()
+        elif not any(notice.cancel() for notice in reversed(self._pulls.values())):
+            self.query_one("#chat-log").focus()  # no pull going on to cancel either
 
     def action_options(self) -> None:
         # The options screen is the hosting screen's to open: a widget never pushes screens.

@@ -1014,8 +1014,8 @@ class RigApp(SurvivesErrors, App):
 
     def on_model_action_started(self, message: said.ModelActionStarted) -> None:
         doing = {"unload": "Unloading", "load": "Loading", "delete": "Deleting"}[message.action]
-        kept = f" (kept {describe_keep_alive(message.keep_alive)})" if message.keep_alive else ""
-        self._say_to_models(f"{doing} {message.model}{kept}…")
+        kept = message.keep_alive and f" (keep-alive {describe_keep_alive(message.keep_alive)})"
+        self._say_to_models(f"{doing} {message.model}{kept or ''}…")
 
     def on_model_action_finished(self, message: said.ModelActionFinished) -> None:
         model = message.model

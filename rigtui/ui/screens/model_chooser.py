@@ -60,7 +60,10 @@ class ModelChooserScreen(ModalScreen[Chosen | None]):
         verb = VERBS[self.purpose]
         with Vertical(id="chooser-body", classes="model-control-body"):
             yield Static(f"{verb} a model", classes="title")
-            options = [Option(self._prompt(choice), id=choice.name) for choice in self.choices]
+            width = max((len(choice.name) for choice in self.choices), default=0)
+            options = [
+                Option(self._prompt(choice, width), id=choice.name) for choice in self.choices
+            ]
             yield OptionList(*options, id="chooser-models")
             if self.purpose == "load":
                 with Horizontal(classes="option-row"):
@@ -87,10 +90,12 @@ class ModelChooserScreen(ModalScreen[Chosen | None]):
         yield Footer()
 
     @staticmethod
-    def _prompt(choice: ModelChoice) -> Text:
+    def _prompt(choice: ModelChoice, width: int) -> Text:
+        """The name, then its details in a column of their own."""
         prompt = literal(choice.name, style="bold")
         if choice.detail:
-            prompt.append(f"  {choice.detail}", style="dim")
+            prompt.append(" " * (width - len(choice.name) + 2))
+            prompt.append(choice.detail, style="dim")
         return prompt
 
     def on_mount(self) -> None:

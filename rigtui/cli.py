@@ -24,6 +24,7 @@ from rigtui.config import (
 )
 from rigtui.llm.ollama import parse_ollama_host
 from rigtui.sources import demo_options
+from rigtui.store.state import remembered_settings
 
 
 def _interval(text: str) -> float:
@@ -283,7 +284,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--json", action="store_true", help="machine-readable output")
     _common_options(fit, suppress=True)
+    _chats_parser(commands)
     return parser
+
+
+def _chats_parser(commands: argparse._SubParsersAction) -> None:
+    chats = commands.add_parser(
+        "chats",
+        help="list or export the saved chats",
+        description="The conversations the dashboard's chat saved (in DIR/chats.db, DIR being "
+        "--data-dir). Without an action: list.",
+    )
+    _data_options(chats)
+    actions = chats.add_subparsers(dest="chats_action", metavar="ACTION")
+    listing = actions.add_parser("list", help="a table of the saved chats, newest first")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument(
+        "--search", type=_text("the search text"), metavar="TEXT", help="only chats with TEXT"
+    )
+    _data_options(listing)
+    export = actions.add_parser("export", help="one chat as Markdown or JSON")
+    export.add_argument("conversation", type=_chat_id, metavar="ID", help="from chats list")
+    export.add_argument(
+        "--format", choices=("md", "json"), default="md", help="default: md (Markdown)"
+    )
+    export.add_argument(
+        "--output", type=_file_name, metavar="FILE", help="write to FILE (default: stdout)"
+    )
+    export.add_argument("--force", action="store_true", help="replace an existing FILE")
+    _data_options(export)
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    """The options that matter to a command that reads only what rigtui kept."""
+    parser.add_argument(
+        "--data-dir",
+        type=_file_name,
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="where rigtui keeps chats (default ~/.local/share/rigtui)",
+    )
+    parser.add_argument(
+        "--config",
+        type=_file_name,
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="settings file (default ~/.config/rigtui/config.toml)",
+    )
+
+
+def _chat_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a chat's number (rigtui chats list shows them), got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a chat's number is 1 or more, got {value}")
+    return value
 
 
 def _file_name(text: str) -> Path:
@@ -393,7 +452,9 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
         "data_dir": getattr(args, "data_dir", None),
     }
     try:
-        settings = load_settings(flags, environ, args.config)
+        # Only the dashboard takes what it remembered (a recording keeps its own interval).
+        remembered = remembered_settings if args.command is None else None
+        settings = load_settings(flags, environ, args.config, remembered)
         parse_ollama_host(settings.ollama_host)
     except (SettingsError, ValueError) as error:
         print(f"rigtui: error: {error}", file=sys.stderr)
@@ -438,6 +499,21 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
             plot=args.plot,
         )
         return bench.run(settings, demo, options)
+    if args.command == "chats":
+        from rigtui.commands import chats
+
+        return chats.run(
+            settings,
+            chats.ChatsOptions(
+                action=args.chats_action or "list",
+                as_json=getattr(args, "json", False),
+                search=getattr(args, "search", None) or "",
+                conversation=getattr(args, "conversation", None),
+                format=getattr(args, "format", "md"),
+                output=getattr(args, "output", None),
+                force=getattr(args, "force", False),
+            ),
+        )
     from rigtui.commands import dashboard
 
     return dashboard.run(settings, demo, replay=args.replay)

@@ -1,4 +1,4 @@
-"""Settings: defaults < config file < environment < command-line flags.
+"""Settings: defaults < remembered state < config file < environment < command-line flags.
 
 Read once, in ``cli.py``, and passed in; nothing reads the environment or files at import time.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,6 +185,9 @@ _VALIDATORS = {
     "ollama_host": validate_ollama_host,
 }
 
+REMEMBERED_FIELDS = ("theme", "interval_s")
+"""What the dashboard may remember of the settings (changed in it by the palette, + and -)."""
+
 FLAG_NAMES = {"theme": "--theme", "ollama_host": "--ollama-host"}
 """The flags that arrive unchecked (the others are checked as argparse reads them)."""
 
@@ -247,8 +250,14 @@ def load_settings(
     flags: Mapping[str, Any],
     environ: Mapping[str, str],
     config_path: Path | None = None,
+    remembered: Callable[[Path], Mapping[str, Any]] | None = None,
 ) -> Settings:
-    """Merge the layers. ``flags`` holds only the options given on the command line."""
+    """Merge the layers. ``flags`` holds only the options given on the command line.
+
+    ``remembered`` reads what the dashboard remembered in the data directory (``Settings``
+    fields: the theme chosen in the palette, the interval): the lowest layer above the
+    defaults. A remembered value that is no longer valid (a theme gone) is passed over.
+    """
     values: dict[str, Any] = {}
     explicit = config_path is not None
     if config_path is None and environ.get("RIGTUI_CONFIG"):
@@ -267,5 +276,22 @@ def load_settings(
         validator = _VALIDATORS.get(name) if name in FLAG_NAMES else None
         values[name] = validator(value, FLAG_NAMES[name]) if validator else value
     values.setdefault("data_dir", default_data_dir(environ))
+    if remembered is not None and values["data_dir"] is not None:
+        values = {**_valid_remembered(remembered(values["data_dir"])), **values}
     known = {f.name for f in dataclasses.fields(Settings)}
     return Settings(**{name: value for name, value in values.items() if name in known})
+
+
+def _valid_remembered(remembered: Mapping[str, Any]) -> dict[str, Any]:
+    valid = {}
+    for name, value in remembered.items():
+        validator = _VALIDATORS.get(name)
+        if name not in REMEMBERED_FIELDS or validator is None:
+            continue
+        try:
+            if name == "interval_s":
+                value = float(value)
+            valid[name] = validator(value, "remembered")
+        except (SettingsError, TypeError):
+            continue
+    return valid

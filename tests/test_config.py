@@ -171,3 +171,54 @@ def test_the_data_directory_follows_xdg_and_the_layers_above_it(tmp_path):
     assert load_settings({}, environ).data_dir == Path("/srv/rig")
     assert load_settings({"data_dir": tmp_path}, environ).data_dir == tmp_path
     assert Settings().data_dir is None  # built in code: nothing is kept
+
+
+# --- remembered settings: the lowest layer above the defaults -------------------------------------
+
+
+def test_remembered_settings_sit_below_the_file_the_environment_and_the_flags(tmp_path):
+    data = tmp_path / "data"
+    remembered = {"theme": "nord", "interval_s": 5.0}
+    asked: list[Path] = []
+
+    def reader(data_dir: Path) -> dict:
+        asked.append(data_dir)
+        return remembered
+
+    environ = {"RIGTUI_DATA_DIR": str(data)}
+    missing = tmp_path / "none.toml"
+    settings = load_settings({}, environ, None, reader)
+    assert asked == [data]  # read from the data directory the layers chose
+    assert (settings.theme, settings.interval_s) == ("nord", 5.0)
+    config = tmp_path / "config.toml"
+    config.write_text('theme = "gruvbox"\n')
+    settings = load_settings({}, environ, config, reader)
+    assert (settings.theme, settings.interval_s) == ("gruvbox", 5.0)
+    settings = load_settings({}, {**environ, "RIGTUI_INTERVAL": "2"}, config, reader)
+    assert (settings.theme, settings.interval_s) == ("gruvbox", 2.0)
+    settings = load_settings({"interval_s": 0.5, "theme": "dracula"}, environ, config, reader)
+    assert (settings.theme, settings.interval_s) == ("dracula", 0.5)
+    assert not missing.exists()
+
+
+def test_a_remembered_value_no_longer_valid_is_passed_over(tmp_path):
+    def reader(_data_dir: Path) -> dict:
+        return {"theme": "a-theme-long-gone", "interval_s": 99999.0, "ollama_host": "x:1"}
+
+    settings = load_settings({}, {"RIGTUI_DATA_DIR": str(tmp_path)}, None, reader)
+    assert settings.theme == Settings().theme
+    assert settings.interval_s == Settings().interval_s
+    assert settings.ollama_host == Settings().ollama_host  # never taken from the state
+
+
+def test_the_state_file_feeds_the_settings_through_the_store(tmp_path):
+    from rigtui.store.state import RememberedState, remembered_settings
+
+    state = RememberedState.load(tmp_path)
+    state.remember(theme="nord", interval_s=10.0, tab="chat-tab")
+    assert state.save() is None
+    settings = load_settings({}, {"RIGTUI_DATA_DIR": str(tmp_path)}, None, remembered_settings)
+    assert (settings.theme, settings.interval_s) == ("nord", 10.0)
+    (tmp_path / "state.json").write_text("{damaged")
+    settings = load_settings({}, {"RIGTUI_DATA_DIR": str(tmp_path)}, None, remembered_settings)
+    assert (settings.theme, settings.interval_s) == (Settings().theme, Settings().interval_s)

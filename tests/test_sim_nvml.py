@@ -183,3 +183,96 @@ def test_the_same_moment_reads_the_same_whatever_was_read_before(make_sim, clock
     clock.set(140)
     second.rig.advance()
     assert (second.rig.gpus[0].temperature_c, second.rig.gpus[0].power_average_w) == direct
+
+
+# --- per-process utilization (nvmlDeviceGetProcessUtilization) ------------------------------
+
+
+def _process_utilization(handle, samples, count: int, last_seen_us: int):
+    """The C call itself, for the size-query protocol the bindings hide."""
+    function = pynvml._nvmlGetFunctionPointer("nvmlDeviceGetProcessUtilization")
+    samples_count = ctypes.c_uint(count)
+    result = function(
+        handle, samples, ctypes.byref(samples_count), ctypes.c_ulonglong(last_seen_us)
+    )
+    return result, samples_count.value
+
+
+def test_process_utilization_reads_each_process_share_through_the_bindings(sim, clock):
+    clock.set(45)  # a reply is being generated
+    sim.rig.list_real_process(50001, "embed", 0, vram_bytes=512 * MIB, sm_util_pct=10.0)
+    clock.set(46)
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    samples = pynvml.nvmlDeviceGetProcessUtilization(handle, 0)
+    by_pid = {sample.pid: sample for sample in samples}
+    runner = next(p for p in sim.rig.processes.values() if "runner" in p.cmdline)
+    work = runner.gpu[0]
+    assert set(by_pid) == {runner.pid, 50001}
+    assert by_pid[runner.pid].smUtil == round(work.sm_now_pct) and work.sm_now_pct > 50
+    assert by_pid[runner.pid].memUtil == round(work.mem_now_pct)
+    assert by_pid[50001].smUtil == round(sim.rig.processes[50001].gpu[0].sm_now_pct) > 0
+    # Together they never exceed the GPU: over 100 % the SM is shared in proportion.
+    assert sum(sample.smUtil for sample in samples) <= 101
+    # CPU time in microseconds, the rig's clock: what the next call passes back.
+    assert by_pid[runner.pid].timeStamp == int(work.sampled_at_s * 1e6)
+    assert (by_pid[runner.pid].encUtil, by_pid[runner.pid].decUtil) == (0, 0)
+    pynvml.nvmlShutdown()
+
+
+def test_process_utilization_follows_the_size_query_protocol(sim, clock):
+    clock.set(45)
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    # NULL buffer: the count needed, and INSUFFICIENT_SIZE.
+    assert _process_utilization(handle, None, 0, 0) == (pynvml.NVML_ERROR_INSUFFICIENT_SIZE, 1)
+    # A buffer sized for none: the same.
+    array = (pynvml.c_nvmlProcessUtilizationSample_t * 1)()
+    assert _process_utilization(handle, array, 0, 0) == (pynvml.NVML_ERROR_INSUFFICIENT_SIZE, 1)
+    # Sized right: filled, and the count written back.
+    assert _process_utilization(handle, array, 1, 0) == (pynvml.NVML_SUCCESS, 1)
+    assert array[0].pid == next(p.pid for p in sim.rig.processes.values() if p.gpu)
+    # Time moves on, the GPU keeps working: a newer sample, stamped later.
+    clock.set(46)
+    later = pynvml.nvmlDeviceGetProcessUtilization(handle, array[0].timeStamp)
+    assert [sample.timeStamp > array[0].timeStamp for sample in later] == [True]
+    pynvml.nvmlShutdown()
+
+
+def test_process_utilization_after_the_work_stops_is_not_found(sim, clock):
+    clock.set(5)  # the story is idle: only this process on the GPU
+    sim.rig.list_real_process(50001, "embed", 0, sm_util_pct=40.0)
+    clock.set(6)
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    (busy,) = pynvml.nvmlDeviceGetProcessUtilization(handle, 0)
+    assert (busy.pid, busy.smUtil) == (50001, 40)
+    sim.rig.gpu_activity(50001, 0, sm_util_pct=0.0)
+    clock.set(7)
+    # Its last sample is older than the one already read: NOT_FOUND, count 0.
+    assert _process_utilization(handle, None, 0, busy.timeStamp) == (
+        pynvml.NVML_ERROR_NOT_FOUND,
+        0,
+    )
+    with pytest.raises(pynvml.NVMLError_NotFound):
+        pynvml.nvmlDeviceGetProcessUtilization(handle, busy.timeStamp)
+    pynvml.nvmlShutdown()
+
+
+def test_process_utilization_on_an_idle_gpu_is_not_found(sim, clock):
+    clock.set(5)  # the story begins idle: no process on the GPU
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    with pytest.raises(pynvml.NVMLError_NotFound):
+        pynvml.nvmlDeviceGetProcessUtilization(handle, 0)
+    pynvml.nvmlShutdown()
+
+
+def test_process_utilization_is_not_supported_on_the_oldest_driver(make_sim, clock):
+    make_sim(driver="r418")
+    clock.set(45)
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    with pytest.raises(pynvml.NVMLError_NotSupported):
+        pynvml.nvmlDeviceGetProcessUtilization(handle, 0)
+    pynvml.nvmlShutdown()

@@ -8,6 +8,7 @@ waits are polls with generous deadlines, never assertions on how long something 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -636,3 +637,90 @@ def test_replies_and_tokens_are_well_formed():
         assert 2.5 < len(text) / len(tokens) < 4.5
     assert all("```" in reply and "\n- " in reply for reply in REPLIES)
     assert all(200 < len(tokenize(reply)) < 400 for reply in REPLIES)
+
+
+# --- model control: unload, load, delete (what `ollama stop`, `run` and `rm` send) ---------------
+
+
+def test_generate_without_a_prompt_loads_and_with_keep_alive_zero_unloads(client, server):
+    loaded = client.generate("llama3.1:8b", keep_alive="30m")
+    assert (loaded.done, loaded.done_reason, loaded.response) == (True, "load", "")
+    (model,) = client.ps().models
+    assert 29 * 60 < model.expires_at.timestamp() - time.time() <= 30 * 60
+    # An installed model that is not loaded unloads all the same: 200, "unload".
+    assert client.generate("deepseek-r1:14b", keep_alive=0).done_reason == "unload"
+    assert [m.model for m in client.ps().models] == ["llama3.1:8b"]
+    assert client.generate("llama3.1:8b", keep_alive=0).done_reason == "unload"
+    assert client.ps().models == []
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.generate("nosuch:1b", keep_alive=0)
+    assert (caught.value.status_code, caught.value.error) == (404, "model 'nosuch:1b' not found")
+
+
+def test_delete_removes_an_installed_model_and_answers_404_for_one_that_is_not(client, raw):
+    assert "deepseek-r1:14b" in [m.model for m in client.list().models]
+    answer = raw.request("DELETE", "/api/delete", json={"model": "deepseek-r1:14b"})
+    assert (answer.status_code, answer.content) == (200, b"")  # Ollama writes no body
+    assert "deepseek-r1:14b" not in [m.model for m in client.list().models]
+    again = raw.request("DELETE", "/api/delete", json={"model": "deepseek-r1:14b"})
+    assert (again.status_code, again.json()) == (
+        404,
+        {"error": "model 'deepseek-r1:14b' not found"},
+    )
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.delete("nosuch:1b")
+    assert caught.value.status_code == 404
+    empty = raw.request("DELETE", "/api/delete", json={"model": ""})
+    assert (empty.status_code, empty.json()) == (400, {"error": 'name "" is invalid'})
+    nothing = raw.request("DELETE", "/api/delete")
+    assert (nothing.status_code, nothing.json()) == (400, {"error": "missing request body"})
+
+
+def test_a_deleted_model_that_is_loaded_keeps_running_until_unloaded(client, server):
+    """The server removes the files only; ``ollama rm`` unloads first for that reason."""
+    client.generate("llama3.1:8b", keep_alive="10m")
+    assert client.delete("llama3.1:8b").status == "success"
+    assert [m.model for m in client.ps().models] == ["llama3.1:8b"]
+    assert "llama3.1:8b" not in [m.model for m in client.list().models]
+    with pytest.raises(ollama.ResponseError):  # no longer installed: no unload by name
+        client.generate("llama3.1:8b", keep_alive=0)
+    server.unload("llama3.1:8b")
+    assert client.ps().models == []
+
+
+def test_pull_reports_progress_every_60_ms_of_the_modelled_download(client, server):
+    from rigtui.sim.ollama.routes import PULL_PROGRESS_S
+    from rigtui.sim.ollama.speed import DOWNLOAD_BYTES_PER_S
+
+    spec = server.catalogue["mistral:7b"]
+    _, digest, size = max(spec.layers(), key=lambda layer: layer[2])
+    lines = [
+        update
+        for update in client.pull("mistral:7b", stream=True)
+        if update.digest == f"sha256:{digest}"
+    ]
+    ticks = size / DOWNLOAD_BYTES_PER_S / PULL_PROGRESS_S
+    assert lines[0].completed is None  # absent until bytes arrive
+    assert abs(len(lines) - 1 - ticks) <= 1  # as many lines at any speed
+    steps = {b.completed - a.completed for a, b in itertools.pairwise(lines[1:])}
+    assert max(steps) - min(steps) <= 1  # an even pace
+    assert lines[-1].completed == size
+
+
+def test_a_cancelled_pull_goes_on_from_what_it_had(server):
+    spec = server.catalogue["mistral:7b"]
+    _, digest, size = max(spec.layers(), key=lambda layer: layer[2])
+    server.speed = 20.0  # slow enough to leave in the middle
+    with httpx.Client(base_url=server.url, timeout=TIMEOUT_S) as raw:
+        with raw.stream("POST", "/api/pull", json={"model": "mistral:7b"}) as response:
+            for line in response.iter_lines():
+                if json.loads(line).get("completed", 0) > size // 4:
+                    break  # the client goes away: Ollama stops, keeping the bytes
+    wait_until(lambda: server.cancelled_requests == 1)
+    assert "mistral:7b" not in server.installed
+    server.speed = FAST
+    with ollama.Client(host=server.url, timeout=TIMEOUT_S) as client:
+        updates = list(client.pull("mistral:7b", stream=True))
+    first = next(update for update in updates if update.digest == f"sha256:{digest}")
+    assert size // 4 < first.completed < size
+    assert "mistral:7b" in server.installed

@@ -49,3 +49,19 @@ def test_the_real_machine_reads_plausibly():
     processes = source.read_processes()
     assert 0 < len(processes) <= source.top_processes
     assert all(p.pid > 0 and p.name for p in processes)
+
+
+def test_every_process_is_read_while_the_processes_tab_wants_them():
+    source = SystemSource(top_processes=3)
+    source.prime()
+    assert len(source.read_processes()) <= 3
+    source.all_processes = True
+    every = source.read_processes()
+    assert len(every) > 3
+    assert len(every) >= len(psutil.pids()) - 10  # a few may end between the two looks
+    assert len({p.pid for p in every}) == len(every)
+
+
+def test_only_real_psutil_pids_are_this_machines(sim):
+    assert SystemSource().pids_are_local
+    assert not SystemSource(sim.psutil).pids_are_local

@@ -265,3 +265,84 @@ def test_fan_figures_that_are_null_in_the_json_say_why(make_sim, clock):
     assert exported["fan_speeds_pct"] == [None, None]
     assert exported["unavailable"]["fan_speeds_pct"] == "no permission"
     assert exported["unavailable"]["fan_speeds_rpm"] == "no permission"
+
+
+# --- per-process utilization -----------------------------------------------------------------
+
+
+def _runner(environment):
+    return next(p for p in environment.rig.processes.values() if "runner" in p.cmdline)
+
+
+def test_each_gpu_process_has_its_sm_and_memory_bandwidth_share(sim, clock):
+    clock.set(45)
+    source = open_source()
+    process = source.read()[0].processes[0]
+    work = _runner(sim).gpu[0]
+    assert process.pid == _runner(sim).pid
+    assert (process.sm_util_pct, process.memory_util_pct) == (
+        round(work.sm_now_pct),
+        round(work.mem_now_pct),
+    )
+    assert process.sm_util_pct > 50 and process.utilization_reason is None
+    assert (process.encoder_util_pct, process.decoder_util_pct) == (0, 0)
+
+
+def test_no_sample_since_the_last_read_means_idle_not_unknown(sim, clock):
+    """NOT_FOUND after samples were read: nothing used the GPU since, so 0 %."""
+    clock.set(5)  # the story is idle: only this process on the GPU
+    sim.rig.list_real_process(50001, "embed", 0, sm_util_pct=40.0, mem_util_pct=10.0)
+    clock.set(6)
+    source = open_source()
+    (busy,) = source.read()[0].processes
+    assert (busy.sm_util_pct, busy.memory_util_pct) == (40, 10)
+    assert source.read()[0].processes[0].sm_util_pct == 40  # still busy: a newer sample
+    sim.rig.gpu_activity(50001, 0, sm_util_pct=0.0)
+    clock.set(7)
+    (idle,) = source.read()[0].processes
+    assert (idle.sm_util_pct, idle.memory_util_pct, idle.utilization_reason) == (0, 0, None)
+
+
+def test_a_process_without_any_sample_yet_is_na_with_that_reason(sim, clock):
+    """The driver answers NOT_FOUND before it has any sample: not 0 %, "no samples yet"."""
+    clock.set(5)  # before the story's model loads: nothing else on the GPU
+    sim.rig.list_real_process(50001, "embed", 0)  # holds memory, has not computed yet
+    clock.set(6)
+    source = open_source()
+    (process,) = source.read()[0].processes
+    assert process.pid == 50001 and process.used_memory_bytes == 1024 * MIB
+    assert (process.sm_util_pct, process.utilization_reason) == (None, "no samples yet")
+
+
+@pytest.mark.parametrize(
+    ("driver", "error", "reason"),
+    [
+        ("r418", None, "not supported by this GPU or driver"),
+        ("r580", ERROR_NO_PERMISSION, "no permission"),
+        ("r580", pynvml.NVML_ERROR_FUNCTION_NOT_FOUND, "needs a newer driver"),
+    ],
+)
+def test_per_process_utilization_unavailable_is_na_with_the_reason(
+    make_sim, clock, driver, error, reason
+):
+    environment = make_sim(driver=driver)
+    if error is not None:
+        environment.nvml_library.inject("nvmlDeviceGetProcessUtilization", error)
+    clock.set(45)
+    source = open_source()
+    reading = source.read()[0]
+    (process,) = reading.processes
+    assert process.sm_util_pct is None and process.memory_util_pct is None
+    assert process.utilization_reason == reason
+    assert process.used_memory_bytes == int(_runner(environment).gpu[0].vram_bytes)  # the rest read
+    # Not supported or not permitted: not asked again.
+    calls = environment.nvml_library.calls.get("nvmlDeviceGetProcessUtilization", 0)
+    source.read()
+    assert environment.nvml_library.calls.get("nvmlDeviceGetProcessUtilization", 0) == calls
+
+
+def test_a_gpu_lost_during_the_utilization_call_is_marked_lost(sim, clock):
+    clock.set(45)
+    source = open_source()
+    sim.nvml_library.inject("nvmlDeviceGetProcessUtilization", pynvml.NVML_ERROR_GPU_IS_LOST)
+    assert source.read()[0].lost

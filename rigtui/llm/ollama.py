@@ -7,6 +7,7 @@ each with a message a person can act on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
@@ -252,6 +253,8 @@ class PullStep:
     completed: int | None = None
     total: int | None = None
     digest: str | None = None
+    arrived_at: float = 0.0
+    """``time.monotonic()`` when it arrived (speed and time left are worked out from it)."""
 
     @property
     def fraction(self) -> float | None:
@@ -494,6 +497,9 @@ class OllamaClient:
         )
 
     async def pull(self, model: str) -> AsyncIterator[PullStep]:
+        """Download a model. Closing the iterator early (or cancelling the task reading it)
+        closes the HTTP stream: Ollama stops, keeping what it has for the next pull."""
+        stream = None
         try:
             stream = await self._client.pull(model, stream=True)
             async for step in stream:
@@ -502,6 +508,7 @@ class OllamaClient:
                     completed=_get(step, "completed"),
                     total=_get(step, "total"),
                     digest=_get(step, "digest"),
+                    arrived_at=time.monotonic(),
                 )
         except Exception as error:
             translated = self._translate(error, model)
@@ -510,3 +517,26 @@ class OllamaClient:
             ):
                 raise NotInLibraryError(model, translated.server_message) from error
             raise translated from error
+        finally:
+            if stream is not None:
+                await stream.aclose()
+
+    # --- model control: what `ollama stop`, `ollama run` (a load) and `ollama rm` send ---------
+
+    async def unload(self, model: str) -> None:
+        """Unload now, as ``ollama stop`` does: ``/api/generate`` with no prompt and
+        ``keep_alive: 0``. A model still answering a request is unloaded when it is done.
+        ``ModelNotFoundError`` for a model that is not installed."""
+        await self._ask(self._client.generate(model=model, keep_alive=0), model)
+
+    async def load(self, model: str, keep_alive: str | float | None = None) -> None:
+        """Load (or keep loaded) with this keep-alive: ``/api/generate`` with no prompt, as
+        ``ollama run`` warms a model. Returns once it is loaded, which may take minutes."""
+        await self._ask(self._client.generate(model=model, keep_alive=keep_alive), model)
+
+    async def delete(self, model: str) -> None:
+        """Remove an installed model from disk, as ``ollama rm`` does: unloaded first (the
+        server's ``DELETE /api/delete`` leaves a loaded runner running), then deleted."""
+        with contextlib.suppress(ModelNotFoundError):  # the delete says so in Ollama's words
+            await self.unload(model)
+        await self._ask(self._client.delete(model), model)

@@ -118,6 +118,11 @@ class GpuWork:
     pcie_rx_bytes_per_s: float = 0.0
     pcie_tx_bytes_per_s: float = 0.0
     kind: str = "C"
+    sm_now_pct: float = 0.0
+    """Its share of the SM in the last tick (what per-process utilization reports)."""
+    mem_now_pct: float = 0.0
+    sampled_at_s: float | None = None
+    """The rig's time of the last tick it used the GPU at all (NVML's sample timestamp)."""
 
 
 @dataclass
@@ -337,6 +342,26 @@ class SimulatedRig:
             )
             return pid
 
+    def list_real_process(
+        self,
+        pid: int,
+        name: str,
+        gpu_index: int = 0,
+        *,
+        vram_bytes: float = 1024 * MIB,
+        sm_util_pct: float = 0.0,
+        mem_util_pct: float = 0.0,
+        username: str = "root",
+    ) -> None:
+        """List a process of this machine (a test's child) as one using a GPU: NVML then shows
+        its real PID, with its memory already there, and psutil finds it."""
+        self.spawn(name, (name,), pid=pid, username=username)
+        with self._lock:
+            work = self.processes[pid].gpu.setdefault(gpu_index, GpuWork())
+            work.vram_bytes = work.vram_target_bytes = vram_bytes
+            work.sm_util_pct = sm_util_pct
+            work.mem_util_pct = mem_util_pct
+
     def kill(self, pid: int) -> None:
         with self._lock:
             self.processes.pop(pid, None)
@@ -472,10 +497,23 @@ class SimulatedRig:
                     work.vram_bytes = max(work.vram_target_bytes, work.vram_bytes - step * 8)
             jitter = rand.uniform(-work.jitter_pct, work.jitter_pct) if work.jitter_pct else 0.0
             sm = max(0.0, work.sm_util_pct + jitter)
+            mem = work.mem_util_pct * (sm / work.sm_util_pct if work.sm_util_pct else 1.0)
+            loading = 4.0 if work.vram_bytes < work.vram_target_bytes else 0.0
+            work.sm_now_pct, work.mem_now_pct = sm + loading, mem
+            if sm + loading + mem > 0:
+                work.sampled_at_s = self.epoch_time()
             sm_demand += sm
-            mem_demand += work.mem_util_pct * (sm / work.sm_util_pct if work.sm_util_pct else 1.0)
+            mem_demand += mem
             rx += work.pcie_rx_bytes_per_s
             tx += work.pcie_tx_bytes_per_s
+        # Over 100 %, the processes share the SM (and the memory) in proportion.
+        for process in self.processes.values():
+            work = process.gpu.get(gpu.index)
+            if work is not None:
+                if sm_demand > 100.0:
+                    work.sm_now_pct *= 100.0 / sm_demand
+                if mem_demand > 100.0:
+                    work.mem_now_pct *= 100.0 / mem_demand
         return min(100.0, sm_demand), min(100.0, mem_demand), rx, tx
 
     def _gpu_power(

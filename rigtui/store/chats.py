@@ -11,7 +11,12 @@ Every failure is a :class:`StoreError` in words: the chat goes on unsaved and sa
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import math
+import os
+import re
 import sqlite3
 import threading
 import time
@@ -23,9 +28,13 @@ from typing import Any
 from rigtui.llm.ollama import ChatOptions
 
 DATABASE_NAME = "chats.db"
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 2000
 """How long a write waits for another program's lock before it fails in words."""
+QUICK_CHECK_BUDGET_S = 0.2
+"""The most that opening spends on ``PRAGMA quick_check``. The check reads every page (about
+40 ms for 10 MB here, 0.3 s at 100 MB; see benchmarks/store.py), so a large database is checked
+only as far as this allows; damage further on is met by the query that reads it, in the same
+words."""
 TITLE_LENGTH = 60
 
 # Each entry takes the schema from the version before it to its own number, in one transaction.
@@ -56,10 +65,19 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX conversations_by_update ON conversations (updated_at);
     """,
 }
+SCHEMA_VERSION = max(MIGRATIONS)
 
 
 class StoreError(Exception):
-    """The chat database cannot be used or written; the message says why, in words."""
+    """The chat database cannot be used or written; the message says why, in words.
+
+    ``kind`` names the failure for whoever reports it once per kind: ``full``, ``locked``,
+    ``damaged``, ``newer``, ``read-only``, ``unavailable`` (the directory or file cannot be
+    opened), ``io``, ``gone`` (a write to a conversation purged meanwhile) or ``other``."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class StoreUnavailableError(StoreError):
@@ -101,6 +119,8 @@ class ConversationSummary:
     updated_at: float
     turns: int
     characters: int
+    deleted_at: float | None = None
+    """When it was put aside (:meth:`ChatStore.delete`); None while it is listed."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +174,9 @@ def options_from_json(text: str) -> ChatOptions:
     extra = raw.get("extra")
     return ChatOptions(
         system_prompt=pick("system_prompt", str) or "",
-        temperature=float(temperature) if temperature is not None else None,
+        temperature=(
+            float(temperature) if temperature is not None and math.isfinite(temperature) else None
+        ),
         num_ctx=pick("num_ctx", int),
         num_gpu=pick("num_gpu", int),
         keep_alive=pick("keep_alive", str),
@@ -169,17 +191,71 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
-def _words(error: sqlite3.Error, path: Path) -> str:
+# SQLite's primary result codes (sqlite3.h), read from ``sqlite_errorcode`` & 0xFF.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
+
+
+def _failure(error: BaseException, path: Path) -> tuple[str, str]:
+    """(kind, words) for an error that came out of sqlite3 or the file system."""
+    if isinstance(error, OSError):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return "full", f"the disk that holds {path} is full ({error.strerror})"
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return "read-only", f"{path} cannot be written ({error.strerror})"
+        return "io", f"{path}: {error.strerror or error}"
     text = str(error)
-    if isinstance(error, sqlite3.OperationalError) and "locked" in text:
-        return f"{path} is locked by another program ({text})"
-    if "disk is full" in text or "full" in text.split(":")[-1]:
-        return f"the disk that holds {path} is full"
-    if isinstance(error, sqlite3.DatabaseError) and (
-        "not a database" in text or "malformed" in text
-    ):
-        return f"{path} is damaged ({text}); it is left as it is"
-    return f"{path}: {text}"
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    if isinstance(error, sqlite3.IntegrityError) and "FOREIGN KEY" in text:
+        return "gone", f"{path}: that conversation is no longer saved (it was deleted for good)"
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "database is locked" in text:
+        return "locked", (
+            f"{path} is locked by another program (it kept the lock past the wait): "
+            "is another rigtui writing to it?"
+        )
+    if code == _SQLITE_FULL or "disk is full" in text:
+        return "full", f"the disk that holds {path} is full ({text})"
+    if code == _SQLITE_NOTADB or "not a database" in text:
+        return "damaged", f"{path} is not an SQLite database ({text}): it is left as it is"
+    if code == _SQLITE_CORRUPT or "malformed" in text:
+        return "damaged", f"{path} is damaged ({text}): it is left as it is"
+    if code == _SQLITE_READONLY or "readonly" in text:
+        return "read-only", f"{path} cannot be written: {_why_not_writable(path)} ({text})"
+    if code == _SQLITE_CANTOPEN or "unable to open" in text:
+        return "unavailable", f"{path} cannot be opened: {_why_not_writable(path)} ({text})"
+    if code == _SQLITE_IOERR or "I/O error" in text:
+        return "io", f"{path}: {text} (the disk may be full, failing or gone)"
+    if isinstance(error, sqlite3.ProgrammingError) and "closed" in text:
+        return "unavailable", f"{path} is closed: nothing more is saved"
+    return "other", f"{path}: {text}"
+
+
+def _why_not_writable(path: Path) -> str:
+    """Which of the file or its directory refuses writing, as far as the permissions tell."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the directory {folder} is read-only"
+    if path.exists() and not os.access(path, os.R_OK):
+        return "the file cannot be read (its permissions)"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return "the file system refuses it"
+
+
+def _store_error(kind_of: type[StoreError], error: BaseException, path: Path) -> StoreError:
+    kind, words = _failure(error, path)
+    return kind_of(words, kind)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    """Text SQLite can hold: a lone surrogate (JSON's ``"\\ud800"`` from a model) becomes U+FFFD
+    instead of an UnicodeEncodeError that would lose the whole turn."""
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 class ChatStore:
@@ -192,37 +268,47 @@ class ChatStore:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, data_dir: Path, *, clock: Callable[[], float] = time.time) -> ChatStore:
-        """Open (creating or migrating) ``data_dir/chats.db``, else StoreUnavailableError."""
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        quick_check_budget_s: float = QUICK_CHECK_BUDGET_S,
+        busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000,
+    ) -> ChatStore:
+        """Open (creating or migrating) ``data_dir/chats.db``, else StoreUnavailableError.
+
+        Nothing is written to a file that is refused (damaged, newer, another program's)."""
         path = data_dir / DATABASE_NAME
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StoreUnavailableError(f"cannot create {data_dir}: {error.strerror}") from None
+            raise StoreUnavailableError(
+                f"cannot create {data_dir}: {error.strerror}", _failure(error, path)[0]
+            ) from None
         try:
             connection = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as error:
-            raise StoreUnavailableError(_words(error, path)) from None
+            raise _store_error(StoreUnavailableError, error, path) from None
         try:
-            connection.execute("PRAGMA foreign_keys = ON")
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreUnavailableError(
-                    f"{path} was written by a newer rigtui (schema {version}; this one knows "
-                    f"{SCHEMA_VERSION}): it is left as it is"
-                )
-            if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise StoreUnavailableError(f"{path} is damaged (quick_check); left as it is")
+            _check(connection, path, quick_check_budget_s)
             if connection.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-                raise StoreUnavailableError(f"{path}: cannot use write-ahead logging here")
+                raise StoreUnavailableError(
+                    f"{path}: cannot use write-ahead logging here", "unavailable"
+                )
             connection.execute("PRAGMA synchronous = NORMAL")
-            _migrate(connection, version)
+            connection.execute("PRAGMA foreign_keys = ON")
+            _migrate(connection, path)
+            # A file SQLite could open only for reading fails here, not at the first reply the
+            # user believes saved.
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
         except sqlite3.Error as error:
             connection.close()
-            raise StoreUnavailableError(_words(error, path)) from None
-        except StoreUnavailableError:
+            raise _store_error(StoreUnavailableError, error, path) from None
+        except BaseException:
             connection.close()
             raise
         return cls(connection, path, clock)
@@ -239,15 +325,15 @@ class ChatStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     result = statements(self._db)
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # SQLite may have rolled back already (a full disk does): a second ROLLBACK
+                    # would fail and hide the reason.
+                    _rollback(self._db)
                     raise
-                self._db.execute("COMMIT")
                 return result
             except sqlite3.Error as error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreWriteError(_words(error, self.path)) from None
+                raise _store_error(StoreWriteError, error, self.path) from None
 
     def start(self, model: str, options: ChatOptions, title: str = "") -> int:
         """A new, empty conversation; its id."""
@@ -257,7 +343,7 @@ class ChatStore:
             cursor = db.execute(
                 "INSERT INTO conversations (title, model, options, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (title, model, options_to_json(options), now, now),
+                (_text(title), _text(model), _text(options_to_json(options)), now, now),
             )
             return int(cursor.lastrowid)
 
@@ -267,7 +353,7 @@ class ChatStore:
         self._write(
             lambda db: db.execute(
                 "UPDATE conversations SET model = ?, options = ? WHERE id = ?",
-                (model, options_to_json(options), conversation),
+                (_text(model), _text(options_to_json(options)), conversation),
             )
         )
 
@@ -283,18 +369,18 @@ class ChatStore:
                     conversation,
                     position,
                     turn.role,
-                    turn.content,
-                    turn.thinking,
-                    turn.model,
+                    _text(turn.content),
+                    _text(turn.thinking),
+                    _text(turn.model),
                     turn.state,
-                    turn.stats,
+                    _text(turn.stats),
                     turn.created_at or now,
                 ),
             )
             if position == 0 and turn.role == "user":
                 db.execute(
                     "UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
-                    (title_from(turn.content), conversation),
+                    (_text(title_from(turn.content)), conversation),
                 )
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation))
 
@@ -302,12 +388,16 @@ class ChatStore:
 
     def truncate(self, conversation: int, keep: int) -> None:
         """Drop the turns from position ``keep`` on (regenerate, edit and resend)."""
-        self._write(
-            lambda db: db.execute(
+        now = self._clock()
+
+        def drop(db: sqlite3.Connection) -> None:
+            db.execute(
                 "DELETE FROM turns WHERE conversation_id = ? AND position >= ?",
                 (conversation, keep),
             )
-        )
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation))
+
+        self._write(drop)
 
     def rename(self, conversation: int, title: str) -> None:
         title = " ".join(title.split())
@@ -315,7 +405,7 @@ class ChatStore:
             raise ValueError("a conversation's name cannot be empty")
         self._write(
             lambda db: db.execute(
-                "UPDATE conversations SET title = ? WHERE id = ?", (title, conversation)
+                "UPDATE conversations SET title = ? WHERE id = ?", (_text(title), conversation)
             )
         )
 
@@ -348,7 +438,7 @@ class ChatStore:
             try:
                 return self._db.execute(query, parameters).fetchall()
             except sqlite3.Error as error:
-                raise StoreError(_words(error, self.path)) from None
+                raise _store_error(StoreError, error, self.path) from None
 
     def conversations(self, search: str = "") -> list[ConversationSummary]:
         """Newest first; ``search`` matches the title or any turn's text, ignoring case."""
@@ -371,22 +461,36 @@ class ChatStore:
         return [ConversationSummary(*row) for row in rows]
 
     def load(self, conversation: int) -> Conversation:
-        found = self._read(
-            "SELECT c.id, c.title, c.model, c.created_at, c.updated_at, c.options"
-            " FROM conversations c WHERE c.id = ?",
-            (conversation,),
-        )
+        """The conversation and its turns (one read: a write between them cannot split it);
+        KeyError if there is none with that id."""
+        with self._lock:
+            self._read("BEGIN")
+            try:
+                found = self._read(
+                    "SELECT id, title, model, created_at, updated_at, options, deleted_at"
+                    " FROM conversations WHERE id = ?",
+                    (conversation,),
+                )
+                rows = self._read(
+                    "SELECT role, content, thinking, model, state, stats, created_at FROM turns"
+                    " WHERE conversation_id = ? ORDER BY position",
+                    (conversation,),
+                )
+            finally:
+                _rollback(self._db)
         if not found:
             raise KeyError(conversation)
-        cid, title, model, created, updated, options = found[0]
-        rows = self._read(
-            "SELECT role, content, thinking, model, state, stats, created_at FROM turns"
-            " WHERE conversation_id = ? ORDER BY position",
-            (conversation,),
-        )
+        cid, title, model, created, updated, options, deleted = found[0]
         turns = tuple(Turn(*row) for row in rows)
         summary = ConversationSummary(
-            cid, title, model, created, updated, len(turns), sum(len(t.content) for t in turns)
+            cid,
+            title,
+            model,
+            created,
+            updated,
+            len(turns),
+            sum(len(t.content) for t in turns),
+            deleted,
         )
         return Conversation(summary, options_from_json(options), turns)
 
@@ -395,17 +499,74 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _migrate(connection: sqlite3.Connection, version: int) -> None:
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+def _rollback(connection: sqlite3.Connection) -> None:
+    # SQLite may have rolled back already (a full disk does): a second ROLLBACK would fail and
+    # hide the reason.
+    if connection.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
+
+
+def _user_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check(connection: sqlite3.Connection, path: Path, budget_s: float) -> None:
+    """Refuse, before anything is written, a file that is damaged, newer or another program's."""
+    version = _user_version(connection)  # the first read: "file is not a database" shows here
+    latest = max(MIGRATIONS)
+    if version > latest:
+        raise StoreUnavailableError(
+            f"{path} was written by a newer rigtui (schema {version}; this one knows "
+            f"{latest}): it is left as it is; update rigtui to open it",
+            "newer",
+        )
+    if version == 0 and connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+        raise StoreUnavailableError(
+            f"{path} holds tables that rigtui did not make (another program's database?): "
+            "it is left as it is",
+            "other",
+        )
+    if budget_s <= 0:
+        return
+    deadline = time.monotonic() + budget_s
+    connection.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+    try:
+        verdict = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.OperationalError as error:
+        if "interrupted" in str(error):
+            return  # out of time: what it did not reach is checked by the queries that read it
+        raise
+    finally:
+        connection.set_progress_handler(None, 0)
+    if verdict != "ok":
+        raise StoreUnavailableError(
+            f"{path} is damaged (quick_check: {verdict}): it is left as it is", "damaged"
+        )
+
+
+def _migrate(connection: sqlite3.Connection, path: Path) -> None:
+    """Each step in its own transaction: a step that fails leaves the version before it."""
+    for target in range(_user_version(connection) + 1, max(MIGRATIONS) + 1):
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(MIGRATIONS[target]):
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {target}")
+            # Another rigtui may have taken this step while this one waited for the lock.
+            if _user_version(connection) < target:
+                for statement in _statements(MIGRATIONS[target]):
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {target}")
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(connection)
+            kind, words = _failure(error, path)
+            raise StoreUnavailableError(
+                f"{path} could not be brought to schema {target} ({words}): it is left at "
+                f"schema {target - 1}",
+                kind,
+            ) from None
         except BaseException:
-            connection.execute("ROLLBACK")
+            _rollback(connection)
             raise
-        connection.execute("COMMIT")
 
 
 def _statements(script: str) -> list[str]:

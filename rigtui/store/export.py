@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from datetime import datetime, timezone
 
 from rigtui.store.chats import Conversation
@@ -18,7 +19,11 @@ _STATE_NOTE = {
 
 
 def _when(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
+    try:
+        moment = datetime.fromtimestamp(epoch_s, timezone.utc).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return "at an unknown time"  # a clock that was far off when it was saved
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def to_markdown(conversation: Conversation) -> str:
@@ -53,6 +58,11 @@ def to_markdown(conversation: Conversation) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _number(value: float) -> float | None:
+    """JSON has no NaN or infinity: a time that is not a number is null."""
+    return value if math.isfinite(value) else None
+
+
 def to_json(conversation: Conversation) -> str:
     summary = conversation.summary
     document = {
@@ -61,11 +71,16 @@ def to_json(conversation: Conversation) -> str:
         "id": summary.id,
         "title": summary.title,
         "model": summary.model,
-        "created_at": summary.created_at,
-        "updated_at": summary.updated_at,
+        "created_at": _number(summary.created_at),
+        "updated_at": _number(summary.updated_at),
         "options": dataclasses.asdict(conversation.options),
         "turns": [
-            {**dataclasses.asdict(turn), "cut_off": turn.cut_off} for turn in conversation.turns
+            {
+                **dataclasses.asdict(turn),
+                "created_at": _number(turn.created_at),
+                "cut_off": turn.cut_off,
+            }
+            for turn in conversation.turns
         ],
         # What Ollama's /api/chat takes, to replay the conversation elsewhere.
         "messages": (

@@ -2,22 +2,36 @@
 
 A streaming reply offers its text with every batch; the keeper writes the newest text of each
 turn at most every ``STREAM_WRITE_S`` (and at once when the turn ends), so ``kill -9`` loses at
-most that much of a reply. A failed write is handed to ``on_error`` once per kind of failure,
+most that much of a reply. A turn whose write failed (a lock, a full disk) stays pending and is
+written again at the same pace until it goes through, so nothing is lost once the cause goes. A
+failure is handed to ``on_error`` once per kind until a write succeeds again (``on_recovered``),
 and the conversation goes on in memory.
+
+Turns go through :meth:`ChatKeeper.streaming` and :meth:`ChatKeeper.finished` (a user's prompt
+too: it is a finished turn), which are retried; :meth:`ChatKeeper.submit` runs any other call on
+the store once, in order.
+
+Time comes from an injected clock, and all the work is in :meth:`ChatKeeper.pump`: the thread
+only calls it and sleeps until the next write is due or something is handed in. Tests build the
+keeper with ``thread=False`` and call ``pump()`` themselves after stepping the clock.
 """
 
 from __future__ import annotations
 
-import queue
+import contextlib
+import functools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
-from rigtui.store.chats import ChatStore, StoreError, Turn
+from rigtui.store.chats import ChatStore, StoreError, StoreWriteError, Turn
 
 STREAM_WRITE_S = 0.5
-"""How often a streaming reply is written: twice the issue's once a second, at a few hundred
-microseconds a commit (WAL, no fsync)."""
+"""How often a streaming reply is written: twice the issue's once a second, at about 60
+microseconds a commit (WAL, no fsync; benchmarks/store.py)."""
+
+Key = tuple[int, int]
 
 
 class ChatKeeper:
@@ -28,91 +42,167 @@ class ChatKeeper:
         *,
         stream_write_s: float = STREAM_WRITE_S,
         clock: Callable[[], float] = time.monotonic,
+        on_recovered: Callable[[], None] | None = None,
+        thread: bool = True,
     ) -> None:
         self.store = store
         self._on_error = on_error
+        self._on_recovered = on_recovered
         self._stream_write_s = stream_write_s
         self._clock = clock
-        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._streaming: dict[tuple[int, int], Turn] = {}
-        """The newest text of each streaming turn, not yet written."""
-        self._written_at: dict[tuple[int, int], float] = {}
+        self._changed = threading.Condition()
+        """Guards everything below; notified whenever there is something new to do."""
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._pending: dict[Key, Turn] = {}
+        """The newest text of each turn not yet written: streaming, or whose write failed."""
+        self._written_at: dict[Key, float] = {}
         self._reported: set[str] = set()
-        self._thread = threading.Thread(target=self._run, name="rigtui-chat-keeper", daemon=True)
-        self._thread.start()
+        self._news = False
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        if thread:
+            self._thread = threading.Thread(
+                target=self._run, name="rigtui-chat-keeper", daemon=True
+            )
+            self._thread.start()
+
+    # --- handed in from any thread ----------------------------------------------------------
 
     def submit(self, job: Callable[[], None]) -> None:
         """Run ``job`` (a call on the store) on the keeper's thread, after those before it."""
-        self._jobs.put(job)
+        with self._changed:
+            self._jobs.append(job)
+            self._notify()
 
     def streaming(self, conversation: int, position: int, turn: Turn) -> None:
         """The newest text of a streaming turn: written within ``stream_write_s``."""
-        with self._lock:
-            waiting = bool(self._streaming)
-            self._streaming[(conversation, position)] = turn
-        if not waiting:
-            self._jobs.put(_wake)  # the thread waits without a timeout while nothing streams
+        with self._changed:
+            self._pending[(conversation, position)] = turn
+            self._notify()
 
     def finished(self, conversation: int, position: int, turn: Turn) -> None:
         """The turn is whole: written now, replacing what streamed."""
-        with self._lock:
-            self._streaming.pop((conversation, position), None)
-        self.submit(lambda: self._put(conversation, position, turn))
+        key = (conversation, position)
+        with self._changed:
+            self._pending[key] = turn
+            self._written_at.pop(key, None)  # due at once
+            self._notify()
+
+    def truncate(self, conversation: int, keep: int) -> None:
+        """Drop the turns from position ``keep`` on, those still waiting to be written too
+        (regenerate, edit and resend): a late streaming write would bring them back."""
+        with self._changed:
+            for key in [key for key in self._pending if key[0] == conversation]:
+                if key[1] >= keep:
+                    del self._pending[key]
+            self._jobs.append(lambda: self.store.truncate(conversation, keep))
+            self._notify()
 
     def flush(self, timeout_s: float = 5.0) -> bool:
-        """Write everything handed in so far (streaming turns too); False if it timed out."""
+        """Write everything handed in so far (streaming turns too). True when all of it is
+        saved; False when a write failed (it stays pending) or ``timeout_s`` ran out."""
+        if self._thread is None:
+            self.pump(force=True)
+            return not self.unsaved_turns
+        if not self._thread.is_alive():
+            return False
         done = threading.Event()
-        self._jobs.put(lambda: self._write_streaming(force=True))
-        self._jobs.put(done.set)
-        return done.wait(timeout_s)
+        self.submit(lambda: self._write_pending(force=True))
+        self.submit(done.set)
+        return done.wait(timeout_s) and not self.unsaved_turns
 
     def close(self, timeout_s: float = 5.0) -> None:
         self.flush(timeout_s)
-        self._jobs.put(None)
-        self._thread.join(timeout_s)
+        with self._changed:
+            self._closing = True
+            self._notify()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
         self.store.close()
 
-    def _put(self, conversation: int, position: int, turn: Turn) -> None:
-        self._written_at.pop((conversation, position), None)
-        self.store.put_turn(conversation, position, turn)
+    @property
+    def unsaved_turns(self) -> int:
+        """Turns handed in and not written yet (streaming, or waiting after a failure)."""
+        with self._changed:
+            return len(self._pending)
 
-    def _write_streaming(self, *, force: bool) -> None:
+    # --- the work ---------------------------------------------------------------------------
+
+    def pump(self, *, force: bool = False) -> float | None:
+        """Run the jobs handed in, then write the pending turns that are due (all of them with
+        ``force``), on the caller's thread. The seconds until the next turn is due; None when
+        nothing waits."""
+        with self._changed:
+            self._news = False
+            jobs = list(self._jobs)
+            self._jobs.clear()
+        for job in jobs:
+            self._guarded(job)
+        return self._write_pending(force=force)
+
+    def _write_pending(self, *, force: bool) -> float | None:
         now = self._clock()
-        with self._lock:
+        with self._changed:
             due = {
                 key: turn
-                for key, turn in self._streaming.items()
+                for key, turn in self._pending.items()
                 if force or now - self._written_at.get(key, -1e18) >= self._stream_write_s
             }
             for key in due:
-                del self._streaming[key]
-        for (conversation, position), turn in due.items():
-            self._written_at[(conversation, position)] = now
-            self.store.put_turn(conversation, position, turn)
+                del self._pending[key]
+                self._written_at[key] = now
+        for key, turn in due.items():
+            failure = self._guarded(functools.partial(self.store.put_turn, *key, turn))
+            if failure is not None:
+                if failure.kind != "gone":  # a purged conversation's turn has nowhere to go
+                    with self._changed:
+                        self._pending.setdefault(key, turn)  # unless newer text came meanwhile
+            elif turn.state != "streaming":
+                with self._changed:
+                    if key not in self._pending:
+                        self._written_at.pop(key, None)
+        with self._changed:
+            if not self._pending:
+                return None
+            next_due = min(
+                self._written_at.get(key, -1e18) + self._stream_write_s for key in self._pending
+            )
+        return max(0.0, next_due - self._clock())
 
     def _run(self) -> None:
         while True:
-            try:
-                job = self._jobs.get(timeout=self._stream_write_s / 4 if self._streaming else None)
-            except queue.Empty:
-                job = _wake
-            if job is None:
-                return
-            self._guarded(job)
-            if self._streaming:
-                self._guarded(lambda: self._write_streaming(force=False))
+            wait = self.pump()
+            with self._changed:
+                if self._closing and not self._jobs:
+                    return
+                self._changed.wait_for(lambda: self._news or self._closing, timeout=wait)
 
-    def _guarded(self, job: Callable[[], None]) -> None:
+    def _notify(self) -> None:
+        self._news = True
+        self._changed.notify()
+
+    def _guarded(self, job: Callable[[], object]) -> StoreError | None:
+        """Run ``job``; a failure goes to ``on_error`` once per kind, never up the thread."""
         try:
             job()
-        except StoreError as error:
-            # Once per kind of failure: a full disk would otherwise say so twice a second.
-            kind = type(error).__name__ + str(error)[:40]
-            if kind not in self._reported:
-                self._reported.add(kind)
-                self._on_error(error)
+        except Exception as error:  # noqa: BLE001 - the keeper's thread must outlive any write
+            if not isinstance(error, StoreError):
+                error = StoreWriteError(f"{self.store.path}: not saved ({error!r})", "other")
+            # Once per kind of failure: a full disk would otherwise say so twice a second. A
+            # conversation deleted for good is what the user asked for, not a failure to show.
+            if error.kind not in self._reported and error.kind != "gone":
+                self._reported.add(error.kind)
+                _tell(self._on_error, error)
+            return error
+        if self._reported:
+            self._reported.clear()
+            if self._on_recovered is not None:
+                _tell(self._on_recovered)
+        return None
 
 
-def _wake() -> None:
-    """A job that does nothing: it wakes the thread to look at the streaming turns."""
+def _tell(callback: Callable[..., None], *arguments: object) -> None:
+    # A listener that fails (an app already gone: call_from_thread raises) must not end the
+    # thread that still has turns to write.
+    with contextlib.suppress(Exception):
+        callback(*arguments)

@@ -75,6 +75,12 @@ def gpu_to_dict(gpu: GpuReading) -> dict[str, Any]:
                     "used_memory_bytes": process.used_memory_bytes,
                     "type": process.kind,
                     "command": process.command,
+                    # Added later: optional, a recording without them reads as not measured.
+                    "sm_util_pct": process.sm_util_pct,
+                    "memory_util_pct": process.memory_util_pct,
+                    "encoder_util_pct": process.encoder_util_pct,
+                    "decoder_util_pct": process.decoder_util_pct,
+                    "utilization_reason": process.utilization_reason,
                 }
                 for process in gpu.processes
             ]
@@ -402,6 +408,15 @@ def _gpu_process(data: Any, check: ValueCheck, where: str) -> GpuProcess | None:
         ),
         kind=check.text(data.get("type"), f"{where}.type") or "C",
         command=check.text(data.get("command"), f"{where}.command"),
+        **{
+            name: check.number(data.get(name), f"{where}.{name}", integer=True)
+            for name in ("sm_util_pct", "memory_util_pct", "encoder_util_pct", "decoder_util_pct")
+        },
+        utilization_reason=(
+            check.text(data.get("utilization_reason"), f"{where}.utilization_reason")
+            if "sm_util_pct" in data
+            else "not in this recording"
+        ),
     )
 
 

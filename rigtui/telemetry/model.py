@@ -42,6 +42,15 @@ class GpuProcess:
     kind: str = "C"
     """``C`` compute, ``G`` graphics, ``C+G`` both."""
     command: str | None = None
+    sm_util_pct: int | None = None
+    """This process's share of the SM (``nvmlDeviceGetProcessUtilization``); ``None``: see
+    ``utilization_reason``."""
+    memory_util_pct: int | None = None
+    """Its share of the memory bandwidth (time the memory was read or written)."""
+    encoder_util_pct: int | None = None
+    decoder_util_pct: int | None = None
+    utilization_reason: str | None = None
+    """Why the utilization figures are ``None``, in words (not supported, no samples yet...)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ What survives driver and binding drift, after nvitop, nvtop and gpustat:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from ctypes import Structure, byref, c_uint, c_ulonglong
 from dataclasses import dataclass, field
 
@@ -227,6 +228,10 @@ class NvmlSource:
         self._probe = _Probe()
         self._initialised = False
         self._instant_power: list[bool] = []
+        self._utilization_seen_us: list[int] = []
+        """Per GPU, the newest per-process utilization sample read (0: none yet)."""
+        self._utilization_skip: list[str | None] = []
+        """Per GPU, why per-process utilization is not asked for again."""
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -404,6 +409,8 @@ class NvmlSource:
         )
 
         processes = read("processes", self._read_processes, handle)
+        if processes:
+            processes = self._with_utilization(index, handle, processes)
 
         unavailable = dict(static.unavailable)
         unavailable.update(reader.unavailable)
@@ -513,6 +520,66 @@ class NvmlSource:
             for pid, (used, kind) in sorted(merged.items())
         )
 
+    def _with_utilization(
+        self, index: int, handle, processes: tuple[GpuProcess, ...]
+    ) -> tuple[GpuProcess, ...]:
+        samples, reason = self._process_utilization(index, handle)
+        if samples is None:
+            return tuple(dataclasses.replace(p, utilization_reason=reason) for p in processes)
+        # The driver reports only processes that used the GPU since the last read: the others
+        # were idle.
+        idle = (0, 0, 0, 0)
+        return tuple(
+            dataclasses.replace(
+                process,
+                sm_util_pct=figures[0],
+                memory_util_pct=figures[1],
+                encoder_util_pct=figures[2],
+                decoder_util_pct=figures[3],
+            )
+            for process in processes
+            for figures in [samples.get(process.pid, idle)]
+        )
+
+    def _process_utilization(
+        self, index: int, handle
+    ) -> tuple[dict[int, tuple[int, int, int, int]] | None, str | None]:
+        """(SM, memory, encoder, decoder) % by PID since the last read, or None and why.
+
+        ``lastSeenTimeStamp`` is the newest sample's own timestamp, as nvml.h asks (the
+        driver's CPU clock, not ours); ``NOT_FOUND`` means no process used the GPU since.
+        """
+        skipped = self._utilization_skip[index]
+        if skipped is not None:
+            return None, skipped
+        seen_us = self._utilization_seen_us[index]
+        try:
+            samples = pynvml.nvmlDeviceGetProcessUtilization(handle, seen_us)
+        except pynvml.NVMLError as error:
+            code = error.value
+            if code == pynvml.NVML_ERROR_GPU_IS_LOST:
+                raise _GpuLostError from error
+            if code in (pynvml.NVML_ERROR_NOT_FOUND, pynvml.NVML_SUCCESS):
+                # pynvml raises even for SUCCESS when the size query found nothing to size.
+                return ({}, None) if seen_us else (None, "no samples yet")
+            words = _utilization_words(error)
+            if code in _PERMANENT_ERRORS:
+                self._utilization_skip[index] = words
+            return None, words
+        by_pid: dict[int, tuple[int, int, int, int]] = {}
+        newest: dict[int, int] = {}
+        for sample in samples:
+            figures = (sample.smUtil, sample.memUtil, sample.encUtil, sample.decUtil)
+            if max(figures) > 100:
+                continue  # some drivers report garbage above 100 (nvtop #110): not a reading
+            if sample.timeStamp >= newest.get(sample.pid, -1):
+                newest[sample.pid] = sample.timeStamp
+                by_pid[sample.pid] = figures
+            self._utilization_seen_us[index] = max(
+                self._utilization_seen_us[index], sample.timeStamp
+            )
+        return by_pid, None
+
     def _running_processes(self, function_name: str, handle) -> list[tuple[int, int | None]]:
         function = pynvml._nvmlGetFunctionPointer(function_name)
         layout = self._probe.process_layout
@@ -554,6 +621,8 @@ class NvmlSource:
         static = _GpuStatic()
         self._static.append(static)
         self._skip.append({})
+        self._utilization_seen_us.append(0)
+        self._utilization_skip.append(None)
         try:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         except pynvml.NVMLError as error:
@@ -681,6 +750,12 @@ def _field_values(handle, field_ids: list[int]) -> list[int | float | None]:
         else:
             result.append(None)
     return result
+
+
+def _utilization_words(error: pynvml.NVMLError) -> str:
+    if error.value == pynvml.NVML_ERROR_NOT_SUPPORTED:
+        return "not supported by this GPU or driver"
+    return field_error_words(error)
 
 
 def _fan_reason(error: pynvml.NVMLError) -> str:

@@ -39,6 +39,11 @@ class RigSampler:
         self.nvml.close()
 
     @property
+    def pids_are_local(self) -> bool:
+        """Whether the processes' PIDs are this machine's (not the simulation's invention)."""
+        return self.system.pids_are_local
+
+    @property
     def fast_power(self) -> bool:
         """Whether the instantaneous power field is there to sample ten times a second."""
         return self.nvml.instant_power

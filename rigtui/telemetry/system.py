@@ -17,7 +17,15 @@ class SystemSource:
     def __init__(self, psutil: ModuleType | object = real_psutil, top_processes: int = 12) -> None:
         self._psutil = psutil
         self.top_processes = top_processes
+        self.all_processes = False
+        """Every process, not only the busiest (while the Processes tab is shown)."""
         self._names: dict[int, tuple[float, str, str | None]] = {}
+
+    @property
+    def pids_are_local(self) -> bool:
+        """Whether the PIDs read are this machine's (real psutil), so a signal may be sent to
+        them; a look-alike's (the simulated rig's) are invented."""
+        return self._psutil is real_psutil
 
     def prime(self) -> None:
         """psutil measures CPU use between two calls; the first one only starts the count."""
@@ -53,7 +61,8 @@ class SystemSource:
         )
 
     def read_processes(self) -> tuple[ProcessReading, ...]:
-        """The busiest processes by CPU; the rest of their details only for those shown.
+        """The busiest processes by CPU (every one with ``all_processes``); the rest of their
+        details only for those shown.
 
         Every process is asked only for its CPU time (one read of /proc/PID/stat): asking all of
         them for names, memory and owners cost four times as much on a machine with many.
@@ -66,8 +75,9 @@ class SystemSource:
                 candidates.append((cpu, process.pid, process))
         candidates.sort(key=lambda item: (-item[0], item[1]))
         readings = []
+        limit = None if self.all_processes else self.top_processes
         for cpu, pid, process in candidates:
-            if len(readings) == self.top_processes:
+            if len(readings) == limit:
                 break
             try:
                 with process.oneshot():

@@ -7,6 +7,7 @@ messages (``ui/messages.py``), each carrying its data; the handlers hand the dat
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import re
@@ -23,27 +24,35 @@ from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.message import Message
 from textual.widgets import Input, TabbedContent, TextArea
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from rigtui.config import INTERVAL_MAX_S, INTERVAL_MIN_S, Settings
 from rigtui.insight.fit import FitEstimate
 from rigtui.insight.fits import fit_estimates, load_predictions
 from rigtui.insight.rig import RigInsight
+from rigtui.llm.keep_alive import describe_keep_alive
 from rigtui.llm.ollama import ChatOptions, ModelFacts, OllamaClient, OllamaError
-from rigtui.llm.placement import cross_check, runner_gpus
+from rigtui.llm.placement import cross_check, processor_split, runner_gpus
 from rigtui.llm.reply import Batches, Reply
 from rigtui.llm.stats import ReplyStats
 from rigtui.llm.watch import Connected, Disconnected, FactsRead, Listed, OllamaWatch, Running
 from rigtui.recording import ReplayCursor
 from rigtui.sources import DashboardSource
+from rigtui.store.presets import PresetBook
+from rigtui.store.prompts import PromptHistory
+from rigtui.store.state import RememberedState, options_from_state, options_to_state
 from rigtui.telemetry.history import History, snapshot_values
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.pacing import NewestWins, PaceClock, SamplingLoop
+from rigtui.telemetry.signals import PidOrigin, ProcessSignals, SignalCheck, SignalTarget
 from rigtui.ui import messages as said
 from rigtui.ui.bindings import APP_BINDINGS, TAB_KEYS
+from rigtui.ui.screens.confirm_signal import ConfirmSignalScreen
 from rigtui.ui.screens.dashboard import DashboardScreen
+from rigtui.ui.screens.delete_model import DeleteModelScreen
 from rigtui.ui.screens.help import HelpScreen
+from rigtui.ui.screens.model_chooser import ModelChoice, ModelChooserScreen
 from rigtui.ui.tuning.command_palette import SteadyCommandPalette
 from rigtui.ui.tuning.garbage import (
     freeze_startup_objects,
@@ -51,6 +60,8 @@ from rigtui.ui.tuning.garbage import (
     release_full_collections,
 )
 from rigtui.ui.tuning.surviving import SurvivesErrors
+from rigtui.ui.widgets.loaded_models import LoadedModels
+from rigtui.ui.widgets.process_pane import ProcessPane
 
 INTERVAL_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 STARTUP_SETTLED_S = 5.0
@@ -60,6 +71,9 @@ REPLY_FLUSH_S = 0.05
 """Streamed text reaches the screen at most 20 times a second (see ``llm.reply.Batches``)."""
 REPLAY_TICK_S = 0.1
 PULL_PROGRESS_S = 0.1
+REMEMBER_AFTER_S = 1.0
+"""Remembered settings are written this long after the last change: a theme previewed in the
+palette, or + pressed five times, is one write."""
 TYPED_ACTIONS = {"quit", "toggle_pause", "slower", "faster", "help", "show_tab"}
 """Actions bound to a printable key: a text field with the focus takes the key as text."""
 
@@ -103,6 +117,8 @@ class RigApp(SurvivesErrors, App):
         self.running_models: list = []
         self.model_facts: dict[str, ModelFacts] = {}
         self.generating = False
+        self.pulls: dict[str, Worker] = {}
+        """The pulls going on, by model: Esc (or Cancel) cancels one."""
         self._collections_held = 0
         """Replies that hold back full garbage collections (see ``ui/tuning/garbage.py``)."""
         self.rig_insight = RigInsight()
@@ -113,6 +129,14 @@ class RigApp(SurvivesErrors, App):
         self.chats_off = ""
         """Why the chats are not saved (empty while they are, or until the store is open)."""
         self._deleted_chats: list[tuple[int, str]] = []
+        # What the data directory keeps: read on a thread at the start (see "remembered").
+        self.prompt_history = PromptHistory(None)
+        self.preset_book = PresetBook(None)
+        self.remembered: RememberedState | None = None
+        """None until read: what changes before that (the first tab shown) is not a choice."""
+        self._remembered_read: RememberedState | None = None
+        self._remember_timer = None
+        self._problems_told: set[str] = set()
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -184,11 +208,13 @@ class RigApp(SurvivesErrors, App):
         if self.ollama is not None:
             await self.ollama.close()
         self._close_saved_chats()
+        self._save_remembered_now()
 
     def _theme_changed(self, _theme) -> None:
         # The panels repaint only the lines whose text changed: new colours are not a change.
         for widget in self.dashboard.query("*"):
             widget.refresh()
+        self._remember(theme=self.theme)
 
     # --- readings ---------------------------------------------------------------------------
 
@@ -196,6 +222,7 @@ class RigApp(SurvivesErrors, App):
         """The dashboard's widgets exist: readings (or the replay) may start to reach them."""
         self._on_started()  # from now on an error on the screen is reported, not fatal
         self._open_saved_chats()
+        self._read_kept()  # the prompt history, presets and remembered settings
         if self.replay is not None:
             self._start_replay()
         elif self.source.opening is not None:
@@ -312,6 +339,7 @@ class RigApp(SurvivesErrors, App):
             self.bell()
             return
         self.interval_s = interval_s
+        self._remember(interval_s=interval_s)
         self.history.resize(max(2, round(self.settings.history_minutes * 60 / interval_s)))
         self.dashboard.header.interval_s = interval_s
         if self.sampling is not None:
@@ -356,6 +384,7 @@ class RigApp(SurvivesErrors, App):
                 partial(self.action_show_tab, tab),
             )
         yield SystemCommand("Help: every key", "The keys of this screen (?)", self.action_help)
+        yield from self._process_commands()
         if self.source.ollama_address is not None:
             yield SystemCommand("New chat", "Start a new conversation (ctrl+n)", self._new_chat)
             yield SystemCommand(
@@ -364,6 +393,7 @@ class RigApp(SurvivesErrors, App):
                 self._chat_options,
             )
             yield from self._saved_chat_commands()
+            yield from self._model_control_commands()
         yield from super().get_system_commands(screen)
 
     def _new_chat(self) -> None:
@@ -501,6 +531,7 @@ class RigApp(SurvivesErrors, App):
         chat.show_fits(self.fit_estimates(chat.options.num_ctx))
 
     def on_chat_options_changed(self, _message: said.ChatOptionsChanged) -> None:
+        self._remember(chat_options=options_to_state(self.dashboard.chat.options))
         if self.model_facts:
             self._show_fits()
 
@@ -591,8 +622,12 @@ class RigApp(SurvivesErrors, App):
     # --- Ollama: pulling a model --------------------------------------------------------------
 
     def on_pull_requested(self, message: said.PullRequested) -> None:
-        if self.ollama is not None:
-            self._pull(message.model)
+        if self.ollama is None:
+            return
+        if message.model in self.pulls:
+            self.notify(f"{message.model} is being pulled already.", severity="warning")
+            return
+        self.pulls[message.model] = self._pull(message.model)
 
     @work(group="pull")
     async def _pull(self, model: str) -> None:
@@ -607,14 +642,24 @@ class RigApp(SurvivesErrors, App):
         except OllamaError as error:
             self.post_message(said.PullFinished(model, error))
             return
+        except asyncio.CancelledError:
+            # The stream is closed (``OllamaClient.pull``); Ollama keeps what it downloaded.
+            self.post_message(said.PullFinished(model, cancelled=True))
+            raise
         self.post_message(said.PullFinished(model))
 
     def on_pull_progressed(self, message: said.PullProgressed) -> None:
         self.dashboard.chat.pull_progressed(message.model, message.step)
 
     def on_pull_finished(self, message: said.PullFinished) -> None:
-        self.dashboard.chat.pull_finished(message.model, message.error)
+        self.pulls.pop(message.model, None)
+        self.dashboard.chat.pull_finished(message.model, message.error, message.cancelled)
         self.refresh_ollama()
+
+    def on_pull_cancel_requested(self, message: said.PullCancelRequested) -> None:
+        worker = self.pulls.get(message.model)
+        if worker is not None:
+            worker.cancel()
 
     # --- replaying a recording ------------------------------------------------------------------
 
@@ -973,7 +1018,7 @@ class RigApp(SurvivesErrors, App):
 
     def _saved_chat_commands(self):
         yield SystemCommand(
-            "Saved chats", "Open, rename, delete or search saved chats (ctrl+l)", self._chat_list
+            "Saved chats", "Open, rename, delete or search saved chats (ctrl+f)", self._chat_list
         )
         yield SystemCommand(
             "Export chat as Markdown",
@@ -999,6 +1044,324 @@ class RigApp(SurvivesErrors, App):
     def _export_from_palette(self, format: str) -> None:
         self.action_show_tab("chat-tab")
         self.dashboard.chat.action_export(format)
+
+    # --- process control ----------------------------------------------------------------------
+
+    process_signal_uid: int | None = None
+    """The user signals are sent as (None: this process's effective uid); tests set another."""
+
+    def on_every_process_wanted(self, message: said.EveryProcessWanted) -> None:
+        sampler = self.sampler
+        if sampler is not None:
+            # Read on the sampling thread at its next round: one attribute, set whole.
+            sampler.system.all_processes = message.every
+
+    def process_signals(self) -> ProcessSignals:
+        """Where the listed PIDs come from decides whether a signal may be sent at all."""
+        if self.replay is not None:
+            origin = PidOrigin.RECORDED
+        elif self.sampler is not None:
+            origin = PidOrigin.LOCAL if self.sampler.pids_are_local else PidOrigin.SIMULATED
+        else:
+            origin = PidOrigin.SIMULATED if self.source.environment else PidOrigin.LOCAL
+        return ProcessSignals(origin, uid=self.process_signal_uid)
+
+    def on_process_signal_requested(self, message: said.ProcessSignalRequested) -> None:
+        self._check_signal(self.process_signals(), message.target, message.action)
+
+    @work(thread=True, group="process-signal", name="process-signal-check")
+    def _check_signal(self, signals: ProcessSignals, target: SignalTarget, action: str) -> None:
+        self.post_message(said.ProcessSignalChecked(signals.check(target), action))
+
+    def on_process_signal_checked(self, message: said.ProcessSignalChecked) -> None:
+        check = message.check
+        if not check.allowed:
+            # Said before asking: there is nothing to confirm.
+            severity = "information" if check.gone else "warning"
+            self.notify(check.refusal or "", title="Not sent", severity=severity, timeout=8)
+            return
+
+        def answered(send: bool | None) -> None:
+            if send:
+                self._send_signal(self.process_signals(), check, message.action)
+
+        self.push_screen(ConfirmSignalScreen(check.target, message.action, check.owner), answered)
+
+    @work(thread=True, group="process-signal", name="process-signal-send")
+    def _send_signal(self, signals: ProcessSignals, check: SignalCheck, action: str) -> None:
+        self.post_message(said.ProcessSignalSent(signals.send(check, action)))
+
+    def on_process_signal_sent(self, message: said.ProcessSignalSent) -> None:
+        outcome = message.outcome
+        if outcome.sent:
+            self.notify(outcome.message, title="Sent", timeout=5)
+        elif outcome.gone:
+            self.notify(outcome.message, title="Not sent", timeout=6)
+        else:
+            self.notify(outcome.message, title="Not sent", severity="error", timeout=10)
+
+    def _process_commands(self):
+        """The Processes tab's keys in the command palette."""
+
+        def on_processes(action: str):
+            def run() -> None:
+                self.action_show_tab("processes-tab")
+                pane = self.dashboard.query_one(ProcessPane)
+                self.call_after_refresh(pane.run_action, action)
+
+            return run
+
+        for title, help_text, action in (
+            (
+                "Processes: sort by the next column",
+                "VRAM, SM%, CPU%, memory, PID, name (s)",
+                "sort_next",
+            ),
+            ("Processes: reverse the sort", "Biggest or smallest first (r)", "sort_reverse"),
+            ("Processes: filter", "By name, command, user or PID (/)", "open_filter"),
+            (
+                "Processes: terminate the selected process",
+                "SIGTERM, after a confirmation (T)",
+                "signal('terminate')",
+            ),
+            (
+                "Processes: kill the selected process",
+                "SIGKILL, after a confirmation (K)",
+                "signal('kill')",
+            ),
+        ):
+            yield SystemCommand(title, help_text, on_processes(action))
+
+    # --- remembered: prompt history, presets, settings (data_dir) -------------------------------
+
+    @work(thread=True, group="kept", name="kept-read")
+    def _read_kept(self) -> None:
+        data_dir = self.settings.data_dir
+        history = PromptHistory.load(data_dir)
+        book = PresetBook.load(data_dir)
+        state = RememberedState.load(data_dir)
+        problems = [each.problem for each in (history, book, state) if each.problem]
+        if history.skipped:
+            problems.append(f"{history.skipped} damaged line(s) of the prompt history skipped")
+        self.prompt_history, self.preset_book, self._remembered_read = history, book, state
+        self.post_message(
+            said.KeptRead(list(history.prompts), dict(book.presets), dict(state.values), problems)
+        )
+
+    def on_kept_read(self, message: said.KeptRead) -> None:
+        self.remembered = self._remembered_read
+        for problem in message.problems:
+            self._tell_once(problem)
+        remembered = message.remembered
+        if self.source.ollama_address is not None:
+            chat = self.dashboard.chat
+            chat.query_one("#prompt").recall_from(message.prompts)
+            chat.presets = dict(message.presets)
+            if remembered.get("chat_options"):
+                chat.apply_options(options_from_state(remembered["chat_options"]))
+            if remembered.get("model"):
+                chat.remembered_model = remembered["model"]
+                if chat.installed:
+                    chat.show_installed(chat.installed)
+        if remembered.get("tab") in {tab for _, tab, _, _ in TAB_KEYS}:
+            # After the focus the first tab's activation asked for: a focus given to the first
+            # tab after the switch would switch back (and the two would take turns forever).
+            self.call_after_refresh(self._show_remembered_tab, remembered["tab"])
+
+    def _show_remembered_tab(self, tab: str) -> None:
+        tabs = self.dashboard.query_one(TabbedContent)
+        first = TAB_KEYS[0][1]
+        if tabs.active == first and self.check_action("show_tab", (tab,)) is not False:
+            self.action_show_tab(tab)  # unless a tab was chosen already
+
+    def _tell_once(self, problem: str) -> None:
+        if problem not in self._problems_told:
+            self._problems_told.add(problem)
+            self.notify(problem, title="rigtui", severity="warning", timeout=10)
+
+    def _remember(self, **values) -> None:
+        """Note a choice to remember: written a moment after the last change, off the loop."""
+        if self.remembered is None or not self.remembered.remember(**values):
+            return
+        if self._remember_timer is not None:
+            self._remember_timer.stop()
+        self._remember_timer = self.set_timer(REMEMBER_AFTER_S, self._save_remembered)
+
+    @work(thread=True, group="kept", name="kept-remember")
+    def _save_remembered(self) -> None:
+        if self.remembered is not None and (problem := self.remembered.save()):
+            self.call_from_thread(self._tell_once, problem)
+
+    def _save_remembered_now(self) -> None:
+        """At the end: what changed in the last moment is written too."""
+        if self.remembered is not None:
+            self.remembered.save()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "tabs" and event.pane.id:
+            self._remember(tab=event.pane.id)
+
+    def on_model_chosen(self, message: said.ModelChosen) -> None:
+        self._remember(model=message.model)
+
+    def on_prompt_kept(self, message: said.PromptKept) -> None:
+        self._keep_prompt(message.prompt)
+
+    @work(thread=True, group="kept", name="kept-prompt")
+    def _keep_prompt(self, prompt: str) -> None:
+        history = self.prompt_history
+        told = history.problem
+        history.add(prompt)
+        if history.problem and history.problem != told:
+            self.call_from_thread(self._tell_once, history.problem)
+
+    def on_preset_saved(self, message: said.PresetSaved) -> None:
+        self.dashboard.chat.presets[message.name] = message.system_prompt
+        self._write_presets(partial(self.preset_book.save, message.name, message.system_prompt))
+
+    def on_preset_deleted(self, message: said.PresetDeleted) -> None:
+        self.dashboard.chat.presets.pop(message.name, None)
+        self._write_presets(partial(self.preset_book.delete, message.name))
+
+    @work(thread=True, group="kept", name="kept-presets")
+    def _write_presets(self, change: Callable[[], str | None]) -> None:
+        if problem := change():
+            self.call_from_thread(self._tell_once, problem)
+
+    # --- model control ------------------------------------------------------------------------
+    # Unload, load and delete, from the loaded-models pane's keys and the command palette. After
+    # each, /api/ps is read at once: the pane shows what Ollama did without waiting for a poll.
+
+    def _model_control_commands(self):
+        if self.replay is not None:
+            return
+        for purpose, title, help_text in (
+            ("load", "Load a model…", "Load one, or keep one loaded, for a keep-alive (l)"),
+            ("unload", "Unload a model…", "Free its VRAM now, as `ollama stop` does (u)"),
+            ("delete", "Delete a model…", "Remove an installed model, as `ollama rm` does (d)"),
+        ):
+            yield SystemCommand(
+                title, help_text, partial(self.post_message, said.ModelChooserRequested(purpose))
+            )
+
+    def _say_to_models(self, text: str, kind: str = "") -> None:
+        for pane in self.dashboard.query(LoadedModels):
+            pane.say(text, kind)
+
+    def _ollama_to_control(self) -> OllamaClient | None:
+        """The client, or None with the reason said in the pane."""
+        if self.ollama is None:
+            if self.replay is not None:
+                why = "a replay shows a recording, with no Ollama to act on"
+            elif self.source.ollama_address is None:
+                why = "Ollama is switched off (--no-ollama)"
+            else:
+                why = "Ollama is not connected yet"
+            self._say_to_models(f"Cannot control models: {why}.", "error")
+        return self.ollama
+
+    def on_unload_requested(self, message: said.UnloadRequested) -> None:
+        if self._ollama_to_control() is not None:
+            self._control_model("unload", message.model)
+
+    def on_model_chooser_requested(self, message: said.ModelChooserRequested) -> None:
+        if self._ollama_to_control() is not None:
+            self._choose_model(message.purpose, message.highlighted)
+
+    @work(exclusive=True, group="model-chooser")
+    async def _choose_model(self, purpose: str, highlighted: str | None) -> None:
+        """The list to choose from (the installed models, fresh; or the loaded ones), then,
+        to delete, the confirmation; then the action."""
+        assert self.ollama is not None
+        loaded = {model.name: model for model in self.running_models}
+        sizes: dict[str, int] = {}
+        if purpose == "unload":
+            choices = [
+                ModelChoice(
+                    model.name,
+                    f"{model.size_bytes / 1e9:.1f} GB  "
+                    f"{processor_split(model.size_bytes, model.size_vram_bytes)}",
+                )
+                for model in loaded.values()
+            ]
+        else:
+            try:
+                installed = await self.ollama.installed()
+            except OllamaError as error:
+                self.post_message(said.ModelActionFinished(purpose, "", error))
+                return
+            choices = []
+            for model in installed:
+                sizes[model.name] = model.size_bytes
+                detail = [f"{model.size_bytes / 1e9:.1f} GB", model.parameter_size]
+                detail += [model.quantization, "loaded" if model.name in loaded else ""]
+                choices.append(ModelChoice(model.name, "  ".join(part for part in detail if part)))
+        chosen = await self.push_screen_wait(ModelChooserScreen(purpose, choices, highlighted))
+        if chosen is None:
+            return
+        if purpose == "delete":
+            confirm = DeleteModelScreen(
+                chosen.model, sizes.get(chosen.model), loaded=chosen.model in loaded
+            )
+            if not await self.push_screen_wait(confirm):
+                return
+        self._control_model(purpose, chosen.model, chosen.keep_alive)
+
+    @work(group="model-control")
+    async def _control_model(self, action: str, model: str, keep_alive: str | None = None) -> None:
+        client = self.ollama
+        assert client is not None
+        self.post_message(said.ModelActionStarted(action, model, keep_alive))
+        error: OllamaError | None = None
+        try:
+            if action == "unload":
+                await client.unload(model)
+            elif action == "load":
+                await client.load(model, keep_alive)
+            else:
+                await client.delete(model)
+        except OllamaError as failed:
+            error = failed
+        still_loaded = False
+        try:  # at once, not at the next poll
+            running = await client.running()
+            self.post_message(said.ModelsRunning(running))
+            still_loaded = action != "load" and any(m.name == model for m in running)
+            if action == "delete":
+                self.post_message(said.ModelsListed(await client.installed()))
+        except OllamaError:
+            pass  # the watch says so
+        self.post_message(
+            said.ModelActionFinished(
+                action, model, error, keep_alive=keep_alive, still_loaded=still_loaded
+            )
+        )
+
+    def on_model_action_started(self, message: said.ModelActionStarted) -> None:
+        doing = {"unload": "Unloading", "load": "Loading", "delete": "Deleting"}[message.action]
+        kept = message.keep_alive and f" (keep-alive {describe_keep_alive(message.keep_alive)})"
+        self._say_to_models(f"{doing} {message.model}{kept or ''}…")
+
+    def on_model_action_finished(self, message: said.ModelActionFinished) -> None:
+        model = message.model
+        if message.error is not None:
+            text = str(message.error)
+            if model:
+                text = f"Could not {message.action} {model}: {text}"
+            self._say_to_models(text, "error")
+            self.notify(text, title="Ollama", severity="error", timeout=8)
+            return
+        if message.still_loaded:
+            text = f"{model} is answering a request: Ollama unloads it when that ends."
+        elif message.action == "unload":
+            text = f"Unloaded {model}: its memory is free."
+        elif message.action == "load":
+            kept = describe_keep_alive(message.keep_alive or "5m")
+            kept = "loaded forever" if kept == "forever" else f"for {kept}"
+            text = f"Loaded {model}; Ollama keeps it {kept}."
+        else:
+            text = f"Deleted {model}."
+        self._say_to_models(text, "muted")
 
 
 def export_name(conversation, format: str) -> str:

@@ -21,6 +21,7 @@ from rigtui.llm.ollama import (
 from rigtui.llm.stats import ReplyStats
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
+from rigtui.telemetry.signals import SignalCheck, SignalOutcome, SignalTarget
 
 if TYPE_CHECKING:  # the store's values reach the ui through the app, never its engine
     from rigtui.store.chats import Conversation, ConversationSummary
@@ -161,10 +162,13 @@ class PullProgressed(RigMessage):
 
 
 class PullFinished(RigMessage):
-    def __init__(self, model: str, error: Exception | None = None) -> None:
+    def __init__(
+        self, model: str, error: Exception | None = None, *, cancelled: bool = False
+    ) -> None:
         super().__init__()
         self.model = model
         self.error = error
+        self.cancelled = cancelled
 
 
 # --- saved chats ----------------------------------------------------------------------------
@@ -326,3 +330,153 @@ class ChatExported(RigMessage):
         super().__init__()
         self.path = path
         self.error = error
+
+
+# --- process control ------------------------------------------------------------------------
+
+
+class EveryProcessWanted(RigMessage):
+    """The Processes tab was shown (``every``) or hidden: read every process, or the busiest."""
+
+    def __init__(self, every: bool) -> None:
+        super().__init__()
+        self.every = every
+
+
+class ProcessSignalRequested(RigMessage):
+    """The user asked to ``terminate`` or ``kill`` the selected process."""
+
+    def __init__(self, target: SignalTarget, action: str) -> None:
+        super().__init__()
+        self.target = target
+        self.action = action
+
+
+class ProcessSignalChecked(RigMessage):
+    """Whether the signal may be sent (``check.refusal`` says why not), before asking."""
+
+    def __init__(self, check: SignalCheck, action: str) -> None:
+        super().__init__()
+        self.check = check
+        self.action = action
+
+
+class ProcessSignalSent(RigMessage):
+    """What sending the confirmed signal came to (sent, already exited, refused)."""
+
+    def __init__(self, outcome: SignalOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+# --- recall: prompt history, presets, remembered settings --------------------------------------
+
+
+class PromptKept(RigMessage):
+    """A prompt was sent: the app keeps it in the prompt history across restarts."""
+
+    def __init__(self, prompt: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+
+class ModelChosen(RigMessage):
+    """The user picked a model in the chat's picker: remembered for the next start."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+
+class PresetSaved(RigMessage):
+    """A system-prompt preset was saved (a new one, or one replaced) in the options screen."""
+
+    def __init__(self, name: str, system_prompt: str) -> None:
+        super().__init__()
+        self.name = name
+        self.system_prompt = system_prompt
+
+
+class PresetDeleted(RigMessage):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class KeptRead(RigMessage):
+    """What the data directory kept from earlier sessions, read on a thread at the start:
+    the prompt history (oldest first), the presets, the remembered values, and what could not
+    be read (each said once)."""
+
+    def __init__(
+        self,
+        prompts: list[str],
+        presets: dict[str, str],
+        remembered: dict,
+        problems: list[str],
+    ) -> None:
+        super().__init__()
+        self.prompts = prompts
+        self.presets = presets
+        self.remembered = remembered
+        self.problems = problems
+
+
+# --- model control ----------------------------------------------------------------------------
+
+
+class UnloadRequested(RigMessage):
+    """Unload this model now (the loaded-models pane's ``u``)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+
+class ModelChooserRequested(RigMessage):
+    """Choose a model to ``load``, ``unload`` or ``delete``; ``highlighted`` is where the list
+    starts (the model under the pane's cursor)."""
+
+    def __init__(self, purpose: str, highlighted: str | None = None) -> None:
+        super().__init__()
+        self.purpose = purpose
+        self.highlighted = highlighted
+
+
+class ModelActionStarted(RigMessage):
+    """The app has asked Ollama to ``unload``, ``load`` or ``delete`` a model."""
+
+    def __init__(self, action: str, model: str, keep_alive: str | None = None) -> None:
+        super().__init__()
+        self.action = action
+        self.model = model
+        self.keep_alive = keep_alive
+
+
+class ModelActionFinished(RigMessage):
+    """Ollama did it (``error`` None), or could not. ``still_loaded``: an unloaded model that
+    /api/ps still lists (Ollama unloads it once the request it answers ends)."""
+
+    def __init__(
+        self,
+        action: str,
+        model: str,
+        error: Exception | None = None,
+        *,
+        keep_alive: str | None = None,
+        still_loaded: bool = False,
+    ) -> None:
+        super().__init__()
+        self.action = action
+        self.model = model
+        self.error = error
+        self.keep_alive = keep_alive
+        self.still_loaded = still_loaded
+
+
+class PullCancelRequested(RigMessage):
+    """Stop pulling this model (Esc in the chat, or the notice's Cancel button)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model

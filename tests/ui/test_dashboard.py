@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from textual.coordinate import Coordinate
 from textual.widgets import TabbedContent
 from textual.widgets._toast import Toast
 
@@ -180,6 +181,11 @@ async def test_charts_nobody_sees_are_never_drawn():
         assert all(chart.renders == 0 for chart in charts if chart.id.startswith("rig-chart"))
 
 
+def _cell(table: ProcessTable, row: int, column: str):
+    """A cell by its column's key: the columns shown depend on the table's width."""
+    return table.get_cell_at(Coordinate(row, table.get_column_index(column)))
+
+
 async def test_the_processes_tab_lists_the_runner_with_its_command_line():
     app = staged_app("story", 140.0)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -187,12 +193,11 @@ async def test_the_processes_tab_lists_the_runner_with_its_command_line():
         await pilot.press("3")
         table = app.screen.query_one("#gpu-processes", ProcessTable)
         await until(pilot, lambda: table.row_count > 0, "the processes tab filled")
-        row = table.get_row_at(0)
-        assert row[2].plain == "ollama"
-        assert row[3] == "22.8 GiB"
-        assert "ollama runner --model" in row[5].plain
+        assert _cell(table, 0, "name").plain == "ollama"
+        assert _cell(table, 0, "vram") == "22.8 GiB"
+        assert "ollama runner --model" in _cell(table, 0, "command").plain
         cpu_table = app.screen.query_one("#cpu-processes", ProcessTable)
-        assert cpu_table.get_row_at(0)[4].plain == "ollama"
+        assert _cell(cpu_table, 0, "name").plain == "ollama"
 
 
 async def test_process_names_are_shown_literally():
@@ -206,7 +211,7 @@ async def test_process_names_are_shown_literally():
         await pilot.press("3")
         table = app.screen.query_one("#gpu-processes", ProcessTable)
         await until(pilot, lambda: table.row_count > 0, "the processes tab filled")
-        names = [table.get_row_at(i)[2].plain for i in range(table.row_count)]
+        names = [_cell(table, i, "name").plain for i in range(table.row_count)]
         assert "[bold red]pwn\\x1b[2J" in names
 
 
@@ -467,7 +472,7 @@ async def test_the_processes_tab_wraps_a_long_command_line_in_the_width_left():
         await pilot.pause()
         widths = sum(column.get_render_width(table) for column in table.columns.values())
         assert widths <= table.scrollable_content_region.width
-        command = table.get_row_at(0)[5].plain
+        command = _cell(table, 0, "command").plain
         assert len(command) > 80
         assert table.rows[table.coordinate_to_cell_key((0, 0)).row_key].height > 1
         await pilot.resize_terminal(160, 50)

@@ -92,3 +92,97 @@ def test_a_line_is_cut_into_the_sections_textual_cuts(text):
     ours = IncrementalWrapping(Document(text), width=13)
     theirs = WrappedDocument(Document(text), width=13)
     assert ours.get_sections(0) == theirs.get_sections(0)
+
+
+# --- prompt history: ↑ and ↓ ------------------------------------------------------------------
+
+
+async def test_up_and_down_recall_earlier_prompts_and_bring_back_what_was_typed():
+    prompt = PromptInput()
+    async with Hosting(prompt).run_test(size=(60, 12)) as pilot:
+        prompt.recall_from(["oldest", "middle", "newest"])
+        prompt.focus()
+        await pilot.press(*"draft")
+        await pilot.press("up")
+        assert prompt.text == "newest" and prompt.recalling
+        assert prompt.cursor_location == prompt.document.end  # typing goes on at its end
+        await pilot.press("up", "up")
+        assert prompt.text == "oldest"
+        await pilot.press("up")  # nothing older: it stays
+        assert prompt.text == "oldest"
+        await pilot.press("down", "down")
+        assert prompt.text == "newest"
+        await pilot.press("down")
+        assert prompt.text == "draft" and not prompt.recalling
+        await pilot.press("down")  # past the newest, ↓ is a plain ↓
+        assert prompt.text == "draft"
+
+
+async def test_an_edited_recalled_prompt_is_kept_until_one_is_sent():
+    prompt = PromptInput()
+    app = Hosting(prompt)
+    async with app.run_test(size=(60, 12)) as pilot:
+        prompt.recall_from(["first", "second"])
+        prompt.focus()
+        await pilot.press("up", "exclamation_mark")
+        assert prompt.text == "second!"
+        await pilot.press("up")
+        assert prompt.text == "first"
+        await pilot.press("down")
+        assert prompt.text == "second!"  # the edit is still there
+        prompt.keep("second!")
+        assert prompt.prompts_sent == ["first", "second", "second!"]
+        prompt.clear()
+        await pilot.press("up", "up")
+        assert prompt.text == "second"  # edits are dropped once a prompt is sent
+
+
+async def test_inside_a_prompt_of_several_lines_the_arrows_move_between_its_lines():
+    prompt = PromptInput()
+    async with Hosting(prompt).run_test(size=(60, 12)) as pilot:
+        prompt.recall_from(["earlier"])
+        prompt.focus()
+        prompt.text = "line one\nline two\nline three"
+        prompt.move_cursor((2, 4))
+        await pilot.press("up")
+        assert prompt.cursor_location == (1, 4) and prompt.text.startswith("line one")
+        await pilot.press("up")
+        assert prompt.cursor_location == (0, 4) and not prompt.recalling
+        await pilot.press("down", "down")
+        assert prompt.cursor_location == (2, 4)
+        await pilot.press("up", "up", "up")  # from the first line: the earlier prompt
+        assert prompt.text == "earlier"
+        await pilot.press("down")
+        assert prompt.text == "line one\nline two\nline three"
+        # Shift+↑ selects, as ever; a selection is never swapped for a recalled prompt.
+        prompt.move_cursor((0, 4))
+        await pilot.press("shift+up")
+        assert prompt.text.startswith("line one") and prompt.selected_text == "line"
+
+
+async def test_a_long_wrapped_line_moves_by_rows_before_recalling():
+    prompt = PromptInput()
+    async with Hosting(prompt).run_test(size=(30, 12)) as pilot:
+        prompt.recall_from(["earlier"])
+        prompt.focus()
+        prompt.text = "word " * 20  # wraps over several rows of one line
+        prompt.move_cursor(prompt.document.end)
+        await pilot.press("up")
+        assert prompt.text == "word " * 20  # one row up, inside the prompt
+        for _ in range(10):
+            if prompt.recalling:
+                break
+            await pilot.press("up")
+        assert prompt.text == "earlier"
+
+
+def test_a_prompt_sent_twice_is_kept_once_and_the_recall_list_is_bounded():
+    from rigtui.ui.widgets.prompt_input import MAX_RECALLED
+
+    prompt = PromptInput()
+    prompt.keep("same")
+    prompt.keep("same")
+    assert prompt.prompts_sent == ["same"]
+    prompt.recall_from([f"p{n}" for n in range(MAX_RECALLED + 5)])
+    assert len(prompt.prompts_sent) == MAX_RECALLED
+    assert prompt.prompts_sent[-1] == "same"  # sent this session: after the earlier ones

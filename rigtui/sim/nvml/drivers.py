@@ -26,6 +26,8 @@ class DriverProfile:
     missing: frozenset[str] = frozenset()
     process_v3_layout: type[Structure] = ProcessInfoV2
     instant_power_field: bool = True
+    process_utilization: bool = True
+    """Whether ``nvmlDeviceGetProcessUtilization`` answers (else ``NOT_SUPPORTED``)."""
 
 
 _R580 = DriverProfile(version="580.95.05", cuda_version=13000)
@@ -76,6 +78,9 @@ _R418 = DriverProfile(
         "nvmlDeviceGetGpuMaxPcieLinkGeneration",
     },
     instant_power_field=False,
+    # A modelling choice: the oldest generation stands for the boards and drivers that answer
+    # NOT_SUPPORTED for per-process utilization, so that path is exercised end to end.
+    process_utilization=False,
 )
 
 DRIVER_PROFILES: dict[str, DriverProfile] = {

@@ -100,6 +100,19 @@ class ProcessInfoConfCompute(Structure):
     ]
 
 
+class ProcessUtilizationSample(Structure):
+    """``nvmlProcessUtilizationSample_t``: one process's utilization at one CPU timestamp (µs)."""
+
+    _fields_ = [
+        ("pid", c_uint),
+        ("timeStamp", c_ulonglong),
+        ("smUtil", c_uint),
+        ("memUtil", c_uint),
+        ("encUtil", c_uint),
+        ("decUtil", c_uint),
+    ]
+
+
 class Value(Union):
     _fields_ = [
         ("dVal", c_double),

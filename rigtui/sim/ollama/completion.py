@@ -67,7 +67,7 @@ class Completions:
         model, think, empty, prompt = asked.model, asked.think, asked.empty, asked.prompt
         keep_alive_s, options = asked.keep_alive_s, asked.options
         log["model"] = model or None
-        if chat:  # what the client sent as the conversation, for tests to compare
+        if chat:  # what the client sent as the history: tests check regenerate and resend
             log["messages"] = body.get("messages")
         spec = self._library.installed_spec(model)
         if spec is None:

@@ -195,6 +195,11 @@ class Connection:
         )
         await self._write(head if head_only else head + body)
 
+    async def send_empty(self, status: int) -> None:
+        """A status and no body, as a Go handler that writes nothing answers."""
+        self.status = status
+        await self._write(self._head(status, [("Content-Length", "0")]))
+
     async def send_json(self, status: int, value: object, *, head_only: bool = False) -> None:
         await self.send(
             status, go_json(value), "application/json; charset=utf-8", head_only=head_only

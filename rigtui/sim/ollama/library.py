@@ -52,3 +52,8 @@ class Library:
     def install(self, spec: ModelSpec) -> None:
         with self._rig.lock():
             self._installed[spec.name] = (spec, self._clock())
+
+    def remove(self, name: str) -> bool:
+        """Delete an installed model (any spelling Ollama accepts); False if there is none."""
+        with self._rig.lock():
+            return self._installed.pop(display_name(name), None) is not None

@@ -36,12 +36,14 @@ from rigtui.sim.ollama.library import Library
 from rigtui.sim.ollama.models import ModelSpec, canned_reply, canned_thinking, display_name
 from rigtui.sim.ollama.scheduler import DEFAULT_KEEP_ALIVE_S, LoadedModel, Scheduler
 from rigtui.sim.ollama.speed import DOWNLOAD_BYTES_PER_S
-from rigtui.sim.ollama.wire import rfc3339
+from rigtui.sim.ollama.wire import go_quote, rfc3339
 from rigtui.sim.rig import SimulatedRig
 
 _log = logging.getLogger(__name__)
 
 MAX_LOGGED_REQUESTS = 1000
+PULL_PROGRESS_S = 0.06
+"""Ollama reports a download's progress every 60 ms (``server/download.go``), at any speed."""
 
 
 def _owns(lock: object) -> bool:
@@ -90,6 +92,8 @@ class SimulatedOllama:
         first token was due and as the last line went out)
         (the last ``MAX_LOGGED_REQUESTS``)."""
         self.cancelled_requests = 0
+        self._partial: dict[str, int] = {}
+        """Bytes of each blob a cancelled pull left behind: the next pull goes on from there."""
         self._faults = Faults()
         self.faults = self._faults
         self._http = HttpServer(
@@ -112,6 +116,7 @@ class SimulatedOllama:
             ("POST", "/api/chat"): self._api_chat,
             ("POST", "/api/generate"): self._api_generate,
             ("POST", "/api/pull"): self._api_pull,
+            ("DELETE", "/api/delete"): self._api_delete,
         }
 
     # --- properties ------------------------------------------------------------------------------
@@ -408,14 +413,24 @@ class SimulatedOllama:
         for _, digest, size in spec.layers():
             status = f"pulling {digest[:12]}"
             head = {"status": status, "digest": f"sha256:{digest}", "total": size}
-            if have:
+            done = size if have else self._partial.get(digest, 0)
+            if done >= size:
                 await progress({**head, "completed": size})
                 continue
-            await progress(head)
-            steps = max(1, min(40, math.ceil(size / 50e6)))
-            for step in range(1, steps + 1):
-                wait_s = size / steps / (DOWNLOAD_BYTES_PER_S * self.speed)
-                await progress({**head, "completed": size * step // steps}, wait_s)
+            await progress({**head, "completed": done} if done else head)
+            # A line per tick of the modelled clock, as many at any speed; the bytes the
+            # download would have by then.
+            ticks = max(1, math.ceil((size - done) / DOWNLOAD_BYTES_PER_S / PULL_PROGRESS_S))
+            started = time.perf_counter()
+            try:
+                for tick in range(1, ticks + 1):
+                    due = started + tick * PULL_PROGRESS_S / self.speed
+                    completed = done + (size - done) * tick // ticks
+                    await progress({**head, "completed": completed}, due - time.perf_counter())
+                    self._partial[digest] = completed
+            finally:
+                if self._partial.get(digest, 0) >= size:
+                    del self._partial[digest]  # a whole blob is the model's now
         await progress({"status": "verifying sha256 digest"}, 0.02 / self.speed)
         await progress({"status": "writing manifest"})
         self._library.install(spec)
@@ -424,6 +439,20 @@ class SimulatedOllama:
             await conn.end_stream()
         else:
             await conn.send_json(200, {"status": "success"})
+
+    async def _api_delete(self, conn: Connection, request: Request, log: dict) -> None:
+        """``DELETE /api/delete``: the model's manifest goes; a runner that has it loaded
+        keeps running until it is unloaded or expires, as Ollama's does (``ollama rm``
+        unloads first)."""
+        body = decode_body(request.body, "DeleteRequest")
+        check_fields(body, "DeleteRequest", {"model": (str, "string"), "name": (str, "string")})
+        name = body.get("model") or body.get("name") or ""
+        log["model"] = name or None
+        if not name.strip():
+            raise HttpError(400, f"name {go_quote(name)} is invalid")
+        if not self._library.remove(name):
+            raise HttpError(404, f"model '{name}' not found")
+        await conn.send_empty(200)
 
     async def _api_chat(self, conn: Connection, request: Request, log: dict) -> bool:
         return await self._completions.handle(conn, request, log, chat=True)

@@ -1,12 +1,13 @@
 """Per-chat options: system prompt, temperature, num_ctx, num_gpu, keep_alive, thinking.
 
 Each field is checked as it is typed, with the reason shown under it; nothing is saved until all
-are valid, and nothing typed is thrown away by a mistake.
+are valid, and nothing typed is thrown away by a mistake. System-prompt presets are picked here
+(the system prompt is filled in, and Ctrl+Z gives back what it held), saved and deleted: the
+screen tells the app (``PresetSaved``, ``PresetDeleted``), which keeps them.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -17,11 +18,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
+from rigtui.llm.keep_alive import FieldError, parse_keep_alive
 from rigtui.llm.ollama import ChatOptions
-
-
-class FieldError(ValueError):
-    pass
+from rigtui.ui.messages import PresetDeleted, PresetSaved
+from rigtui.ui.screens.preset_name import PresetNameScreen
 
 
 def parse_temperature(text: str) -> float | None:
@@ -56,70 +56,6 @@ def parse_num_gpu(text: str) -> int | None:
     return _parse_int(text, 0, 1024, "0 (CPU only) or 999 (all layers)")
 
 
-_GO_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "\u00b5s": 1_000,  # µ, micro sign
-    "\u03bcs": 1_000,  # μ, Greek mu
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_GO_COMPONENT = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]+)")
-_DECIMAL = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
-_GO_MAX_NS = (1 << 63) - 1
-FOREVER_AT_MOST = "2562047h (about 292 years)"
-
-
-def go_duration_ns(text: str) -> int:
-    """Nanoseconds, as Go's ``time.ParseDuration`` reads ``text`` (Ollama parses keep_alive
-    with it): a sign, then one or more number-unit pairs (``1h30m``, ``1.5s``, ``300ms``), or
-    ``0``; no exponent, no spaces, no ``inf``; more than int64 nanoseconds is an error."""
-    sign = -1 if text.startswith("-") else 1
-    rest = text[1:] if text[:1] in "+-" else text
-    if rest == "0":
-        return 0
-    if not rest:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0
-    position = 0
-    while position < len(rest):
-        part = _GO_COMPONENT.match(rest, position)
-        if part is None or not (part.group(1) or part.group(2)):
-            raise ValueError(f"invalid duration {text!r}")
-        whole, fraction, unit = part.group(1), part.group(2) or "", part.group(3)
-        if unit not in _GO_UNITS_NS:
-            raise ValueError(f"unknown unit {unit!r} in duration {text!r}")
-        scale = _GO_UNITS_NS[unit]
-        # Exact in integers, as Go's: a fraction finer than a nanosecond is dropped.
-        total += int(whole or "0") * scale + int(fraction or "0") * scale // 10 ** len(fraction)
-        if total > _GO_MAX_NS + (sign < 0):
-            raise OverflowError(f"invalid duration {text!r}")
-        position = part.end()
-    return sign * total
-
-
-def parse_keep_alive(text: str) -> str | None:
-    """Ollama's keep_alive: seconds, or a Go duration (5m, 1h30m); negative keeps it forever.
-
-    Sent as a Go duration: a bare number gets the unit ``s`` (Ollama refuses the *string* "10"
-    for a missing unit). What Go's ``time.ParseDuration`` would refuse (``inf``, ``nan``,
-    ``1e3``, more than 292 years) is refused here, or every request would fail with a 400.
-    """
-    text = text.strip()
-    if not text:
-        return None
-    duration = f"{text}s" if _DECIMAL.match(text) else text
-    try:
-        nanoseconds = go_duration_ns(duration)
-    except OverflowError:
-        raise FieldError(f"at most {FOREVER_AT_MOST}; -1 = forever") from None
-    except ValueError:
-        raise FieldError("seconds, or a duration such as 5m, 1h or 30s; -1 = forever") from None
-    return "-1s" if nanoseconds < 0 else duration
-
-
 FIELDS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "temperature": ("Temperature", parse_temperature, "model default"),
     "num_ctx": ("Context length (num_ctx)", parse_num_ctx, "model default"),
@@ -147,16 +83,34 @@ class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
     ChatOptionsScreen #options-buttons {
         dock: bottom;
     }
+    ChatOptionsScreen #preset-row {
+        height: 1;
+        margin: 0 0 1 0;
+    }
+    ChatOptionsScreen #preset-row Label {
+        width: 8;
+    }
+    ChatOptionsScreen #field-preset {
+        width: 1fr;
+        background: $boost;
+    }
+    ChatOptionsScreen #preset-row Button {
+        margin: 0 0 0 1;
+    }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="options-cancel"),
         Binding("ctrl+s", "save", "Save", id="options-save"),
     ]
 
-    def __init__(self, options: ChatOptions) -> None:
+    def __init__(self, options: ChatOptions, presets: dict[str, str] | None = None) -> None:
         super().__init__()
         self.options = options
+        self.presets = dict(presets or {})
+        """System-prompt presets by name: a copy, changed here as the user saves or deletes."""
         self.errors: dict[str, str] = {}
+        self._deleting: str | None = None
+        """The preset the Delete button has asked about: pressed again, it goes."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="options-body"):
@@ -170,6 +124,17 @@ class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
 
     def _fields(self) -> ComposeResult:
         with VerticalScroll(id="options-fields"):
+            with Horizontal(id="preset-row"):
+                yield Label("Preset")
+                yield Select(
+                    self._preset_choices(),
+                    prompt="none",
+                    value=self._preset_shown(),
+                    id="field-preset",
+                    compact=True,
+                )
+                yield Button("Save as…", id="preset-save", compact=True)
+                yield Button("Delete", id="preset-delete", compact=True)
             yield Label("System prompt")
             yield TextArea(
                 self.options.system_prompt, id="system-prompt", soft_wrap=True, compact=True
@@ -225,8 +190,91 @@ class ChatOptionsScreen(ModalScreen[ChatOptions | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             self.action_save()
+        elif event.button.id == "preset-save":
+            self.save_preset()
+        elif event.button.id == "preset-delete":
+            self.delete_preset()
         else:
             self.action_cancel()
+
+    # --- presets ------------------------------------------------------------------------------
+
+    def _preset_choices(self) -> list[tuple[str, str]]:
+        return [(name, name) for name in self.presets]
+
+    def _preset_shown(self) -> str | object:
+        """The preset whose text the system prompt holds, if one does."""
+        system_prompt = self.options.system_prompt
+        for name, text in self.presets.items():
+            if system_prompt and text == system_prompt:
+                return name
+        return Select.NULL
+
+    @property
+    def picked_preset(self) -> str | None:
+        value = self.query_one("#field-preset", Select).value
+        return None if value == Select.NULL else str(value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id != "field-preset":
+            return
+        self._forget_delete()
+        name = self.picked_preset
+        if name is None or name not in self.presets:
+            return
+        area = self.query_one("#system-prompt", TextArea)
+        if area.text == self.presets[name]:
+            return
+        had_text = bool(area.text.strip())
+        # An edit, not a new document: Ctrl+Z in the field brings back what it held.
+        area.replace(self.presets[name], (0, 0), area.document.end)
+        if had_text:
+            self.notify(f"System prompt set to the preset {name!r} (Ctrl+Z in it undoes).")
+
+    def save_preset(self) -> None:
+        text = self.query_one("#system-prompt", TextArea).text
+        if not text.strip():
+            self.notify("The system prompt is empty: type one to save it.", severity="warning")
+            return
+
+        def named(name: str | None) -> None:
+            if name is None:
+                return
+            self.presets[name] = text
+            self.post_message(PresetSaved(name, text))
+            self._show_presets(picked=name)
+            self.notify(f"Saved the preset {name!r}.")
+
+        self._forget_delete()
+        self.app.push_screen(PresetNameScreen(list(self.presets), self.picked_preset or ""), named)
+
+    def delete_preset(self) -> None:
+        name = self.picked_preset
+        if name is None:
+            self.notify("Pick the preset to delete in the list first.", severity="warning")
+            return
+        button = self.query_one("#preset-delete", Button)
+        if self._deleting != name:
+            self._deleting = name
+            button.label = "Delete?"
+            self.notify(f"Press Delete again to delete the preset {name!r}.", severity="warning")
+            return
+        self._forget_delete()
+        del self.presets[name]
+        self.post_message(PresetDeleted(name))
+        self._show_presets(picked=None)
+        self.notify(f"Deleted the preset {name!r} (the system prompt keeps its text).")
+
+    def _forget_delete(self) -> None:
+        if self._deleting is not None:
+            self._deleting = None
+            self.query_one("#preset-delete", Button).label = "Delete"
+
+    def _show_presets(self, picked: str | None) -> None:
+        select = self.query_one("#field-preset", Select)
+        with self.prevent(Select.Changed):
+            select.set_options(self._preset_choices())
+            select.value = picked if picked is not None else Select.NULL
 
     def action_save(self) -> None:
         values = {}

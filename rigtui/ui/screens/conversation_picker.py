@@ -1,4 +1,4 @@
-"""The saved conversations over the screen (a narrow terminal's sidebar, or ctrl+l anywhere)."""
+"""The saved conversations over the screen (a narrow terminal's sidebar, or ctrl+f anywhere)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from rigtui.ui.widgets.history_chart import HistoryChart
 from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.nvml_notice import NvmlNotice
 from rigtui.ui.widgets.process_list import ProcessList
-from rigtui.ui.widgets.process_table import ProcessTable
+from rigtui.ui.widgets.process_pane import ProcessPane
 from rigtui.ui.widgets.rig_header import RigHeader
 
 GPU_PROCESS_COLUMNS = [
@@ -68,7 +68,7 @@ SERIES_COLOURS = ("normal", "accent", "good", "error")
 W = TypeVar("W", bound=Widget)
 CHAT_LIST_MIN_WIDTH = 140
 """Below this the sidebar of saved chats would squeeze the chat (it has the GPUs beside it
-from 120 columns): under it the list is a picker (ctrl+l)."""
+from 120 columns): under it the list is a picker (ctrl+f)."""
 
 
 class _Row(KeptColours, Horizontal):
@@ -155,16 +155,10 @@ class DashboardScreen(KeptColours, Screen):
                             yield HistoryChart(title, scale=scale, id=f"big-chart-{suffix}")
                         yield HistoryChart("PCIe RX MB/s", scale=1e6, id="big-chart-pcie")
             with TabPane("Processes", id="processes-tab"):
-                with _Column(id="process-panes"):
-                    yield ProcessTable(
-                        GPU_PROCESS_COLUMNS,
-                        id="gpu-processes",
-                        empty_message="no process is using a GPU",
-                    )
-                    yield ProcessTable(CPU_PROCESS_COLUMNS, id="cpu-processes")
+                yield ProcessPane(id="process-panes")
             with TabPane("Chat", id="chat-tab"):
                 with _Row(id="chat-layout"):
-                    # The saved chats beside the chat on a wide terminal; ctrl+l at any width.
+                    # The saved chats beside the chat on a wide terminal; ctrl+f at any width.
                     yield ConversationList(id="chat-sidebar")
                     yield ChatPane()
                     with _Column(id="chat-side"):
@@ -205,7 +199,7 @@ class DashboardScreen(KeptColours, Screen):
                 # would go back to the button, and "hi" + Enter with it).
                 chat.query_one("#prompt").focus()
 
-        self.app.push_screen(ChatOptionsScreen(chat.options), saved)
+        self.app.push_screen(ChatOptionsScreen(chat.options, chat.presets), saved)
 
     # --- data in ------------------------------------------------------------------------------
 
@@ -279,13 +273,13 @@ class DashboardScreen(KeptColours, Screen):
             return
         active = self._one("#tabs", TabbedContent).active
         if active == "rig-tab":
-            self._fill_processes("#rig-gpu-processes", "#rig-cpu-processes", full=False)
+            self._fill_processes("#rig-gpu-processes", "#rig-cpu-processes")
             if self.has_class("-tall"):
                 self._fill_charts("rig-chart")
         elif active == "charts-tab":
             self._fill_charts("big-chart")
         elif active == "processes-tab":
-            self._fill_processes("#gpu-processes", "#cpu-processes", full=True)
+            self._one("#process-panes", ProcessPane).show(self.snapshot)
         elif active == "chat-tab":
             # The live strip only while it is seen: a hidden widget that repaints has Textual
             # work out the whole screen's map again, every second.
@@ -302,7 +296,7 @@ class DashboardScreen(KeptColours, Screen):
         self._one(cpu_id, CpuPanel).show(snapshot.cpu, snapshot.memory)
 
     def on_resize(self, event) -> None:
-        # The saved chats beside the chat only where the chat keeps its width (ctrl+l elsewhere).
+        # The saved chats beside the chat only where the chat keeps its width (ctrl+f elsewhere).
         self.set_class(event.size.width >= CHAT_LIST_MIN_WIDTH, "-chat-list")
         # Short terminals get one line of per-core blocks instead of a grid of bars.
         self.query_one("#cpu-panel", CpuPanel).max_core_rows = 4 if event.size.height >= 34 else 1
@@ -341,7 +335,8 @@ class DashboardScreen(KeptColours, Screen):
 
     # --- tables and charts ------------------------------------------------------------------
 
-    def _fill_processes(self, gpu_table_id: str, cpu_table_id: str, *, full: bool) -> None:
+    def _fill_processes(self, gpu_table_id: str, cpu_table_id: str) -> None:
+        """The Rig tab's glance at the processes (the Processes tab fills itself)."""
         snapshot = self.snapshot
         assert snapshot is not None
         gpu_rows = []
@@ -354,12 +349,12 @@ class DashboardScreen(KeptColours, Screen):
                     units.size(process.used_memory_bytes),
                     process.kind,
                 ]
-                if full:
-                    cells.append(literal(process.command))
                 gpu_rows.append((f"{gpu.index}:{process.pid}", cells))
-        self._one(gpu_table_id, ProcessTable if full else ProcessList).show_rows(gpu_rows)
+        self._one(gpu_table_id, ProcessList).show_rows(gpu_rows)
         cpu_rows = []
-        for process in snapshot.processes:
+        # The busiest dozen, also while every process is read for the Processes tab.
+        busiest = sorted(snapshot.processes, key=lambda p: (-p.cpu_pct, p.pid))[:12]
+        for process in busiest:
             cells = [
                 str(process.pid),
                 literal(process.username),
@@ -367,10 +362,8 @@ class DashboardScreen(KeptColours, Screen):
                 units.size(process.rss_bytes),
                 literal(process.name),
             ]
-            if full:
-                cells.append(literal(process.command))
             cpu_rows.append((str(process.pid), cells))
-        self._one(cpu_table_id, ProcessTable if full else ProcessList).show_rows(cpu_rows)
+        self._one(cpu_table_id, ProcessList).show_rows(cpu_rows)
 
     def _fill_charts(self, prefix: str) -> None:
         snapshot = self.snapshot

@@ -53,11 +53,17 @@ class HelpScreen(ModalScreen[None]):
 
         screens = [screen for screen in self.app.screen_stack if screen is not self]
         groups = [("Everywhere", [self.app, *screens])]
+        from rigtui.ui.widgets.process_pane import ProcessPane
+
+        groups.append(("In the Processes tab (3)", [ProcessPane]))
         if self.app.check_action("show_tab", ("chat-tab",)) is not False:
             groups.append(("In the chat (tab 4)", [ChatPane]))  # not without Ollama
             from rigtui.ui.widgets.conversation_list import ConversationList
 
-            groups.append(("In the saved chats (ctrl+l)", [ConversationList]))
+            groups.append(("In the saved chats (ctrl+f)", [ConversationList]))
+            from rigtui.ui.widgets.loaded_models import LoadedModels
+
+            groups.append(("In the Ollama pane (Rig tab; Tab to it)", [LoadedModels]))
         for title, sources in groups:
             table.add_row(Text(title, style="bold underline"), "")
             seen: set[str] = set()
@@ -76,4 +82,5 @@ class HelpScreen(ModalScreen[None]):
         for key, description in EXTRA_KEYS:
             table.add_row(key, description)
         table.add_row("enter / shift+enter", "In the prompt: send / new line")
+        table.add_row("↑ / ↓", "In the prompt, from its first / last row: earlier / later prompts")
         return table

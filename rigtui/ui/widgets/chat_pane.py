@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widget import AwaitMount
-from textual.widgets import Button, ProgressBar, Select, Static
+from textual.widgets import Button, Select, Static
 
 from rigtui.insight.fit import FitEstimate
 from rigtui.llm.ollama import (
@@ -31,14 +31,14 @@ from rigtui.llm.ollama import (
 from rigtui.llm.placement import processor_split
 from rigtui.llm.stats import ReplyStats, TokenRate, describe
 from rigtui.telemetry.model import RigSnapshot
-from rigtui.text import units
-from rigtui.text.safe import literal
 from rigtui.ui.messages import (
     ChatExportRequested,
     ChatOptionsChanged,
     ChatOptionsRequested,
     ConversationPickerRequested,
     KeptTurn,
+    ModelChosen,
+    PromptKept,
     PromptSubmitted,
     PullRequested,
     SavedChat,
@@ -48,6 +48,7 @@ from rigtui.ui.messages import (
 from rigtui.ui.render.chat_options import describe_options
 from rigtui.ui.widgets.live_strip import LiveStrip
 from rigtui.ui.widgets.prompt_input import PromptInput
+from rigtui.ui.widgets.pull_notice import PullNotice
 
 if TYPE_CHECKING:
     from rigtui.store.chats import Conversation
@@ -83,7 +84,7 @@ class ChatPane(Vertical):
             "stop_or_leave",
             "Stop",
             id="chat-stop",
-            tooltip="Stop the reply (while one streams), else leave the prompt",
+            tooltip="Stop the reply (while one streams), else cancel a pull, else leave the prompt",
         ),
         Binding(
             "ctrl+o",
@@ -117,7 +118,7 @@ class ChatPane(Vertical):
         ),
         # --- saved chats
         Binding(
-            "ctrl+l",
+            "ctrl+f",
             "chat_list",
             "Chats",
             id="chat-list",
@@ -137,6 +138,22 @@ class ChatPane(Vertical):
             show=False,
             id="chat-export-json",
             tooltip="Export this conversation to a JSON file (with Ollama's messages)",
+        ),
+        Binding(
+            "ctrl+g",
+            "regenerate",
+            "Regenerate",
+            show=False,
+            id="chat-regenerate",
+            tooltip="Regenerate the last reply: drop it and ask again with the same history",
+        ),
+        Binding(
+            "ctrl+l",
+            "edit_last",
+            "Edit last",
+            show=False,
+            id="chat-edit-last",
+            tooltip="Edit the last prompt: Enter resends it in place of the last exchange",
         ),
     ]
 
@@ -162,7 +179,7 @@ class ChatPane(Vertical):
         self.pending_prompt: str | None = None
         self.stall_after_first_token_s = STALL_AFTER_FIRST_TOKEN_S
         self.stall_before_first_token_s = STALL_BEFORE_FIRST_TOKEN_S
-        self._pulls: dict[str, tuple[Static, ProgressBar]] = {}
+        self._pulls: dict[str, PullNotice] = {}
         self.fits: dict[str, FitEstimate] = {}
         self._user_picked = False
         self._app_picks: list[str] = []
@@ -172,6 +189,12 @@ class ChatPane(Vertical):
         """Which saved conversation this is (the app fills in its id once it is made)."""
         self._turn_notes: dict[int, KeptTurn] = {}
         """Each position's turn as last kept (its state and statistics), for an export."""
+        self.presets: dict[str, str] = {}
+        """System-prompt presets by name, for the options screen (the app keeps them)."""
+        self.editing_turn: int | None = None
+        """The user turn the prompt replaces when sent (Ctrl+L), or None."""
+        self.remembered_model: str | None = None
+        """The model chosen in an earlier session: picked when it is installed."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-toolbar"):
@@ -214,6 +237,9 @@ class ChatPane(Vertical):
         names = [model.name for model in chat_models]
         if current in names and self._user_picked:
             self._pick(picker, current)
+        elif self.remembered_model in names and not self._user_picked:
+            self._user_picked = True  # as if picked again: a loaded model does not displace it
+            self._pick(picker, self.remembered_model)
         elif names:
             self._pick(picker, self._preferred(chat_models))
 
@@ -246,6 +272,7 @@ class ChatPane(Vertical):
             self._app_picks.remove(event.value)
             return
         self._user_picked = True
+        self.post_message(ModelChosen(str(event.value)))
 
     def show_fits(self, fits: dict[str, FitEstimate]) -> None:
         """The fit estimate of each installed model, shown in the picker before loading."""
@@ -327,7 +354,11 @@ class ChatPane(Vertical):
         if model is None:
             self.notify("Pick a model first (the list at the top of the chat).", severity="warning")
             return
+        if self._still_editing():
+            self._drop_turns_from(self.editing_turn)
+        self._stop_editing()
         self._send(model, text)
+        self._keep(event.prompt_input, text)
         event.prompt_input.clear()
 
     def _send(self, model: str, text: str) -> None:
@@ -335,13 +366,17 @@ class ChatPane(Vertical):
         self.conversation.append({"role": "user", "content": text})
         from rigtui.ui.widgets.chat_message import ChatMessage  # Markdown: loaded when needed
 
-        self._log_mount(ChatMessage("user", text))
-        self._keep(self.saved, len(self.conversation) - 1, KeptTurn("user", text, model=model))
+        message = ChatMessage("user", text)
+        message.turn = len(self.conversation) - 1  # which turn it shows: see _turn_widget
+        self._log_mount(message)
+        self._keep_turn(self.saved, len(self.conversation) - 1, KeptTurn("user", text, model=model))
         self.post_message(PromptSubmitted(model, list(self.conversation), self.options))
 
     def _command(self, text: str, prompt: PromptInput) -> None:
         command, _, argument = text.partition(" ")
         argument = argument.strip()
+        if command == "/clear" or (command == "/pull" and argument):
+            self._keep(prompt, text)
         if command == "/pull" and argument:
             prompt.clear()
             self.post_message(PullRequested(argument))
@@ -353,6 +388,11 @@ class ChatPane(Vertical):
                 "Commands: /pull NAME (download a model), /clear (new conversation).",
                 severity="warning",
             )
+
+    def _keep(self, prompt: PromptInput, text: str) -> None:
+        """↑ recalls it from now on; the app keeps it across restarts."""
+        prompt.keep(text)
+        self.post_message(PromptKept(text))
 
     # --- the reply -----------------------------------------------------------------------------
 
@@ -417,6 +457,7 @@ class ChatPane(Vertical):
             # A stopped or broken-off reply is kept, so the conversation can go on from it.
             self.conversation.append({"role": "assistant", "content": reply.content})
             self._keep_finished(reply, stats, error)
+            reply.turn = len(self.conversation) - 1
         elif error is not None:
             self._keep_dropped(reply)
             self._failed_turn(stats.model, error)
@@ -489,39 +530,27 @@ class ChatPane(Vertical):
 
     def pull_progressed(self, model: str, step: PullStep) -> None:
         if model not in self._pulls:
-            label = Static("", classes="pull-status")
-            bar = ProgressBar(total=100, show_eta=True, classes="pull-bar")
-            self._log_mount(Vertical(label, bar, classes="chat-notice -pull"))
-            self._pulls[model] = (label, bar)
-        label, bar = self._pulls[model]
-        text = literal(f"Pulling {model}: {step.status}")
-        if step.total:
-            text.append(f"  {units.size(step.completed or 0)} of {units.size(step.total)}")
-        label.update(text)
-        if step.fraction is not None:
-            bar.update(total=100, progress=step.fraction * 100)
+            self._pulls[model] = PullNotice(model)
+            self._log_mount(self._pulls[model])
+        self._pulls[model].progressed(step)
 
-    def pull_finished(self, model: str, error: Exception | None) -> None:
-        label, bar = self._pulls.pop(model, (None, None))
-        if label is None:
-            label = Static("")
-            self._log_mount(Vertical(label, classes="chat-notice"))
-        if error is None:
-            label.update(literal(f"Pulled {model}. It is in the model list now."))
-            if bar is not None:
-                bar.update(total=100, progress=100)
-        else:
-            label.update(literal(f"Could not pull {model}: {error}", style="bold red"))
-            if bar is not None:
-                bar.remove()  # a bar stopped at 0% reads as a download still to come
+    def pull_finished(self, model: str, error: Exception | None, cancelled: bool = False) -> None:
+        notice = self._pulls.pop(model, None)
+        if notice is None:
+            notice = PullNotice(model)
+            self._log_mount(notice)
+        notice.finished(error, cancelled=cancelled)
 
     # --- actions ------------------------------------------------------------------------------
 
     def action_stop_or_leave(self) -> None:
         if self.streaming:
             self.post_message(StopRequested())
-        else:
-            self.query_one("#chat-log").focus()
+        elif self.editing_turn is not None:
+            self._stop_editing()
+            self.notify("Not editing any more: Enter sends the prompt as a new one.")
+        elif not any(notice.cancel() for notice in reversed(self._pulls.values())):
+            self.query_one("#chat-log").focus()  # no pull going on to cancel either
 
     def action_options(self) -> None:
         # The options screen is the hosting screen's to open: a widget never pushes screens.
@@ -532,7 +561,10 @@ class ChatPane(Vertical):
         """Options the user saved: sent with the next prompt, summed up above the chat."""
         self.options = options
         self.query_one("#chat-options-summary", Static).update(describe_options(options))
-        self.post_message(ChatOptionsChanged())
+        # Called back by the screen that asked: sent as the pane's own, or Textual would stop
+        # it below that screen (a message never bubbles up to its sender) and the app, which
+        # remembers the options, would never hear of it.
+        self.post_message(ChatOptionsChanged().set_sender(self))
 
     async def action_new_chat(self) -> None:
         if self.streaming:
@@ -545,6 +577,7 @@ class ChatPane(Vertical):
         self.conversation.clear()
         self._keep_new()
         self.pending_prompt = None
+        self._stop_editing()
         if streaming is not None:
             await streaming.settle()
         log = self.query_one("#chat-log", VerticalScroll)
@@ -586,7 +619,7 @@ class ChatPane(Vertical):
     # The pane says what to keep (``TurnToSave``, by position: ``conversation`` is the truth);
     # the app hands it to the store's keeper thread.
 
-    def _keep(self, saved: SavedChat, position: int, turn: KeptTurn | None) -> None:
+    def _keep_turn(self, saved: SavedChat, position: int, turn: KeptTurn | None) -> None:
         if turn is not None:
             self._turn_notes[position] = turn
         self.post_message(
@@ -600,13 +633,13 @@ class ChatPane(Vertical):
 
     def _keep_reply_started(self, reply: ChatMessage) -> None:
         reply.kept_as = (self.saved, len(self.conversation))
-        self._keep(self.saved, len(self.conversation), self._reply_turn(reply, "streaming"))
+        self._keep_turn(self.saved, len(self.conversation), self._reply_turn(reply, "streaming"))
 
     def _keep_reply(self, reply: ChatMessage, state: str, stats: str = "") -> None:
         kept_as = reply.kept_as
         if kept_as is not None:
             saved, position = kept_as
-            self._keep(saved, position, self._reply_turn(reply, state, stats))
+            self._keep_turn(saved, position, self._reply_turn(reply, state, stats))
 
     def _keep_finished(
         self, reply: ChatMessage, stats: ReplyStats, error: Exception | None
@@ -622,7 +655,7 @@ class ChatPane(Vertical):
         kept_as = reply.kept_as
         if kept_as is not None:
             saved, position = kept_as
-            self._keep(saved, max(0, position - 1), None)
+            self._keep_turn(saved, max(0, position - 1), None)
 
     def _keep_let_go(self) -> None:
         """A new chat lets go of the replies on their way: each is kept as it stands."""
@@ -721,3 +754,103 @@ class ChatPane(Vertical):
         self.post_message(
             ChatExportRequested(self.saved, model, self.options, self.turns_now(), format)
         )
+
+    # --- regenerate, edit and resend ---------------------------------------------------------
+
+    def action_regenerate(self) -> None:
+        """Drop the last reply and ask again, with the same history (the model picked now)."""
+        if self._busy("regenerate"):
+            return
+        turns = self.conversation
+        # Stopped before its first word, a reply is not a turn: nothing to drop, ask again.
+        replied = bool(turns) and turns[-1]["role"] == "assistant"
+        last_user = len(turns) - 2 if replied else len(turns) - 1
+        if last_user < 0 or turns[last_user]["role"] != "user":
+            self.notify("No prompt to answer again yet.", severity="warning")
+            return
+        model = self.current_model
+        if model is None:
+            self.notify("Pick a model first (the list at the top of the chat).", severity="warning")
+            return
+        self._stop_editing()
+        self._drop_turns_from(last_user + 1, keep_widget=last_user)
+        self.pending_prompt = turns[last_user]["content"]
+        self.post_message(PromptSubmitted(model, list(turns), self.options))
+
+    def action_edit_last(self) -> None:
+        """The last prompt back in the input: sent, it replaces the last exchange."""
+        if self._busy("edit the last prompt"):
+            return
+        users = [i for i, turn in enumerate(self.conversation) if turn["role"] == "user"]
+        if not users:
+            self.notify("No prompt to edit yet.", severity="warning")
+            return
+        last = self.conversation[users[-1]]["content"]
+        prompt = self.query_one(PromptInput)
+        if prompt.text.strip() and prompt.text != last:
+            self.notify(
+                "The prompt holds text you typed: send it or clear it first.", severity="warning"
+            )
+            return
+        self.editing_turn = users[-1]
+        prompt.text = last
+        prompt.move_cursor(prompt.document.end)
+        prompt.add_class("-editing")
+        prompt.focus()
+        self.live_strip.say(
+            "editing the last prompt: Enter resends it in place of the last exchange, Esc cancels",
+            "editing: Enter resends · Esc cancels",
+        )
+
+    def _still_editing(self) -> bool:
+        """Editing a turn the conversation still holds (a chat opened since drops it)."""
+        turn = self.editing_turn
+        return (
+            turn is not None
+            and turn < len(self.conversation)
+            and self.conversation[turn]["role"] == "user"
+        )
+
+    def _busy(self, what: str) -> bool:
+        if self.streaming:
+            self.app.bell()
+            self.notify(
+                f"A reply is streaming: wait for it or press Esc to stop it, then {what}.",
+                severity="warning",
+            )
+        return self.streaming
+
+    def _stop_editing(self) -> None:
+        if self.editing_turn is None:
+            return
+        self.editing_turn = None
+        if self._ready:
+            self.query_one(PromptInput).remove_class("-editing")
+            self.live_strip.say("")
+
+    def _drop_turns_from(self, index: int, keep_widget: int | None = None) -> None:
+        """Drop the turns from ``index`` on, from the conversation (what is saved) and from
+        the log: the widget of that turn and everything after it (statistics, notices)."""
+        del self.conversation[index:]
+        anchor = self._turn_widget(index) if keep_widget is None else None
+        log = self.query_one("#chat-log", VerticalScroll)
+        children = list(log.children)
+        if anchor is not None:
+            start = children.index(anchor)
+        else:
+            kept = self._turn_widget(keep_widget) if keep_widget is not None else None
+            start = children.index(kept) + 1 if kept is not None else len(children)
+        if children[start:]:
+            log.remove_children(children[start:])
+
+    def _turn_widget(self, index: int):
+        """The log's widget that shows turn ``index`` of the conversation: tagged as it was
+        sent or finished; else (a conversation shown some other way) the index-th message."""
+        from rigtui.ui.widgets.chat_message import ChatMessage
+
+        messages = list(self.query_one("#chat-log").query_children(ChatMessage))
+        tagged = [message for message in messages if getattr(message, "turn", None) == index]
+        if tagged:
+            return tagged[-1]
+        untagged = [message for message in messages if not hasattr(message, "turn")]
+        return untagged[index] if index < len(untagged) else None

@@ -331,3 +331,20 @@ def test_kill_9_mid_reply_leaves_the_reply_cut_off_and_at_most_a_second_old(tmp_
     assert len(assistant.content) >= a_second_before[-1]
     assert len(assistant.content) <= progress[-1][1]
     store.close()
+
+
+def test_turns_and_jobs_are_done_in_the_order_they_were_handed_in(store, stepped):
+    keeper, clock = stepped
+    conversation = store.start("m", ChatOptions())
+    keeper.streaming(conversation, 1, streamed("It"))
+    keeper.pump()
+    clock.now += 0.1  # the next streaming write is not due yet
+    keeper.finished(conversation, 1, Turn("assistant", "It is done."))
+    read: list[tuple] = []
+    keeper.submit(lambda: read.extend((t.content, t.state) for t in store.load(conversation).turns))
+    keeper.pump()
+    keeper.truncate(conversation, 1)
+    keeper.finished(conversation, 1, Turn("assistant", "Again."))
+    keeper.pump()
+    assert read == [("It is done.", "done")]  # a list handed in after the end reads the end
+    assert saved_turns(store.path) == [(1, "Again.", "done")]  # after the truncate: it stays

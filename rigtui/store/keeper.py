@@ -19,7 +19,7 @@ keeper with ``thread=False`` and call ``pump()`` themselves after stepping the c
 from __future__ import annotations
 
 import contextlib
-import functools
+import itertools
 import threading
 import time
 from collections import deque
@@ -52,9 +52,13 @@ class ChatKeeper:
         self._clock = clock
         self._changed = threading.Condition()
         """Guards everything below; notified whenever there is something new to do."""
-        self._jobs: deque[Callable[[], None]] = deque()
-        self._pending: dict[Key, Turn] = {}
-        """The newest text of each turn not yet written: streaming, or whose write failed."""
+        self._order = itertools.count()
+        """Everything handed in is numbered, and done in that order (a list handed in after a
+        finished turn reads it; a finished turn handed in after a truncate survives it)."""
+        self._jobs: deque[tuple[int, Callable[[], None]]] = deque()
+        self._pending: dict[Key, tuple[int, Turn]] = {}
+        """The newest text of each turn not yet written (streaming, or whose write failed),
+        with its number in the order of hand-ins."""
         self._written_at: dict[Key, float] = {}
         self._reported: set[str] = set()
         self._news = False
@@ -71,20 +75,20 @@ class ChatKeeper:
     def submit(self, job: Callable[[], None]) -> None:
         """Run ``job`` (a call on the store) on the keeper's thread, after those before it."""
         with self._changed:
-            self._jobs.append(job)
+            self._jobs.append((next(self._order), job))
             self._notify()
 
     def streaming(self, conversation: int, position: int, turn: Turn) -> None:
         """The newest text of a streaming turn: written within ``stream_write_s``."""
         with self._changed:
-            self._pending[(conversation, position)] = turn
+            self._pending[(conversation, position)] = (next(self._order), turn)
             self._notify()
 
     def finished(self, conversation: int, position: int, turn: Turn) -> None:
         """The turn is whole: written now, replacing what streamed."""
         key = (conversation, position)
         with self._changed:
-            self._pending[key] = turn
+            self._pending[key] = (next(self._order), turn)
             self._written_at.pop(key, None)  # due at once
             self._notify()
 
@@ -95,7 +99,7 @@ class ChatKeeper:
             for key in [key for key in self._pending if key[0] == conversation]:
                 if key[1] >= keep:
                     del self._pending[key]
-            self._jobs.append(lambda: self.store.truncate(conversation, keep))
+            self._jobs.append((next(self._order), lambda: self.store.truncate(conversation, keep)))
             self._notify()
 
     def flush(self, timeout_s: float = 5.0) -> bool:
@@ -129,38 +133,55 @@ class ChatKeeper:
     # --- the work ---------------------------------------------------------------------------
 
     def pump(self, *, force: bool = False) -> float | None:
-        """Run the jobs handed in, then write the pending turns that are due (all of them with
-        ``force``), on the caller's thread. The seconds until the next turn is due; None when
-        nothing waits."""
+        """Run the jobs handed in and write the pending turns that are due (all of them with
+        ``force``), in the order they were handed in, on the caller's thread. The seconds
+        until the next turn is due; None when nothing waits."""
         with self._changed:
             self._news = False
             jobs = list(self._jobs)
             self._jobs.clear()
-        for job in jobs:
-            self._guarded(job)
-        return self._write_pending(force=force)
+            due = self._take_due(force)
+        work = [(order, lambda job=job: self._guarded(job) and None) for order, job in jobs]
+        work += [(order, self._writer(key, order, turn)) for key, (order, turn) in due.items()]
+        for _, job in sorted(work, key=lambda item: item[0]):
+            job()
+        return self._next_due()
 
     def _write_pending(self, *, force: bool) -> float | None:
-        now = self._clock()
         with self._changed:
-            due = {
-                key: turn
-                for key, turn in self._pending.items()
-                if force or now - self._written_at.get(key, -1e18) >= self._stream_write_s
-            }
-            for key in due:
-                del self._pending[key]
-                self._written_at[key] = now
-        for key, turn in due.items():
-            failure = self._guarded(functools.partial(self.store.put_turn, *key, turn))
+            due = self._take_due(force)
+        for key, (order, turn) in sorted(due.items(), key=lambda item: item[1][0]):
+            self._writer(key, order, turn)()
+        return self._next_due()
+
+    def _take_due(self, force: bool) -> dict[Key, tuple[int, Turn]]:
+        """Under the lock: the pending turns due now, taken out of ``_pending``."""
+        now = self._clock()
+        due = {
+            key: pending
+            for key, pending in self._pending.items()
+            if force or now - self._written_at.get(key, -1e18) >= self._stream_write_s
+        }
+        for key in due:
+            del self._pending[key]
+            self._written_at[key] = now
+        return due
+
+    def _writer(self, key: Key, order: int, turn: Turn) -> Callable[[], None]:
+        def write() -> None:
+            failure = self._guarded(lambda: self.store.put_turn(*key, turn))
             if failure is not None:
                 if failure.kind != "gone":  # a purged conversation's turn has nowhere to go
                     with self._changed:
-                        self._pending.setdefault(key, turn)  # unless newer text came meanwhile
+                        self._pending.setdefault(key, (order, turn))  # unless newer text came
             elif turn.state != "streaming":
                 with self._changed:
                     if key not in self._pending:
                         self._written_at.pop(key, None)
+
+        return write
+
+    def _next_due(self) -> float | None:
         with self._changed:
             if not self._pending:
                 return None

@@ -832,8 +832,16 @@ class RigApp(SurvivesErrors, App):
         def when_saved(write) -> None:
             keeper.submit(lambda: saved.id is not None and write(saved.id))
 
+        def truncate() -> None:
+            # Through the keeper once the chat has its id: a turn still waiting to be written
+            # (streaming, or retried after a failure) would otherwise come back after it.
+            if saved.id is not None:
+                keeper.truncate(saved.id, position)
+            else:
+                when_saved(lambda chat: store.truncate(chat, position))
+
         if turn is None:
-            when_saved(lambda chat: store.truncate(chat, position))
+            truncate()
             self._list_all_chats()
             return
         if turn.role == "user":
@@ -842,18 +850,15 @@ class RigApp(SurvivesErrors, App):
                 model, options = message.model, message.options
                 when_saved(lambda chat: store.set_model(chat, model, options))
 
-            def put(chat: int) -> None:
-                store.truncate(chat, position)
-                store.put_turn(chat, position, turn)
-
-            when_saved(put)
+            truncate()
+            when_saved(lambda chat: store.put_turn(chat, position, turn))
             self._list_all_chats()
             return
         if turn.state == "streaming":
             if saved.streaming_position != position:
                 saved.streaming_position = position
                 # A regenerated reply, or one after an edited prompt: what followed goes.
-                when_saved(lambda chat: store.truncate(chat, position))
+                truncate()
             if saved.id is not None:
                 keeper.streaming(saved.id, position, turn)
             return

@@ -500,3 +500,54 @@ async def test_quitting_mid_reply_writes_what_streamed_so_far(chat_app, tmp_path
     reply = conversation.turns[1]
     assert reply.cut_off  # it never ended: it reopens marked as cut off
     assert reply.content.startswith(shown)  # all that was on screen, not the last write only
+
+
+async def test_regenerate_and_edit_by_their_keys_rewrite_the_saved_chat(chat_app, tmp_path):
+    app = with_data_dir(chat_app(), tmp_path)
+    server = app.environment.ollama
+    heard = Heard()
+    async with app.run_test(size=(160, 50), message_hook=heard) as pilot:
+        await store_open(pilot, heard)
+        chat = await open_chat(pilot)
+        for count, prompt in enumerate(("one", "two"), start=1):
+            await send(pilot, chat, prompt)
+            await turns_finished(pilot, chat, count)
+        prompt = chat.query_one("#prompt")
+        await pilot.press("ctrl+l")
+        assert prompt.text == "two"
+        prompt.text = "two, edited"
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: chat.conversation[2:3] == [{"role": "user", "content": "two, edited"}],
+            "edited",
+        )
+        await turns_finished(pilot, chat, 2)
+        await written(pilot)
+        [conversation] = saved(tmp_path)
+        assert [(turn.role, turn.content) for turn in conversation.turns] == [
+            ("user", "one"),
+            ("assistant", server.reply_for("one")),
+            ("user", "two, edited"),
+            ("assistant", server.reply_for("two, edited")),
+        ]
+        # Reopened, then regenerated: the saved chat keeps four turns, the last one answered again.
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: not chat.conversation, "a new chat")
+        listing = sidebar(app)
+        await until(pilot, lambda: len(titles(listing)) == 1, "listed")
+        listing.options.focus()
+        await pilot.press("enter")
+        await heard.arrival(pilot, ConversationLoaded)
+        chat.query_one("#prompt").focus()
+        requests = len(server.requests)
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: len(server.requests) > requests and not chat.streaming, "again")
+        await turns_finished(pilot, chat, 2)
+        await written(pilot)
+        [again] = saved(tmp_path)
+        assert [(turn.role, turn.content) for turn in again.turns] == [
+            (turn.role, turn.content) for turn in conversation.turns
+        ]
+        assert again.turns[3].created_at > conversation.turns[3].created_at
+        assert len(list(chat.query(ChatMessage))) == 4

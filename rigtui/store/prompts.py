@@ -67,7 +67,10 @@ class PromptHistory:
         except FileNotFoundError:
             return
         except OSError as error:
-            self._give_up(f"cannot read the prompt history {self.path}: {why(error)}")
+            self._give_up(
+                f"cannot read the prompt history {self.path}: {why(error)}; "
+                "prompts are kept for this session only"
+            )
             return
         self._needs_newline = bool(raw) and not raw.endswith(b"\n")
         lines = raw.decode("utf-8", errors="replace").splitlines()
@@ -101,7 +104,7 @@ class PromptHistory:
                 except OSError as error:
                     self._give_up(
                         f"cannot keep the prompt history in {self.path.parent}: {why(error)}; "
-                        "it is kept for this session only"
+                        "prompts are kept for this session only"
                     )
             return True
 

@@ -286,10 +286,10 @@ async def test_an_unwritable_data_directory_keeps_prompts_for_the_session_and_sa
     chat_app, tmp_path
 ):
     data_dir = tmp_path / "data"
+    data_dir.write_text("")  # a file where the folder should be: no write can succeed
     heard = Heard()
     async with kept_in(chat_app(), data_dir).run_test(size=(120, 40), message_hook=heard) as pilot:
         await kept_read(pilot, heard)
-        data_dir.write_text("")  # a file where the folder should be: no write can succeed
         app = pilot.app
         chat = await open_chat(pilot)
         for turn, text in enumerate(("one", "two"), start=1):
@@ -301,7 +301,7 @@ async def test_an_unwritable_data_directory_keeps_prompts_for_the_session_and_sa
             return [n.message for n in app._notifications if "prompt history" in n.message]
 
         await until(pilot, told, "the problem said")
-        assert len(told()) == 1 and "session only" in told()[0]
+        assert len(told()) == 1 and "for this session only" in told()[0]
         prompt = chat.query_one(PromptInput)
         await pilot.press("up")
         assert prompt.text == "two"  # the history still works, in memory

@@ -106,8 +106,6 @@ def test_why_utilization_is_na_is_said_once_per_gpu():
     assert utilization_notes(RIG) == ["SM%/BW% N/A on GPU 0: not supported by this GPU or driver"]
 
 
-
-
 @given(
     st.lists(
         st.tuples(

@@ -142,4 +142,3 @@ def test_rigtui_itself_and_impossible_pids_are_refused():
     signals = ProcessSignals(PidOrigin.LOCAL)
     assert "rigtui itself" in signals.check(SignalTarget(os.getpid())).refusal
     assert signals.check(SignalTarget(0)).refusal == "PID 0 is not a process."
-

@@ -88,6 +88,11 @@ async def test_u_unloads_the_model_under_the_cursor_and_the_pane_shows_it_at_onc
             assert "No model loaded." in text
         else:
             assert "no model loaded" in text
+        # Loaded again (by a chat, another client): the outcome is stale and goes.
+        server.load("llama3.1:8b")
+        app.refresh_ollama()
+        await until(pilot, lambda: pane.models, "loaded again")
+        assert "Unloaded" not in pane_text(pane)
 
 
 async def test_l_loads_an_installed_model_for_a_typed_keep_alive(chat_app):

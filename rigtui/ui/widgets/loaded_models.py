@@ -24,6 +24,10 @@ from rigtui.ui.widgets.text_panel import TextPanel
 FOREVER_S = 20 * 365 * 24 * 3600
 
 
+def _names(models) -> list[str]:
+    return [model.name for model in models]
+
+
 def until(expires_at_s: float | None, now_s: float) -> str:
     """The UNTIL column of ``ollama ps`` (epoch seconds)."""
     if expires_at_s is None:
@@ -90,6 +94,9 @@ class LoadedModels(TextPanel):
         now_epoch_s: float | None,
     ) -> None:
         """Everything of one poll at once: worked out and repainted once, not per field."""
+        if self.action_line[1] == "muted" and _names(models) != _names(self.models):
+            # An action's outcome ("Unloaded …") is stale once Ollama's models change again.
+            self.set_reactive(LoadedModels.action_line, ("", ""))
         self.set_reactive(LoadedModels.models, models)
         self.set_reactive(LoadedModels.check, check)
         self.set_reactive(LoadedModels.predictions, predictions)

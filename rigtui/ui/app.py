@@ -892,7 +892,8 @@ class RigApp(SurvivesErrors, App):
 
     def on_conversations_listed(self, message: said.ConversationsListed) -> None:
         if message.listing.is_attached:
-            message.listing.show(message.summaries, message.search, date.today())
+            open_id = self.dashboard.chat.saved.id
+            message.listing.show(message.summaries, message.search, date.today(), open_id)
 
     def on_conversation_open_requested(self, message: said.ConversationOpenRequested) -> None:
         keeper = self.keeper

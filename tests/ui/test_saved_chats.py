@@ -24,6 +24,7 @@ from rigtui.ui.messages import (
 )
 from rigtui.ui.screens.conversation_picker import ConversationPickerScreen
 from rigtui.ui.screens.rename_chat import RenameChatScreen
+from rigtui.ui.staging import fill_saved_chats
 from rigtui.ui.widgets.chat_message import CUT_OFF_NOTE, ChatMessage
 from rigtui.ui.widgets.conversation_list import ConversationList
 
@@ -36,21 +37,6 @@ SIZES = [(80, 24), (120, 40), (160, 50)]
 def with_data_dir(app, data_dir: Path | None):
     app.settings = replace(app.settings, data_dir=data_dir)
     return app
-
-
-def saved_chats_for_screenshots(data_dir: Path) -> None:
-    """A data directory with a few saved chats, for a picture of the list (``--data-dir``)."""
-    store = ChatStore.open(data_dir)
-    for title, model, prompt, reply in (
-        ("Why is my GPU slow?", "llama3.1:8b", "Why is my GPU slow?", "It is power-capped."),
-        ("Fit a 70B on 24 GB", "qwen2.5:32b", "Will a 70B fit?", "Not without offloading."),
-        ("Fans at full speed", "llama3.1:8b", "Why are the fans loud?", "The GPU is at 83 °C."),
-    ):
-        chat = store.start(model, ChatOptions())
-        store.put_turn(chat, 0, Turn("user", prompt, model=model))
-        store.put_turn(chat, 1, Turn("assistant", reply, model=model, stats="1.2 s"))
-        store.rename(chat, title)
-    store.close()
 
 
 def saved(data_dir: Path):
@@ -110,6 +96,7 @@ async def test_a_chat_is_saved_as_it_happens_and_reopens_whole_and_goes_on(chat_
         await until(pilot, lambda: titles(listing) == ["Why is my GPU slow?"], "listed")
         entry = listing.options.get_option_at_index(0).prompt.plain
         assert "2 turns" in entry
+        assert entry.startswith("▸ Why is my GPU slow?")  # the chat on screen is marked
 
         # A new chat forgets the options; reopening the saved one brings everything back.
         await pilot.press("ctrl+n")
@@ -186,7 +173,7 @@ async def test_turns_dropped_from_the_chat_are_dropped_from_the_saved_one(chat_a
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
 async def test_the_picker_searches_renames_deletes_and_undoes(chat_app, tmp_path, size):
-    saved_chats_for_screenshots(tmp_path)
+    fill_saved_chats(tmp_path)
     app = with_data_dir(chat_app(), tmp_path)
     heard = Heard()
     async with app.run_test(size=size, message_hook=heard) as pilot:
@@ -235,7 +222,7 @@ async def test_the_picker_searches_renames_deletes_and_undoes(chat_app, tmp_path
 
 
 async def test_deleted_chats_go_for_good_when_rigtui_quits(chat_app, tmp_path):
-    saved_chats_for_screenshots(tmp_path)
+    fill_saved_chats(tmp_path)
     app = with_data_dir(chat_app(), tmp_path)
     heard = Heard()
     async with app.run_test(size=(160, 50), message_hook=heard) as pilot:

@@ -23,9 +23,14 @@ def when(epoch_s: float, today: date) -> str:
     return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%Y-%m-%d")
 
 
-def conversation_entry(summary: ConversationSummary, today: date, width: int = 0) -> Text:
-    """Two lines, each cut to ``width`` (0: whole) with an ellipsis, never wrapped."""
+def conversation_entry(
+    summary: ConversationSummary, today: date, width: int = 0, *, is_open: bool = False
+) -> Text:
+    """Two lines, each cut to ``width`` (0: whole) with an ellipsis, never wrapped; the chat on
+    screen (``is_open``) marked by a ``▸`` before its title."""
     title = literal(summary.title, "bold", placeholder="Untitled")
+    if is_open:
+        title = Text.assemble(("▸ ", "bold"), title)
     turns = f"{summary.turns} turn" + ("" if summary.turns == 1 else "s")
     parts = (when(summary.updated_at, today), turns, summary.model)  # the model is cut first
     facts = literal(" · ".join(part for part in parts if part), "dim")

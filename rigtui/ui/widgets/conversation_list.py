@@ -92,8 +92,16 @@ class ConversationList(Vertical):
             event.stop()
             self.options.focus()
 
-    def show(self, summaries: list[ConversationSummary], search: str, today: date) -> None:
-        """The conversations that match ``search`` (a listing for an older search is dropped)."""
+    def show(
+        self,
+        summaries: list[ConversationSummary],
+        search: str,
+        today: date,
+        open_id: int | None = None,
+    ) -> None:
+        """The conversations that match ``search`` (a listing for an older search is dropped);
+        ``open_id``: the chat on screen, marked, and highlighted unless the user is moving
+        along the list."""
         if search != self.search or not self.is_mounted:
             return
         self.listed += 1
@@ -103,12 +111,17 @@ class ConversationList(Vertical):
         options.clear_options()
         width = options.scrollable_content_region.width or 24
         options.add_options(
-            Option(conversation_entry(summary, today, width), id=str(summary.id))
+            Option(
+                conversation_entry(summary, today, width, is_open=summary.id == open_id),
+                id=str(summary.id),
+            )
             for summary in summaries
         )
         ids = [summary.id for summary in summaries]
         if summaries:
             keep = highlighted.id if highlighted is not None and highlighted.id in ids else None
+            if not options.has_focus and open_id in ids:
+                keep = open_id
             options.highlighted = ids.index(keep) if keep is not None else 0
         if self.problem:
             return

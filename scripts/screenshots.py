@@ -99,6 +99,30 @@ SHOTS = [
         "a reply from a 70B model split between GPU and CPU",
     ),
     ("chat-offloaded-80x24", "story", 440.0, (80, 24), "chat-tab", "the same at 80x24"),
+    (
+        "chat-saved-chats-160x50",
+        "story",
+        345.0,
+        (160, 50),
+        "chat-tab",
+        "the saved chats beside the chat",
+    ),
+    (
+        "processes-filtered-120x40",
+        "story",
+        440.0,
+        (120, 40),
+        "processes-tab",
+        "the Processes tab filtered to 'ollama', sorted by SM%",
+    ),
+    (
+        "model-unload-120x40",
+        "story",
+        440.0,
+        (120, 40),
+        "rig-tab",
+        "a 70B model unloaded from the loaded-models pane (u)",
+    ),
 ]
 
 REPLAY_SHOTS = [
@@ -114,6 +138,7 @@ REPLAY_SHOTS = [
 
 CHAT_PROMPTS = {
     "chat-on-gpu-160x50": "Why is my GPU slow?",
+    "chat-saved-chats-160x50": "How do I keep my GPU cooler?",
     "chat-offloaded-160x50": "Why is this model so slow?",
     "chat-offloaded-80x24": "Why is this model so slow?",
 }
@@ -127,10 +152,41 @@ async def _until(pilot, condition, what: str, timeout_s: float = 20.0) -> None:
         await pilot.pause(0.05)
 
 
+async def filter_processes(pilot) -> None:
+    """Sort the GPU processes by SM% (s: VRAM -> SM%) and filter both tables to 'ollama'."""
+    await pilot.press("s", "slash", *"ollama", "enter")
+
+
+async def unload_the_model(pilot) -> None:
+    """Tab to the loaded-models pane, as a user would, and unload the model under its cursor."""
+    from rigtui.ui.widgets.loaded_models import LoadedModels
+
+    app = pilot.app
+    pane = app.screen.query_one("#rig-models", LoadedModels)
+    for _ in range(12):
+        if app.focused is pane:
+            break
+        await pilot.press("tab")
+    await pilot.press("u")
+    await _until(pilot, lambda: not pane.models and "Unloaded" in pane.action_line[0], "unload")
+
+
+STEPS = {
+    "processes-filtered-120x40": filter_processes,
+    "model-unload-120x40": unload_the_model,
+}
+
+
 async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], tab: str) -> Path:
-    from rigtui.ui.staging import hold_live_figures, staged_app
+    import tempfile
+
+    from rigtui.ui.staging import fill_saved_chats, hold_live_figures, staged_app
 
     chat = tab == "chat-tab"
+    data_dir = None
+    if "saved-chats" in name:
+        data_dir = Path(tempfile.mkdtemp(prefix="rigtui-shot-"))
+        fill_saved_chats(data_dir)
     app = staged_app(
         scenario,
         at_s,
@@ -138,6 +194,7 @@ async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], ta
         ollama_speed=20.0,
         ollama_port=47700,
         power_budget_w=600.0 if "budget" in name else None,
+        data_dir=data_dir,
     )
     server = app.environment.ollama
     if chat:
@@ -168,11 +225,15 @@ async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], ta
                 (model,) = [m for m in server.loaded() if m.name == loaded]
                 hold_live_figures(app, round(model.generation_tokens_per_s, 1))
                 pane.query_one("#prompt").text = "and what if I lower the power limit?"
+            if name in STEPS:
+                await STEPS[name](pilot)
             await pilot.pause(0.4)
             await pilot.wait_for_scheduled_animations()
             svg = app.export_screenshot(title=f"rigtui — {name}")
     finally:
         app.environment.stop_ollama()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
     path = OUT / f"{name}.svg"
     path.write_text(svg)
     return path

@@ -8,6 +8,7 @@ every frame is reproducible.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rigtui.config import Settings
@@ -34,10 +35,12 @@ def staged_app(
     power_budget_w: float | None = None,
     pace_clock: PaceClock | None = None,
     ollama_watch: Callable[[OllamaClient], OllamaWatch] | None = None,
+    data_dir: Path | None = None,
 ):
     """The dashboard at ``at_s`` seconds into ``scenario``; with ``ollama`` the simulated
     Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``).
-    ``pace_clock`` and ``ollama_watch``: as ``RigApp`` takes them (tests step the time)."""
+    ``pace_clock`` and ``ollama_watch``: as ``RigApp`` takes them (tests step the time);
+    ``data_dir``: where chats are kept (None: nothing is kept)."""
     from rigtui.ui.app import RigApp
 
     settings = Settings(
@@ -46,6 +49,7 @@ def staged_app(
         demo=scenario,
         ollama=ollama,
         power_budget_w=power_budget_w,
+        data_dir=data_dir,
     )
     # Built as ``rigtui --demo`` builds it, but staged: the clock stands still and the sampling
     # worker opens the sampler, on that clock.
@@ -61,6 +65,24 @@ def staged_app(
     app = RigApp(settings, source, pace_clock=pace_clock, ollama_watch=ollama_watch)
     app.environment = source.environment
     return app
+
+
+def fill_saved_chats(data_dir: Path) -> None:
+    """A data directory with three saved chats, for pictures and tests of the list."""
+    from rigtui.llm.ollama import ChatOptions
+    from rigtui.store.chats import ChatStore, Turn
+
+    store = ChatStore.open(data_dir)
+    for title, model, prompt, reply in (
+        ("Why is my GPU slow?", "llama3.1:8b", "Why is my GPU slow?", "It is power-capped."),
+        ("Fit a 70B on 24 GB", "qwen2.5:32b", "Will a 70B fit?", "Not without offloading."),
+        ("Fans at full speed", "llama3.1:8b", "Why are the fans loud?", "The GPU is at 83 °C."),
+    ):
+        chat = store.start(model, ChatOptions())
+        store.put_turn(chat, 0, Turn("user", prompt, model=model))
+        store.put_turn(chat, 1, Turn("assistant", reply, model=model, stats="1.2 s"))
+        store.rename(chat, title)
+    store.close()
 
 
 def hold_live_figures(app, tokens_per_s: float) -> None:

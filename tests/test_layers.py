@@ -40,7 +40,14 @@ class Layer:
     why: str = ""
 
 
-VALUE_TYPES = ("rigtui.telemetry", "rigtui.llm", "rigtui.insight", "rigtui.text", "rigtui.config")
+VALUE_TYPES = (
+    "rigtui.telemetry",
+    "rigtui.llm",
+    "rigtui.insight",
+    "rigtui.text",
+    "rigtui.config",
+    "rigtui.store.conversation",  # a saved chat's values; never the store's engine
+)
 # What the dashboard's parts, below the app, share: formatting, the messages, Textual workarounds.
 UI_PARTS = ("rigtui.ui.render", "rigtui.ui.messages", "rigtui.ui.tuning")
 # sources and everything it may open (the sim included), i.e. all that is not ui, commands or cli.

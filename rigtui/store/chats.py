@@ -21,11 +21,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rigtui.llm.ollama import ChatOptions
+from rigtui.store.conversation import (  # noqa: F401 - the store's values, named from here too
+    TITLE_LENGTH,
+    Conversation,
+    ConversationSummary,
+    Turn,
+    title_from,
+)
 
 DATABASE_NAME = "chats.db"
 BUSY_TIMEOUT_MS = 2000
@@ -35,7 +41,6 @@ QUICK_CHECK_BUDGET_S = 0.2
 40 ms for 10 MB here, 0.3 s at 100 MB; see benchmarks/store.py), so a large database is checked
 only as far as this allows; damage further on is met by the query that reads it, in the same
 words."""
-TITLE_LENGTH = 60
 
 # Each entry takes the schema from the version before it to its own number, in one transaction.
 MIGRATIONS: dict[int, str] = {
@@ -88,59 +93,6 @@ class StoreWriteError(StoreError):
     """A write failed (disk full, locked by another program): that write is not saved."""
 
 
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    content: str
-    thinking: str = ""
-    model: str = ""
-    state: str = "done"
-    """``streaming`` while written as it streams; a turn still ``streaming`` when read back was
-    cut off (the writer was killed); ``stopped`` by the user; ``failed`` by an error."""
-    stats: str = ""
-    """The statistics line shown under the reply."""
-    created_at: float = 0.0
-
-    @property
-    def cut_off(self) -> bool:
-        return self.state == "streaming"
-
-    def message(self) -> dict[str, str]:
-        """As Ollama's /api/chat expects it in ``messages``."""
-        return {"role": self.role, "content": self.content}
-
-
-@dataclass(frozen=True)
-class ConversationSummary:
-    id: int
-    title: str
-    model: str
-    created_at: float
-    updated_at: float
-    turns: int
-    characters: int
-    deleted_at: float | None = None
-    """When it was put aside (:meth:`ChatStore.delete`); None while it is listed."""
-
-
-@dataclass(frozen=True)
-class Conversation:
-    summary: ConversationSummary
-    options: ChatOptions
-    turns: tuple[Turn, ...] = field(default_factory=tuple)
-
-    @property
-    def id(self) -> int:
-        return self.summary.id
-
-    @property
-    def model(self) -> str:
-        return self.summary.model
-
-    def messages(self) -> list[dict[str, str]]:
-        return [turn.message() for turn in self.turns if turn.content]
-
-
 def options_to_json(options: ChatOptions) -> str:
     return json.dumps(
         {
@@ -183,12 +135,6 @@ def options_from_json(text: str) -> ChatOptions:
         think=pick("think", bool),
         extra=extra if isinstance(extra, dict) else {},
     )
-
-
-def title_from(text: str) -> str:
-    """A conversation's first prompt, as its title until it is renamed."""
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
 # SQLite's primary result codes (sqlite3.h), read from ``sqlite_errorcode`` & 0xFF.

@@ -8,7 +8,6 @@ messages (``ui/messages.py``), each carrying its data; the handlers hand the dat
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import re
 import tempfile
@@ -793,12 +792,10 @@ class RigApp(SurvivesErrors, App):
     def _close_saved_chats(self) -> None:
         keeper, self.keeper = self.keeper, None
         if keeper is not None:
-            from rigtui.store.chats import Turn
-
             streaming = self._saving_chat.streaming_now()
             if streaming is not None and streaming[0].id is not None:
                 saved, position, turn = streaming
-                keeper.streaming(saved.id, position, Turn(**dataclasses.asdict(turn)))
+                keeper.streaming(saved.id, position, turn)
             # Deleted chats go for good on quitting (until then ctrl+z in the list undoes).
             keeper.submit(keeper.store.purge)
             keeper.close()
@@ -814,10 +811,9 @@ class RigApp(SurvivesErrors, App):
         keeper = self.keeper
         if keeper is None:
             return
-        from rigtui.store.chats import Turn
 
         store, saved, position = keeper.store, message.saved, message.position
-        turn = Turn(**dataclasses.asdict(message.turn)) if message.turn is not None else None
+        turn = message.turn
         if saved.id is None and not saved.starting:
             if turn is None or turn.role != "user":
                 return
@@ -985,9 +981,9 @@ class RigApp(SurvivesErrors, App):
         self.notify(f"Brought back “{title or 'Untitled'}”.", timeout=4)
 
     def on_chat_export_requested(self, message: said.ChatExportRequested) -> None:
-        from rigtui.store.chats import Conversation, ConversationSummary, Turn, title_from
+        from rigtui.store.conversation import Conversation, ConversationSummary, title_from
 
-        turns = tuple(Turn(**dataclasses.asdict(turn)) for turn in message.turns)
+        turns = tuple(message.turns)
         first = next((turn.content for turn in turns if turn.role == "user"), "")
         now = time.time()
         summary = ConversationSummary(

@@ -4,7 +4,6 @@ carries its data, so a reader follows the data without looking into the app's fi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,12 +18,13 @@ from rigtui.llm.ollama import (
     RunningModel,
 )
 from rigtui.llm.stats import ReplyStats
+from rigtui.store.conversation import Turn
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.telemetry.opening import Opened
 from rigtui.telemetry.signals import SignalCheck, SignalOutcome, SignalTarget
 
-if TYPE_CHECKING:  # the store's values reach the ui through the app, never its engine
-    from rigtui.store.chats import Conversation, ConversationSummary
+if TYPE_CHECKING:
+    from rigtui.store.conversation import Conversation, ConversationSummary
 
 
 class RigMessage(Message):
@@ -192,19 +192,6 @@ class SavedChat:
         """The reply position already truncated to while it streams."""
 
 
-@dataclass(frozen=True)
-class KeptTurn:
-    """A turn of the chat on screen as the store keeps it (the app makes a store Turn of it)."""
-
-    role: str
-    content: str
-    thinking: str = ""
-    model: str = ""
-    state: str = "done"
-    """``streaming`` while it streams; ``done``, ``stopped`` or ``failed`` when it ended."""
-    stats: str = ""
-
-
 class ChatStoreOpened(RigMessage):
     """The chat store opened (``store`` is a ChatStore), or could not (``error`` in words)."""
 
@@ -232,7 +219,7 @@ class TurnToSave(RigMessage):
         self,
         saved: SavedChat,
         position: int,
-        turn: KeptTurn | None,
+        turn: Turn | None,
         model: str,
         options: ChatOptions,
     ) -> None:
@@ -312,7 +299,7 @@ class ChatExportRequested(RigMessage):
         saved: SavedChat,
         model: str,
         options: ChatOptions,
-        turns: list[KeptTurn],
+        turns: list[Turn],
         format: str,
     ) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from rich.text import Text
 from rigtui.text.safe import literal
 
 if TYPE_CHECKING:
-    from rigtui.store.chats import ConversationSummary
+    from rigtui.store.conversation import ConversationSummary
 
 
 def when(epoch_s: float, today: date) -> str:

@@ -30,13 +30,13 @@ from rigtui.llm.ollama import (
 )
 from rigtui.llm.placement import processor_split
 from rigtui.llm.stats import ReplyStats, TokenRate, describe
+from rigtui.store.conversation import Turn
 from rigtui.telemetry.model import RigSnapshot
 from rigtui.ui.messages import (
     ChatExportRequested,
     ChatOptionsChanged,
     ChatOptionsRequested,
     ConversationPickerRequested,
-    KeptTurn,
     ModelChosen,
     PromptKept,
     PromptSubmitted,
@@ -51,7 +51,7 @@ from rigtui.ui.widgets.prompt_input import PromptInput
 from rigtui.ui.widgets.pull_notice import PullNotice
 
 if TYPE_CHECKING:
-    from rigtui.store.chats import Conversation
+    from rigtui.store.conversation import Conversation
     from rigtui.ui.widgets.chat_message import ChatMessage
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -187,7 +187,7 @@ class ChatPane(Vertical):
         self._ready = False
         self.saved = SavedChat()
         """Which saved conversation this is (the app fills in its id once it is made)."""
-        self._turn_notes: dict[int, KeptTurn] = {}
+        self._turn_notes: dict[int, Turn] = {}
         """Each position's turn as last kept (its state and statistics), for an export."""
         self.presets: dict[str, str] = {}
         """System-prompt presets by name, for the options screen (the app keeps them)."""
@@ -369,7 +369,7 @@ class ChatPane(Vertical):
         message = ChatMessage("user", text)
         message.turn = len(self.conversation) - 1  # which turn it shows: see _turn_widget
         self._log_mount(message)
-        self._keep_turn(self.saved, len(self.conversation) - 1, KeptTurn("user", text, model=model))
+        self._keep_turn(self.saved, len(self.conversation) - 1, Turn("user", text, model=model))
         self.post_message(PromptSubmitted(model, list(self.conversation), self.options))
 
     def _command(self, text: str, prompt: PromptInput) -> None:
@@ -619,15 +619,15 @@ class ChatPane(Vertical):
     # The pane says what to keep (``TurnToSave``, by position: ``conversation`` is the truth);
     # the app hands it to the store's keeper thread.
 
-    def _keep_turn(self, saved: SavedChat, position: int, turn: KeptTurn | None) -> None:
+    def _keep_turn(self, saved: SavedChat, position: int, turn: Turn | None) -> None:
         if turn is not None:
             self._turn_notes[position] = turn
         self.post_message(
             TurnToSave(saved, position, turn, turn.model if turn else "", self.options)
         )
 
-    def _reply_turn(self, reply: ChatMessage, state: str, stats: str = "") -> KeptTurn:
-        return KeptTurn(
+    def _reply_turn(self, reply: ChatMessage, state: str, stats: str = "") -> Turn:
+        return Turn(
             "assistant", reply.content, reply.thinking, reply.model, state=state, stats=stats
         )
 
@@ -665,7 +665,7 @@ class ChatPane(Vertical):
             if reply is not None:
                 self._keep_reply(reply, "done")
 
-    def streaming_now(self) -> tuple[SavedChat, int, KeptTurn] | None:
+    def streaming_now(self) -> tuple[SavedChat, int, Turn] | None:
         """The reply streaming now as it stands, for the app to write as it quits (the
         messages saying so last are dropped at quitting)."""
         reply = self.reply
@@ -711,7 +711,7 @@ class ChatPane(Vertical):
         await log.mount_all(messages)
         for position, (turn, message) in enumerate(zip(turns, messages, strict=True)):
             self.conversation.append(turn.message())
-            self._turn_notes[position] = KeptTurn(
+            self._turn_notes[position] = Turn(
                 turn.role, turn.content, turn.thinking, turn.model, turn.state, turn.stats
             )
             if turn.role == "assistant":
@@ -734,13 +734,13 @@ class ChatPane(Vertical):
     def action_chat_list(self) -> None:
         self.post_message(ConversationPickerRequested())
 
-    def turns_now(self) -> list[KeptTurn]:
+    def turns_now(self) -> list[Turn]:
         """The chat on screen, turn by turn (a reply streaming now too), for an export."""
         turns = []
         for position, message in enumerate(self.conversation):
             note = self._turn_notes.get(position)
             if note is None or note.content != message["content"]:
-                note = KeptTurn(message["role"], message["content"])
+                note = Turn(message["role"], message["content"])
             turns.append(note)
         if self.reply is not None and self.reply.content:
             turns.append(self._reply_turn(self.reply, "streaming"))

@@ -25,7 +25,7 @@ from rigtui.ui.messages import (
 from rigtui.ui.render.conversations import conversation_entry
 
 if TYPE_CHECKING:
-    from rigtui.store.chats import ConversationSummary
+    from rigtui.store.conversation import ConversationSummary
 
 
 class ConversationList(Vertical):

@@ -135,6 +135,10 @@ async def test_every_process_is_listed_scrollable_and_the_cursor_keeps_its_pid(s
         assert app.focused is cpu
         await pilot.press(*["down"] * 60)
         assert cpu.cursor_row == cpu.row_count - 1 and cpu.scroll_y > 0
+        await pilot.press("home")  # the first process, and End the last, as in nvitop
+        assert cpu.cursor_row == 0 and cpu.scroll_y == 0
+        await pilot.press("end")
+        assert cpu.cursor_row == cpu.row_count - 1 and cpu.scroll_y > 0
         chosen = cpu.selected_key
         # It becomes the busiest: it moves to the top, and the cursor goes with it.
         rig.set_cpu(int(chosen), 6.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -21,6 +22,13 @@ class ProcessTable(DataTable):
     ``narrow_hidden``: columns left out while the table is narrower than ``NARROW_BELOW``
     (cells are still handed in for every column; the table shows those it has). The sorted
     column is marked in its header (``mark_sorted``)."""
+
+    # Textual's DataTable scrolls on Home/End and leaves the cursor behind; a process list
+    # (nvitop, htop) moves the selection to the first or the last process.
+    BINDINGS = [
+        Binding("home", "cursor_to('first')", "First", show=False),
+        Binding("end", "cursor_to('last')", "Last", show=False),
+    ]
 
     NARROW_BELOW = 110
 
@@ -187,3 +195,7 @@ class ProcessTable(DataTable):
             self.add_row(*cells, key=key, height=None if self._wrapped_at else 1)
         if selected is not None and selected in self.rows:
             self.move_cursor(row=self.get_row_index(selected), animate=False)
+
+    def action_cursor_to(self, where: str) -> None:
+        if self.row_count:
+            self.move_cursor(row=0 if where == "first" else self.row_count - 1)

@@ -12,7 +12,7 @@ import pytest
 from rigtui.llm.ollama import ChatOptions
 from rigtui.store import presets as presets_module
 from rigtui.store import prompts as prompts_module
-from rigtui.store.files import write_atomically
+from rigtui.store.files import write_atomically, write_new_file
 from rigtui.store.presets import PresetBook
 from rigtui.store.prompts import MAX_PROMPTS, TRIM_AT, PromptHistory
 from rigtui.store.state import (
@@ -239,3 +239,17 @@ def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_pat
         write_atomically(path, 12)  # type: ignore[arg-type]  # fails mid-write
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_a_new_file_is_never_written_over_another(tmp_path):
+    taken = tmp_path / "chat.md"
+    taken.write_text("mine")
+    with pytest.raises(FileExistsError):
+        write_new_file(taken, "new")
+    assert taken.read_text() == "mine"
+    assert write_new_file(taken, "new", numbered=True) == tmp_path / "chat-2.md"
+    assert write_new_file(taken, "newer", numbered=True) == tmp_path / "chat-3.md"
+    assert (tmp_path / "chat-2.md").read_text() == "new" and taken.read_text() == "mine"
+    with pytest.raises(FileNotFoundError):
+        write_new_file(tmp_path / "no-folder" / "chat.md", "x")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["chat-2.md", "chat-3.md", "chat.md"]

@@ -7,12 +7,10 @@ not at all, and never replaces an existing one without ``--force``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from rigtui.commands.output import emit
 from rigtui.config import Settings
 from rigtui.store.chats import DATABASE_NAME, ChatStore, ConversationSummary, StoreError
 from rigtui.store.export import to_json, to_markdown
+from rigtui.store.files import write_atomically, write_new_file
 from rigtui.text.safe import printable
 
 TITLE_WIDTH = 40
@@ -150,44 +149,24 @@ def _export(settings: Settings, options: ChatsOptions) -> int:
         # Model output is untrusted: on a terminal its escape sequences are shown, not obeyed.
         emit(printable(text, keep_newlines=True) if sys.stdout.isatty() else text)
     else:
-        write_new_file(options.output, text, replace=options.force)
+        write_file(options.output, text, replace=options.force)
         print(f"wrote chat {conversation.id} to {options.output}", file=sys.stderr)
     return 0
 
 
-def write_new_file(path: Path, text: str, *, replace: bool) -> None:
-    """``text`` in ``path`` whole or not at all: written beside it, then moved into place; an
-    existing file is replaced only with ``replace`` (the move is then the only change)."""
+def write_file(path: Path, text: str, *, replace: bool) -> None:
+    """``text`` in ``path`` whole or not at all; an existing file is replaced only with
+    ``replace`` (the move is then the only change)."""
     if path.is_dir():
         raise ChatsError(f"{path} is a directory")
-    folder = path.parent
+    if not path.parent.is_dir():  # written beside it: the folder must be there already
+        raise ChatsError(f"cannot write {path}: {os.strerror(errno.ENOENT)}")
     try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise ChatsError(f"cannot write {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
         if replace:
-            os.replace(temporary, path)
+            write_atomically(path, text)
         else:
-            # A hard link fails if the name was taken meanwhile: never over another file.
-            os.link(temporary, path)
+            write_new_file(path, text)
     except FileExistsError:
         raise ChatsError(f"{path} exists: use --force to replace it") from None
     except OSError as error:
-        if error.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP) and not replace:
-            # A file system without hard links: the same, with a window for a race.
-            if path.exists():
-                raise ChatsError(f"{path} exists: use --force to replace it") from None
-            try:
-                os.replace(temporary, path)
-            except OSError as again:
-                raise ChatsError(f"cannot write {path}: {again.strerror or again}") from None
-            return
         raise ChatsError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from datetime import datetime, timezone
 
 from rigtui.store.chats import Conversation
@@ -91,3 +92,10 @@ def to_json(conversation: Conversation) -> str:
         + conversation.messages(),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def export_file_name(conversation: Conversation, format: str) -> str:
+    """``chat-12-why-is-my-gpu-slow.md``: the saved id (if any) and the title's words."""
+    words = re.sub(r"[^a-z0-9]+", "-", conversation.summary.title.lower()).strip("-")[:40]
+    number = f"-{conversation.id}" if conversation.id else ""
+    return f"chat{number}-{words.rstrip('-') or 'untitled'}.{format}"

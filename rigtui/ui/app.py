@@ -8,9 +8,6 @@ messages (``ui/messages.py``), each carrying its data; the handlers hand the dat
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -1002,11 +999,14 @@ class RigApp(SurvivesErrors, App):
 
     @work(thread=True, group="chat-export", name="chat-export")
     def _export_chat(self, conversation, format: str, folder: Path) -> None:
-        from rigtui.store.export import to_json, to_markdown
+        from rigtui.store.export import export_file_name, to_json, to_markdown
+        from rigtui.store.files import write_new_file
 
         text = to_markdown(conversation) if format == "md" else to_json(conversation)
         try:
-            path = write_new_file(folder, export_name(conversation, format), text)
+            folder.mkdir(parents=True, exist_ok=True)
+            name = export_file_name(conversation, format)
+            path = write_new_file(folder / name, text, numbered=True)
         except OSError as error:
             self.post_message(said.ChatExported(None, f"Could not export the chat: {error}"))
             return
@@ -1364,31 +1364,3 @@ class RigApp(SurvivesErrors, App):
         else:
             text = f"Deleted {model}."
         self._say_to_models(text, "muted")
-
-
-def export_name(conversation, format: str) -> str:
-    """``chat-12-why-is-my-gpu-slow.md``: the saved id (if any) and the title's words."""
-    words = re.sub(r"[^a-z0-9]+", "-", conversation.summary.title.lower()).strip("-")[:40]
-    number = f"-{conversation.id}" if conversation.id else ""
-    return f"chat{number}-{words.rstrip('-') or 'untitled'}.{format}"
-
-
-def write_new_file(folder: Path, name: str, text: str) -> Path:
-    """Writes ``text`` whole into a file that did not exist (``name``, else ``name-2``...): a
-    temporary file, then a hard link to the free name, which fails rather than replace one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem, dot, suffix = name.rpartition(".")
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".export-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        for attempt in range(1, 1000):
-            path = folder / (name if attempt == 1 else f"{stem}-{attempt}{dot}{suffix}")
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                continue
-            return path
-        raise FileExistsError(f"{folder / name} and 998 more exist")
-    finally:
-        os.unlink(temporary)

@@ -8,7 +8,8 @@ sequence times out, or for the app to stop (a byte down a pipe): nothing else wa
 
 It also reads Alt+digit as ``alt+1``..``alt+9``, the keys that switch tabs while typing. Linux
 terminals (xterm, VTE, Konsole, tmux) send Alt+2 as Escape then ``2``, and Textual 8.2.8 turns
-that into ``™`` (the character WezTerm on macOS means by it), so no binding could see Alt+2.
+that into ``™`` (the character WezTerm on macOS means by it), so no binding could see Alt+2. Any
+other Alt+key is read without its character, so a text field does not type it (Alt+S exports).
 
 Suspending (Ctrl+Z, ``kill -TSTP``) closes the driver and resuming starts application mode again
 with a new input thread: the pipe lives as long as one application mode, not as the driver.
@@ -42,7 +43,12 @@ class _MetaDigitParser(XTermParser):
         if sequence in META_DIGITS:
             yield events.Key(META_DIGITS[sequence], None)
             return
-        yield from super()._sequence_to_key_events(sequence, alt)
+        for key in super()._sequence_to_key_events(sequence, alt):
+            if key.key.startswith("alt+") and key.character is not None:
+                # Alt+S arrives as alt+s carrying the character "s": a text field typed the
+                # "s" and the key never reached its binding. Alt with a key is not text.
+                key = events.Key(key.key, None)
+            yield key
 
 
 class _WakingEvent(threading.Event):

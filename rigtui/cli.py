@@ -181,8 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--theme", metavar="NAME", default=None, help="a Textual theme (default textual-dark)"
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="ADDRESS:PORT",
+        default=None,
+        help="serve the dashboard's readings to Prometheus while it runs (as rigtui exporter)",
+    )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="add a Fleet tab: every rig this Prometheus server scrapes with rigtui's metrics",
+    )
     _common_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _exporter_parser(commands)
     snapshot = commands.add_parser("snapshot", help="print one reading and exit")
     snapshot.add_argument(
         "--json",
@@ -286,6 +299,29 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(fit, suppress=True)
     _chats_parser(commands)
     return parser
+
+
+def _exporter_parser(commands: argparse._SubParsersAction) -> None:
+    exporter = commands.add_parser(
+        "exporter",
+        help="serve the rig's readings as Prometheus metrics",
+        description="Serve the rig's readings as Prometheus metrics on /metrics. It samples on "
+        "its own schedule (--interval) and a scrape only reads the latest values.",
+    )
+    exporter.add_argument(
+        "--listen",
+        metavar="ADDRESS:PORT",
+        default=None,
+        help="where to listen (default 127.0.0.1 and rigtui's port; another address is said "
+        "aloud at start)",
+    )
+    exporter.add_argument(
+        "--tls-cert", type=_file_name, metavar="FILE", help="serve HTTPS with this certificate"
+    )
+    exporter.add_argument(
+        "--tls-key", type=_file_name, metavar="FILE", help="the certificate's private key"
+    )
+    _common_options(exporter, suppress=True)
 
 
 def _chats_parser(commands: argparse._SubParsersAction) -> None:
@@ -450,6 +486,8 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
         "ollama": False if args.no_ollama else None,
         "power_budget_w": args.power_budget,
         "data_dir": getattr(args, "data_dir", None),
+        "metrics_listen": args.metrics,
+        "prometheus_url": args.prometheus,
     }
     try:
         # Only the dashboard takes what it remembered (a recording keeps its own interval).
@@ -499,6 +537,15 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
             plot=args.plot,
         )
         return bench.run(settings, demo, options)
+    if args.command == "exporter":
+        from rigtui.commands import exporter
+
+        if (args.tls_cert is None) != (args.tls_key is None):
+            parser.error("exporter: --tls-cert and --tls-key go together")
+        options = exporter.ExporterOptions(
+            listen=args.listen, tls_cert=args.tls_cert, tls_key=args.tls_key
+        )
+        return exporter.run(settings, demo, options)
     if args.command == "chats":
         from rigtui.commands import chats
 

@@ -50,6 +50,11 @@ class Settings:
     data_dir: Path | None = None
     """Where chats, prompt history, presets and remembered state are kept. None keeps nothing
     (Settings built in code, as tests do); ``load_settings`` fills in the XDG default."""
+    metrics_listen: str | None = None
+    """Where the dashboard serves its metrics to Prometheus while it runs (``--metrics
+    ADDRESS:PORT``); None serves nothing."""
+    prometheus_url: str | None = None
+    """The Prometheus server the Fleet tab reads (``--prometheus URL``); None: no Fleet tab."""
 
     @property
     def history_capacity(self) -> int:
@@ -63,6 +68,8 @@ FILE_KEYS = {
     "theme": ("theme", str),
     "power_budget": ("power_budget_w", float),
     "data_dir": ("data_dir", Path),
+    "metrics_listen": ("metrics_listen", str),
+    "prometheus_url": ("prometheus_url", str),
 }
 
 ENVIRONMENT_KEYS = {
@@ -72,6 +79,8 @@ ENVIRONMENT_KEYS = {
     "RIGTUI_THEME": ("theme", str),
     "RIGTUI_POWER_BUDGET": ("power_budget_w", float),
     "RIGTUI_DATA_DIR": ("data_dir", Path),
+    "RIGTUI_METRICS": ("metrics_listen", str),
+    "RIGTUI_PROMETHEUS_URL": ("prometheus_url", str),
 }
 
 
@@ -177,18 +186,88 @@ def validate_ollama_host(value: str, source: str = "--ollama-host") -> str:
     return value
 
 
+def listen_address(value: str, source: str = "--listen") -> tuple[str, int]:
+    """``ADDRESS:PORT``, ``:PORT`` (loopback), ``[IPv6]:PORT`` or ``PORT`` alone (loopback) as a
+    host and a port (0 asks the system for a free one). Raises SettingsError in words."""
+    text = value.strip()
+    if not text:
+        raise SettingsError(f"{source}: the address is empty (expected ADDRESS:PORT)")
+    if text.isdigit():
+        host, port = "", text
+    elif text.startswith("["):
+        inside, closed, after = text[1:].partition("]")
+        if not closed or not after.startswith(":"):
+            raise SettingsError(
+                f"{source}: {value!r}: an IPv6 address goes in brackets with a port after, "
+                "like [::1]:9999"
+            )
+        host, port = inside, after[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise SettingsError(
+                f"{source}: {host!r} (in brackets) is not an IPv6 address"
+            ) from None
+    else:
+        host, colon, port = text.rpartition(":")
+        if not colon:
+            raise SettingsError(f"{source}: {value!r} has no port (expected ADDRESS:PORT)")
+        if ":" in host:
+            raise SettingsError(
+                f"{source}: {value!r}: an IPv6 address goes in brackets, like [::1]:9999"
+            )
+    if any(char.isspace() or not char.isprintable() for char in host):
+        raise SettingsError(f"{source}: the address holds a space or a control character")
+    if not (port.isascii() and port.isdigit() and 0 <= int(port) < 65536):
+        raise SettingsError(f"{source}: the port must be a number 0-65535, not {port!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def validate_listen(value: str, source: str = "--listen") -> str:
+    listen_address(value, source)
+    return value
+
+
+def validate_prometheus_url(value: str, source: str = "--prometheus") -> str:
+    """An ``http://`` or ``https://`` URL with a host (a path is kept: Prometheus behind a
+    reverse proxy); no scheme means http."""
+    text = value.strip()
+    if not text:
+        raise SettingsError(f"{source}: the Prometheus URL is empty")
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise SettingsError(f"{source}: the URL holds a space or a control character")
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "http", text
+    if scheme.lower() not in ("http", "https"):
+        raise SettingsError(
+            f"{source}: {value!r}: Prometheus is reached over http:// or https://, not {scheme}://"
+        )
+    problem = _address_problem(rest)
+    if problem or not rest.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].strip("[]"):
+        raise SettingsError(f"{source}: Prometheus URL {value!r}: {problem or 'there is no host'}")
+    return text if separator else f"http://{text}"
+
+
 _VALIDATORS = {
     "interval_s": validate_interval,
     "history_minutes": validate_history,
     "power_budget_w": validate_power_budget,
     "theme": validate_theme,
     "ollama_host": validate_ollama_host,
+    "metrics_listen": lambda value, source="--metrics": validate_listen(value, source),
+    "prometheus_url": validate_prometheus_url,
 }
 
 REMEMBERED_FIELDS = ("theme", "interval_s")
 """What the dashboard may remember of the settings (changed in it by the palette, + and -)."""
 
-FLAG_NAMES = {"theme": "--theme", "ollama_host": "--ollama-host"}
+FLAG_NAMES = {
+    "theme": "--theme",
+    "ollama_host": "--ollama-host",
+    "metrics_listen": "--metrics",
+    "prometheus_url": "--prometheus",
+}
 """The flags that arrive unchecked (the others are checked as argparse reads them)."""
 
 

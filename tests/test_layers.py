@@ -47,12 +47,15 @@ VALUE_TYPES = (
     "rigtui.text",
     "rigtui.config",
     "rigtui.store.conversation",  # a saved chat's values; never the store's engine
+    "rigtui.fleet.model",  # the fleet's values, as read from Prometheus; never its client
 )
 # What the dashboard's parts, below the app, share: formatting, the messages, Textual workarounds.
 UI_PARTS = ("rigtui.ui.render", "rigtui.ui.messages", "rigtui.ui.tuning")
 # sources and everything it may open (the sim included), i.e. all that is not ui, commands or cli.
 SOURCES_AND_BELOW = (
     "rigtui.sources",
+    "rigtui.exporter",
+    "rigtui.fleet",
     "rigtui.store",
     "rigtui.sim",
     "rigtui.recording",
@@ -78,6 +81,18 @@ LAYERS: tuple[Layer, ...] = (
         ("rigtui.llm", "rigtui.text", "rigtui.config"),
         why="what is kept on disk (chats, prompt history, presets, remembered settings): "
         "value types in, never the sampler, the simulation or ui",
+    ),
+    Layer(
+        "rigtui.exporter",
+        ("rigtui.telemetry", "rigtui.llm", "rigtui.insight", "rigtui.text", "rigtui.config"),
+        why="the exporter serves readings it is handed: value types and the engines that "
+        "interpret them, never the simulation, sources or ui",
+    ),
+    Layer(
+        "rigtui.fleet",
+        ("rigtui.exporter.names", "rigtui.text", "rigtui.config"),
+        why="the fleet is read from Prometheus by the exporter's metric names alone: never the "
+        "rig's own sampler, the simulation or ui",
     ),
     Layer(
         "rigtui.sim",

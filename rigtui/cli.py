@@ -316,6 +316,12 @@ def _exporter_parser(commands: argparse._SubParsersAction) -> None:
         "aloud at start)",
     )
     exporter.add_argument(
+        "--demo-still",
+        action="store_true",
+        help="with --demo: hold the simulated rig at --demo-at, the same readings at every "
+        "scrape (to try alert rules and dashboards)",
+    )
+    exporter.add_argument(
         "--tls-cert", type=_file_name, metavar="FILE", help="serve HTTPS with this certificate"
     )
     exporter.add_argument(
@@ -543,7 +549,10 @@ def _main(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
         if (args.tls_cert is None) != (args.tls_key is None):
             parser.error("exporter: --tls-cert and --tls-key go together")
         options = exporter.ExporterOptions(
-            listen=args.listen, tls_cert=args.tls_cert, tls_key=args.tls_key
+            listen=args.listen,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            still=args.demo_still,
         )
         return exporter.run(settings, demo, options)
     if args.command == "chats":

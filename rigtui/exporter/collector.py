@@ -44,18 +44,27 @@ class Families:
 
     def __init__(self) -> None:
         self._families: dict[str, Metric] = {}
+        self._seen: set[tuple[str, tuple[str, ...]]] = set()
 
     def add(self, metric: names.Metric, labels: Sequence[str], value: float | None) -> None:
-        """One sample; a None (or NaN, or infinite) value is left out: absent, never 0 or NaN."""
+        """One sample; a None (or NaN, or infinite) value is left out: absent, never 0 or NaN.
+        So is a negative count (no counter goes below 0: OpenMetrics rejects the scrape)."""
         if value is None:
             return
         value = float(value)
-        if not math.isfinite(value):
+        if not math.isfinite(value) or (value < 0 and metric.kind == "counter"):
             return
+        key = (metric.name, tuple(labels))
+        if key in self._seen:
+            return  # a second series with the same labels would fail the whole scrape
+        self._seen.add(key)
         self._family(metric).add_metric(list(labels), value)
 
     def info(self, metric: names.Metric, labels: Sequence[str], info: dict[str, str]) -> None:
-        self._family(metric).add_metric(list(labels), info)
+        key = (metric.name, tuple(labels))
+        if key not in self._seen:
+            self._seen.add(key)
+            self._family(metric).add_metric(list(labels), info)
 
     def _family(self, metric: names.Metric) -> Metric:
         family = self._families.get(metric.name)

@@ -13,73 +13,18 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from rigtui.fleet.model import FleetError
 from rigtui.fleet.prometheus import PrometheusClient
-
-DATA = Path(__file__).parent / "data"
-
-
-@dataclass
-class Answer:
-    status: int = 200
-    content_type: str = "application/json"
-    body: bytes = b""
-    hold: bool = False
-    """Send nothing until the test ends (a server that accepted and hangs)."""
-
-
-@dataclass
-class TinyServer:
-    """An HTTP server on a free loopback port that answers each path as told."""
-
-    port: int
-    answers: dict[str, Answer] = field(default_factory=dict)
-    asked: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+from tests.fleet_servers import DATA, Answer, TinyServer, tiny_server
 
 
 @pytest.fixture
 def tiny() -> Iterator[TinyServer]:
-    state = TinyServer(port=0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            state.asked.append((self.path, dict(self.headers.items())))
-            answer = state.answers.get(path, Answer(404, "text/plain", b"404 page not found\n"))
-            if answer.hold:
-                state.release.wait(30)
-                return
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            self.wfile.write(answer.body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.release.set()
-        server.shutdown()
-        server.server_close()
+    with tiny_server() as server:
+        yield server
 
 
 def closed_port() -> int:

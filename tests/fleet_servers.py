@@ -9,6 +9,7 @@ and, when replaying, for the Prometheus those answers came from.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,13 @@ def answer_key(path: str, query: str) -> str:
     the replay does not depend on when it runs)."""
     expr = parse_qs(query).get("query", [""])[0]
     return f"{path} {expr}".rstrip()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def load_recorded() -> dict:

@@ -18,19 +18,13 @@ import pytest
 
 from rigtui.fleet.model import FleetError
 from rigtui.fleet.prometheus import PrometheusClient
-from tests.fleet_servers import DATA, Answer, TinyServer, tiny_server
+from tests.fleet_servers import DATA, Answer, TinyServer, closed_port, tiny_server
 
 
 @pytest.fixture
 def tiny() -> Iterator[TinyServer]:
     with tiny_server() as server:
         yield server
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def failure(client: PrometheusClient, expr: str = "up") -> str:

@@ -16,10 +16,18 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rigtui.fleet.model import FleetError, FleetReading, FleetRig
 from rigtui.fleet.prometheus import PrometheusClient
-from rigtui.fleet.reading import STALE_AFTER_S, history_step, read_fleet, read_history
+from rigtui.fleet.reading import (
+    STALE_AFTER_S,
+    fleet_from_answers,
+    history_step,
+    read_fleet,
+    read_history,
+)
 from tests.fleet_servers import Answer, TinyServer, answer_key, load_recorded, tiny_server
 
 RECORDED = load_recorded()
@@ -286,3 +294,90 @@ async def test_history_has_a_line_per_gpu_for_each_chart(prometheus: TinyServer)
     assert len(asked) == 8
     assert all(f'instance="{FITS}"' in expr for expr in asked)
     assert 'rigtui_gpu_power_peak_watts{instance="127.0.0.1:19201", window="1s"}' in asked
+
+
+# --- whatever the answers hold -------------------------------------------------------------------
+
+_LABEL_VALUES = st.one_of(
+    st.sampled_from(["0", "1", "10", FITS, "rigtui", "60s", "1s", "llama3.3:70b", ""]),
+    st.text(max_size=8),
+    st.integers(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+_NAMES = st.one_of(
+    st.sampled_from(
+        [
+            "rigtui_exporter_info",
+            "rigtui_exporter_last_sample_timestamp_seconds",
+            "rigtui_gpu_info",
+            "rigtui_gpu_lost",
+            "rigtui_gpu_utilization_ratio",
+            "rigtui_gpu_power_peak_watts",
+            "rigtui_ollama_model_cpu_ratio",
+            "rigtui_power_total_peak_watts",
+            "up",
+        ]
+    ),
+    _LABEL_VALUES,
+)
+_METRICS = st.fixed_dictionaries(
+    {"__name__": _NAMES, "instance": st.sampled_from([FITS, OFFLOAD, "", "x:1"])},
+    optional={
+        "job": _LABEL_VALUES,
+        "gpu": _LABEL_VALUES,
+        "model": _LABEL_VALUES,
+        "window": _LABEL_VALUES,
+        "reason": _LABEL_VALUES,
+        "hostname": _LABEL_VALUES,
+    },
+)
+_SAMPLE_VALUES = st.one_of(
+    st.sampled_from(["1", "0", "NaN", "+Inf", "-Inf", "1e400", "0.45", "junk", ""]),
+    st.floats(allow_nan=True),
+    st.none(),
+    st.lists(st.integers(), max_size=1),
+)
+_RESULTS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {"metric": _METRICS, "value": st.tuples(st.floats(), _SAMPLE_VALUES).map(list)}
+        ),
+        st.fixed_dictionaries({"metric": _METRICS, "value": _SAMPLE_VALUES}),
+        st.integers(),
+    ),
+    max_size=12,
+)
+_ALERTS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "labels": st.fixed_dictionaries(
+                {"instance": st.sampled_from([FITS, OFFLOAD, "nowhere"])},
+                optional={"alertname": _LABEL_VALUES, "gpu": _LABEL_VALUES, "job": _LABEL_VALUES},
+            ),
+            "state": st.one_of(st.sampled_from(["firing", "pending", "inactive"]), _LABEL_VALUES),
+        },
+        optional={
+            "activeAt": st.one_of(
+                st.sampled_from(["2026-12-06T16:42:34.950378585Z", "2026-12-06T16:42:34+02:00"]),
+                _LABEL_VALUES,
+            ),
+            "annotations": st.dictionaries(st.sampled_from(["summary"]), _LABEL_VALUES),
+        },
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=_RESULTS, reasons=_RESULTS, up=_RESULTS, alerts=_ALERTS)
+def test_any_answers_make_a_fleet_in_order(values, reasons, up, alerts) -> None:
+    reading = fleet_from_answers(values, reasons, up, alerts, server="http://p:9090", now=1e9)
+    ranks = [0 if rig.firing else 1 if rig.alerts else 2 for rig in reading.rigs]
+    assert ranks == sorted(ranks)
+    for rig in reading.rigs:
+        assert isinstance(rig.instance, str) and isinstance(rig.job, str)
+        assert all(alert.state in ("firing", "pending") for alert in rig.alerts)
+        for gpu in rig.gpus:
+            assert gpu.utilization_ratio is None or not math.isnan(gpu.utilization_ratio)
+            assert all(isinstance(reason, str) for reason in gpu.clock_event_reasons)

@@ -165,6 +165,8 @@ class _Rig:
 
     def take(self, metric: dict, value: float | None) -> None:
         name = metric.get("__name__")
+        if not isinstance(name, str):
+            return
         if name == names.EXPORTER_INFO.name:
             self.hostname = _label(metric, "hostname") or self.hostname
             self.demo = _label(metric, "demo") or self.demo
@@ -239,7 +241,7 @@ def _alert(item: dict) -> FleetAlert | None:
     labels = item.get("labels") if isinstance(item.get("labels"), dict) else {}
     annotations = item.get("annotations") if isinstance(item.get("annotations"), dict) else {}
     state = item.get("state")
-    if state not in _ALERT_ORDER:
+    if not isinstance(state, str) or state not in _ALERT_ORDER:
         return None
     return FleetAlert(
         name=_label(labels, "alertname") or "?",
@@ -278,55 +280,81 @@ async def read_fleet(
         return_exceptions=True,
     )
     _raise_first(answers[:3])
-    value_results, reason_results, up_results, alert_items = answers
+    values_answer, reasons_answer, up_answer, alerts_answer = answers
+    return fleet_from_answers(
+        values_answer, reasons_answer, up_answer, alerts_answer, server=client.url, now=now
+    )
 
+
+def _results(answer: Any) -> list[dict]:
+    """The results that have labels: a server that only looks like Prometheus (or a new one)
+    may answer oddly shaped series, which are passed over rather than fatal."""
+    if not isinstance(answer, list):
+        return []
+    return [
+        result
+        for result in answer
+        if isinstance(result, dict) and isinstance(result.get("metric"), dict)
+    ]
+
+
+def fleet_from_answers(
+    values: list[dict],
+    reasons: list[dict],
+    up: list[dict],
+    alerts: list[dict] | BaseException,
+    *,
+    server: str,
+    now: float,
+) -> FleetReading:
+    """The fleet from the answers to :func:`read_fleet`'s queries (pure: never raises on what
+    the answers hold). ``alerts`` is the error if they could not be read."""
     rigs: dict[tuple[str, str], _Rig] = {}
 
     def rig_of(metric: dict, *, create: bool) -> _Rig | None:
-        key = (metric.get("instance") or "", metric.get("job") or "")
+        key = (_label(metric, "instance") or "", _label(metric, "job") or "")
         if key not in rigs and create and metric.get("__name__") == names.EXPORTER_INFO.name:
             rigs[key] = _Rig(*key)
         return rigs.get(key)
 
     # The info series first: a rig is a target that has served it.
     ordered = sorted(
-        value_results,
+        _results(values),
         key=lambda result: result["metric"].get("__name__") != names.EXPORTER_INFO.name,
     )
     for result in ordered:
         rig = rig_of(result["metric"], create=True)
         if rig is not None:
             rig.take(result["metric"], _value(result))
-    for result in reason_results:
+    for result in _results(reasons):
         rig = rig_of(result["metric"], create=False)
         reason = _label(result["metric"], "reason")
         if rig is not None and reason is not None:
             rig.gpu(result["metric"])["clock_event_reasons"].append(reason)
-    for result in up_results:
+    for result in _results(up):
         rig = rig_of(result["metric"], create=False)
         if rig is not None:
             rig.up = _value(result) == 1
 
     alerts_error = None
-    if isinstance(alert_items, BaseException):
-        alerts_error = (
-            str(alert_items) if isinstance(alert_items, FleetError) else repr(alert_items)
-        )
+    if isinstance(alerts, BaseException):
+        alerts_error = str(alerts) if isinstance(alerts, FleetError) else repr(alerts)
     else:
         by_instance: dict[str, list[_Rig]] = {}
         for rig in rigs.values():
             by_instance.setdefault(rig.instance, []).append(rig)
-        for item in alert_items:
+        for item in alerts if isinstance(alerts, list) else ():
+            if not isinstance(item, dict):
+                continue
             labels = item.get("labels") if isinstance(item.get("labels"), dict) else {}
             alert = _alert(item)
-            for rig in by_instance.get(labels.get("instance"), []):
-                if alert is not None and labels.get("job") in (None, rig.job):
+            job = _label(labels, "job")
+            for rig in by_instance.get(_label(labels, "instance") or "", []):
+                if alert is not None and job in (None, rig.job):
                     rig.alerts.append(alert)
 
     built = sorted((rig.built(now) for rig in rigs.values()), key=_rig_order)
-    return FleetReading(
-        server=client.url, read_at=now, rigs=tuple(built), alerts_error=alerts_error
-    )
+    return FleetReading(server=server, read_at=now, rigs=tuple(built), alerts_error=alerts_error)
 
 
 # --- one rig's history ---------------------------------------------------------------------------

@@ -72,6 +72,12 @@ class TinyServer:
             self.answers[key] = Answer.of(body)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64
+    """A history's eight requests at once overflow the default backlog of 5: a SYN retried
+    a second later."""
+
+
 @contextmanager
 def tiny_server() -> Iterator[TinyServer]:
     state = TinyServer()
@@ -95,7 +101,7 @@ def tiny_server() -> Iterator[TinyServer]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)

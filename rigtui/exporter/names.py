@@ -228,3 +228,16 @@ ALL: tuple[Metric, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Metric)
 )
 """Every metric, in the order above."""
+
+# --- the values of the labels that are not a GPU's or a model's ----------------------------------
+CLOCK_DOMAINS = ("sm", "memory")
+"""``clock`` of ``rigtui_gpu_clock_hertz`` and ``rigtui_gpu_clock_max_hertz``."""
+PEAK_WINDOWS = ("1s", "60s")
+"""``window`` of ``rigtui_gpu_power_peak_watts`` (``rigtui_power_total_peak_watts``: 60s only)."""
+LOAD_WINDOWS = ("1m", "5m", "15m")
+"""``window`` of ``rigtui_load_average``."""
+LOST_FIELD = "all"
+"""``field`` of ``rigtui_gpu_field_unavailable`` for a lost GPU (reason ``GPU lost``); otherwise
+``field`` is the key of ``rigtui snapshot --json`` whose value is null."""
+NOT_VISIBLE_PROCESS = "(not visible)"
+"""``process`` of ``rigtui_gpu_process_memory_used_bytes`` when the name cannot be read."""

@@ -197,3 +197,7 @@ class PowerBudgetReading:
     over_budget_w: float | None = None
     """The highest total above the budget in the last minute, if any."""
     over_budget_at: float | None = None
+    rounds: int = 0
+    """Power sampling rounds since the sampler started (all GPUs read together)."""
+    rounds_over_budget: int = 0
+    """Of those, the rounds whose all-GPU total was above the budget."""

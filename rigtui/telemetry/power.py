@@ -192,6 +192,9 @@ class PowerWatch:
         self._over_budget: deque[Spike] = deque(maxlen=64)
         self._totals: deque[Spike] = deque(maxlen=self._capacity)
         self._lock = threading.Lock()
+        # Counted for good (an exporter serves them as counters, for rate() over any window).
+        self.rounds = 0
+        self.rounds_over_budget = 0
 
     def add(self, samples: dict[int, PowerSample]) -> None:
         """One sampling round: a sample per GPU taken at (about) the same time."""
@@ -206,8 +209,10 @@ class PowerWatch:
                 return
             total = sum(s.watts for s in samples.values() if s.watts is not None)
             self._totals.append(Spike(max(times), total))
+            self.rounds += 1
             if self.budget_w is not None and total > self.budget_w:
                 self._over_budget.append(Spike(max(times), total))
+                self.rounds_over_budget += 1
 
     def trace(self, gpu: int) -> tuple[PowerSample, ...]:
         with self._lock:

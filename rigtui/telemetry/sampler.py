@@ -103,6 +103,8 @@ class RigSampler:
             peak_60s_w=watch.total_peak(now - 60.0),
             over_budget_w=over.watts if over else None,
             over_budget_at=over.t if over else None,
+            rounds=watch.rounds,
+            rounds_over_budget=watch.rounds_over_budget,
         )
 
     def _named(self, gpu: GpuReading) -> GpuReading:

@@ -1,0 +1,286 @@
+"""Serving the metrics over HTTP(S): ``/metrics``, a landing page, and nothing else.
+
+Our own routing over the standard library's ``ThreadingHTTPServer`` (``prometheus_client``'s
+``start_http_server`` answers every path with the metrics): GET and HEAD of ``/metrics`` in the
+text format, or OpenMetrics when the ``Accept`` header asks for it; ``/`` links there; any other
+path is 404 and any other method 405. A scrape renders the board's families and nothing more,
+so a flood of scrapes costs CPU time but never delays a reading of the rig; connections at once
+are bounded, and each has a time limit.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import ipaddress
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
+
+DEFAULT_PORT = 10430
+"""rigtui's default port. Prometheus' "Default port allocations" list gave 9100-9999 to exporters
+and that range is full (dcgm-exporter 9400 and nvidia_gpu_exporter 9835 among them); newer
+exporters take ports above 10000, allocated upwards from 10000 (10061 was taken in late 2026).
+10430 is clear of that run for a good while and of the other well-known ports up there (Webmin
+10000, Zabbix 10050/10051, Amanda 10080, the Kubernetes components 10248-10259)."""
+STOP_POLL_S = 0.1
+"""How often the accepting thread looks whether it must stop: how long :meth:`stop` can take
+(ten wake-ups a second cost a few microseconds of CPU each)."""
+MAX_CONNECTIONS = 32
+"""Connections served at once; more are closed at once (Prometheus needs one per scrape)."""
+CONNECTION_TIMEOUT_S = 10.0
+"""A client that sends nothing (or reads nothing) for this long is dropped."""
+METRICS_PATH = "/metrics"
+ALLOWED = "GET, HEAD"
+
+
+class ServeError(Exception):
+    """Why the metrics cannot be served, in words (a port in use, a bad certificate...)."""
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context with the certificate chain and its key; ServeError in words."""
+    for what, path in (("certificate", cert), ("key", key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except FileNotFoundError:
+            raise ServeError(f"TLS: the {what} file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ServeError(f"TLS: the {what} {path} is a directory, not a file") from None
+        except OSError as error:
+            raise ServeError(f"TLS: cannot read the {what} file {path}: {error.strerror}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # No passphrase: a key that has one fails here instead of asking on the terminal.
+        context.load_cert_chain(certfile=str(cert), keyfile=str(key), password=lambda: b"")
+    except ssl.SSLError as error:
+        said = f"{error.reason} {error}"
+        words = next((w for key_, w in TLS_ERROR_WORDS.items() if key_ in said), str(error))
+        raise ServeError(
+            f"TLS: cannot use the certificate {cert} with the key {key}: {words} "
+            "(both must be PEM files, the key the certificate's own, without a passphrase)"
+        ) from None
+    except OSError as error:
+        raise ServeError(f"TLS: cannot use the certificate or key: {error}") from None
+    return context
+
+
+TLS_ERROR_WORDS = {
+    "PEM lib": "one of them is not a PEM file, or the key needs a passphrase",
+    "KEY_VALUES_MISMATCH": "the key is not the certificate's",
+    "NO_START_LINE": "one of them is not a PEM file",
+    "CA_MD_TOO_WEAK": "the certificate's signature is too weak",
+    "EE_KEY_TOO_SMALL": "the key is too small",
+}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may be any interface
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _MetricsHTTPServer
+    sys_version = ""
+    timeout = CONNECTION_TIMEOUT_S
+    protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return f"rigtui/{self.server.version}"  # not the Python version
+
+    def do_GET(self) -> None:
+        self._answer(with_body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(with_body=False)
+
+    def __getattr__(self, name: str):
+        # Every other method (POST, PUT, DELETE, OPTIONS...): 405, not the library's 501.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        self._send(
+            405,
+            b"Method not allowed: this is a read-only exporter.\n",
+            "text/plain",
+            extra={"Allow": ALLOWED},
+        )
+
+    def _answer(self, *, with_body: bool) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == METRICS_PATH:
+            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+            try:
+                body = encoder(self.server.registry)
+            except Exception as error:  # noqa: BLE001 - a scrape error is the scraper's to see
+                self._send(
+                    500,
+                    f"rigtui could not render the metrics: {error}\n".encode(),
+                    "text/plain",
+                    with_body=with_body,
+                )
+                return
+            self._send(200, body, content_type, with_body=with_body)
+        elif path == "/":
+            page = landing_page(self.server.version)
+            self._send(200, page, "text/html; charset=utf-8", with_body=with_body)
+        else:
+            self._send(
+                404, b"Not found: the metrics are at /metrics.\n", "text/plain", with_body=with_body
+            )
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        with_body: bool = True,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for header, value in (extra or {}).items():
+            self.send_header(header, value)
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:
+        pass  # a line per scrape would fill the journal
+
+
+def landing_page(version: str) -> bytes:
+    return (
+        "<!doctype html><html><head><title>rigtui exporter</title></head><body>"
+        f"<h1>rigtui exporter {html.escape(version)}</h1>"
+        f'<p><a href="{METRICS_PATH}">Metrics</a></p></body></html>\n'
+    ).encode()
+
+
+class _MetricsHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address, registry: CollectorRegistry, tls: ssl.SSLContext | None, version: str
+    ):
+        self.registry = registry
+        self.version = version
+        self.tls = tls
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # too many at once: drop, never queue
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            if self.tls is not None:
+                # The handshake on the connection's own thread: a slow client never holds up
+                # the others waiting to be accepted.
+                request.settimeout(CONNECTION_TIMEOUT_S)
+                try:
+                    request = self.tls.wrap_socket(request, server_side=True)
+                except (OSError, ssl.SSLError):
+                    self.shutdown_request(request)
+                    return
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that went away mid-answer is not the exporter's problem
+
+
+class MetricsServer:
+    """Binds at once (:class:`ServeError` in words if it cannot), serves on its own thread from
+    :meth:`start` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        version: str = "",
+    ) -> None:
+        self.tls = tls
+        server_class = _MetricsHTTPServer
+        if ":" in host:
+            server_class = type("_MetricsHTTPServer6", (_MetricsHTTPServer,), {})
+            server_class.address_family = socket.AF_INET6
+        try:
+            self._server = server_class((host, port), registry, tls, version)
+        except socket.gaierror as error:
+            raise ServeError(f"cannot listen on {host!r}: {error.strerror}") from None
+        except OSError as error:
+            raise ServeError(_bind_words(host, port, error)) from None
+        self.host = host
+        self.port = self._server.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{url_host(self.host)}:{self.port}{METRICS_PATH}"
+
+    @property
+    def reachable_from_network(self) -> bool:
+        return not is_loopback(self.host)
+
+    def start(self) -> MetricsServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": STOP_POLL_S},
+            name="rigtui-metrics",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+
+def _bind_words(host: str, port: int, error: OSError) -> str:
+    where = f"{url_host(host)}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: the port is in use (another exporter, or rigtui "
+            "already running?); choose another with --listen ADDRESS:PORT"
+        )
+    if error.errno == errno.EACCES:
+        return f"cannot listen on {where}: no permission (ports below 1024 need privileges)"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: {host} is not an address of this machine"
+    return f"cannot listen on {where}: {error.strerror or error}"

@@ -36,11 +36,14 @@ def staged_app(
     pace_clock: PaceClock | None = None,
     ollama_watch: Callable[[OllamaClient], OllamaWatch] | None = None,
     data_dir: Path | None = None,
+    prometheus_url: str | None = None,
+    fleet_watch: Callable | None = None,
 ):
     """The dashboard at ``at_s`` seconds into ``scenario``; with ``ollama`` the simulated
     Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``).
     ``pace_clock`` and ``ollama_watch``: as ``RigApp`` takes them (tests step the time);
-    ``data_dir``: where chats are kept (None: nothing is kept)."""
+    ``data_dir``: where chats are kept (None: nothing is kept); ``prometheus_url``: the Fleet
+    tab's Prometheus, ``fleet_watch`` makes its watch (tests step it)."""
     from rigtui.ui.app import RigApp
 
     settings = Settings(
@@ -50,6 +53,7 @@ def staged_app(
         ollama=ollama,
         power_budget_w=power_budget_w,
         data_dir=data_dir,
+        prometheus_url=prometheus_url,
     )
     # Built as ``rigtui --demo`` builds it, but staged: the clock stands still and the sampling
     # worker opens the sampler, on that clock.
@@ -62,7 +66,9 @@ def staged_app(
         staged=True,
     )
     source = dashboard_source(settings, demo, environment=environment)
-    app = RigApp(settings, source, pace_clock=pace_clock, ollama_watch=ollama_watch)
+    app = RigApp(
+        settings, source, pace_clock=pace_clock, ollama_watch=ollama_watch, fleet_watch=fleet_watch
+    )
     app.environment = source.environment
     return app
 

@@ -251,7 +251,7 @@ def sample_fleet(now: float):
     reading = FleetReading("http://prometheus.lan:9090", now, (lost, offload, fits, closet))
 
     def history(rig: FleetRig, window_s: float = 900.0) -> RigHistory:
-        points = 60
+        points = 240  # as the tab asks for (HISTORY_POINTS)
         step = window_s / points
         times = [now - window_s + step * (i + 1) for i in range(points)]
 

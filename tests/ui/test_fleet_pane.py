@@ -207,3 +207,21 @@ async def test_r_asks_to_read_now_and_history_errors_are_inline():
         await pilot.pause()
         title = str(pane.query_one("#fleet-history-title", Static).render())
         assert "bad_data: parse error" in title
+
+
+async def test_a_failed_history_is_asked_again_once_prometheus_answers():
+    heard = Heard()
+    app = FleetHost()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.show_reading(reading(rig("a:9860")), NOW)
+        await pilot.press("enter")
+        await heard.arrival(pilot, FleetHistoryRequested)
+        pane.show_unreadable("connection refused", 5.0, NOW + 5)
+        pane.show_history_failed("a:9860", "connection refused")
+        mark = heard.mark()
+        pane.show_reading(reading(rig("a:9860"), at=NOW + 10), NOW + 10)
+        asked = await heard.arrival(pilot, FleetHistoryRequested, since=mark)
+        assert asked.instance == "a:9860"
+        title = str(pane.query_one("#fleet-history-title", Static).render())
+        assert "connection refused" not in title and "reading…" in title

@@ -337,13 +337,17 @@ and add it to prometheus.yml:
 """
 
 
-def history_charts(history: RigHistory, palette: Palette) -> dict[str, ChartData]:
+def history_charts(
+    history: RigHistory, palette: Palette, window_s: float | None = None
+) -> dict[str, ChartData]:
     """One chart per quantity (``utilization``, ``vram``, ``power``, ``temperature``) for
-    the Charts tab's renderer: the points of every line on one time axis."""
+    the Charts tab's renderer: the points of every line on one time axis. ``window_s``: the
+    window asked for (its time labels read -15m, not the -14m56s a step's rounding left)."""
     colours = [getattr(palette, name) for name in SERIES_COLOURS]
     end = _number(history.end) or 0.0
     start = _number(history.start)
-    window_s = end - start if start is not None else None
+    if window_s is None:
+        window_s = end - start if start is not None else None
     if window_s is None or not 1.0 <= window_s < 1e9:
         window_s = WINDOWS_S[0]  # a window no range query gives: a sane one to bin in
     all_series = [series for charts in history.charts.values() for series in charts]

@@ -31,6 +31,14 @@ from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.widgets.history_chart import HistoryChart
 
 
+class _RigList(OptionList):
+    """Textual's option list, with Enter in the footer as what it does here."""
+
+    BINDINGS = [
+        Binding("enter", "select", "History", tooltip="The selected rig's history charts"),
+    ]
+
+
 class _History(Vertical, can_focus=True):
     """The history charts: focusable, so the pane's keys work where they replace the list."""
 
@@ -53,6 +61,18 @@ class FleetPane(Vertical, can_focus=False):
         height: 1fr;
         border: none;
         padding: 0;
+        /* A line per fact: cut at the edge rather than wrapped under the rig's title. */
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        /* The selected rig on a quiet background: its red and amber figures stay legible. */
+        & > .option-list--option-highlighted {
+            background: $primary 25%;
+            text-style: none;
+        }
+        &:focus > .option-list--option-highlighted {
+            background: $primary 35%;
+            text-style: none;
+        }
     }
     FleetPane #fleet-empty {
         display: none;
@@ -81,6 +101,9 @@ class FleetPane(Vertical, can_focus=False):
     }
     FleetPane .fleet-chart-row {
         height: 1fr;
+    }
+    FleetPane .fleet-chart-row HistoryChart {
+        width: 1fr;
     }
     """
 
@@ -122,7 +145,7 @@ class FleetPane(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-status")
         yield Static(Text(NO_RIGS), id="fleet-empty")
-        yield OptionList(id="fleet-rigs")
+        yield _RigList(id="fleet-rigs")
         with _History(id="fleet-history"):
             yield Static(id="fleet-history-title")
             for row in (HISTORY_CHARTS[:2], HISTORY_CHARTS[2:]):
@@ -173,6 +196,8 @@ class FleetPane(Vertical, can_focus=False):
                 rigs.highlighted = keys.index(kept) if kept in keys else 0
             self.set_class(not reading.rigs, "-empty")
             self._show_status()
+        if self.history_instance is not None and self.history_error is not None:
+            self._open(self.history_instance)  # Prometheus is back: the history too
 
     def show_unreadable(self, error: str, retry_in_s: float | None, now: float) -> None:
         """Prometheus could not be read: said above the rigs, the last good reading kept."""
@@ -187,7 +212,7 @@ class FleetPane(Vertical, can_focus=False):
         self.history = history
         self.history_error = None
         palette = theme_palette(self.app.current_theme)
-        for key, data in history_charts(history, palette).items():
+        for key, data in history_charts(history, palette, self.window_s).items():
             self.query_one(f"#fleet-chart-{key}", HistoryChart).show_data(data)
         self._show_history_title()
 
@@ -229,6 +254,7 @@ class FleetPane(Vertical, can_focus=False):
         self.history = None
         self.remove_class("-history")
         self.rigs.focus()
+        self.call_after_refresh(self.rigs.scroll_to_highlight, top=True)
 
     def action_cycle_window(self) -> None:
         at = WINDOWS_S.index(self.window_s) if self.window_s in WINDOWS_S else -1
@@ -255,6 +281,7 @@ class FleetPane(Vertical, can_focus=False):
         if self.has_class("-short"):
             self.query_one("#fleet-history").focus()  # before the list it replaces hides
         self.add_class("-history")
+        self.call_after_refresh(self.rigs.scroll_to_highlight, top=True)  # the list shrank
         self._show_history_title()
         self.refresh_bindings()
         self.post_message(FleetHistoryRequested(instance, self.window_s))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,41 +38,45 @@ def _causes(error: BaseException) -> list[BaseException]:
 
 
 class PrometheusClient:
-    """One Prometheus server. Each method raises :class:`FleetError` and nothing else."""
+    """One Prometheus server. Each method raises :class:`FleetError` and nothing else; a URL
+    that cannot be used is said at the first request, so making a client never fails."""
 
     def __init__(
         self, url: str, *, timeout_s: float = 5.0, max_answer_bytes: int = MAX_ANSWER_BYTES
     ) -> None:
+        self.timeout_s = timeout_s
+        self.max_answer_bytes = max_answer_bytes
+        self._auth: tuple[str, str] | None = None
+        self._client: Any = None
+        self._unusable: str | None = None
         text = url.strip()
         if "://" not in text:
             text = f"http://{text}"
+        # Shown in messages: never the user or password.
+        self.url = re.sub(r"//[^/@]*@", "//", text).rstrip("/")
+        """The server, as shown in messages: without a user or password."""
         try:
             split = urlsplit(text)
             port = split.port
         except ValueError as error:
-            raise FleetError(f"The Prometheus URL {url!r} cannot be used: {error}.") from None
+            self._unusable = f"The Prometheus URL {self.url} cannot be used: {error}."
+            return
         if split.scheme not in ("http", "https") or not split.hostname:
-            raise FleetError(
-                f"The Prometheus URL {url!r} cannot be used: give http://HOST:PORT "
+            self._unusable = (
+                f"The Prometheus URL {self.url} cannot be used: give http://HOST:PORT "
                 "(Prometheus listens on 9090 by default)."
             )
-        path = split.path.rstrip("/")
-        self.url = _display_url(split.scheme, split.hostname, port, path)
-        """The server, as shown in messages: without a user or password."""
-        self.timeout_s = timeout_s
-        self.max_answer_bytes = max_answer_bytes
-        self._auth = None
+            return
+        self.url = _display_url(split.scheme, split.hostname, port, split.path.rstrip("/"))
         if split.username is not None:
             self._auth = (unquote(split.username), unquote(split.password or ""))
-        self._base = f"{self.url}/"
-        self._client: Any = None
 
     def _http(self) -> Any:
         if self._client is None:
             import httpx
 
             self._client = httpx.AsyncClient(
-                base_url=self._base,
+                base_url=f"{self.url}/",
                 auth=self._auth,
                 timeout=httpx.Timeout(self.timeout_s),
                 follow_redirects=True,
@@ -132,6 +137,8 @@ class PrometheusClient:
 
     async def _get(self, path: str, params: dict[str, str]) -> Any:
         """``data`` of a successful answer. Raises FleetError."""
+        if self._unusable is not None:
+            raise FleetError(self._unusable)
         try:
             async with asyncio.timeout(self.timeout_s):
                 status, reason, content_type, body = await self._fetch(path, params)

@@ -33,7 +33,7 @@ def _forget_the_simulated_library():
 
 
 def _all_listed(fleet):
-    wanted = {rig.instance for rig in fleet.rigs}
+    wanted = {rig.instance for rig in fleet.rigs.values()}
 
     def listed(message: FleetReadingTaken) -> bool:
         rigs = {rig.instance: rig for rig in message.reading.rigs}
@@ -63,7 +63,10 @@ async def test_the_fleet_tab_lists_every_rig_with_its_snapshots_figures(fleet):
         status = str(pane.query_one("#fleet-status", Static).render())
         assert f"from {fleet.prometheus_url}" in status and "⚠" not in status
 
-        for rig in fleet.rigs:
+        gone = fleet.rigs["gone"]
+        title = _block(pane, gone.instance).split("\n")[0]
+        assert "DOWN" in title and "last seen" in title, title
+        for rig in (fleet.rigs[name] for name in ("fits", "offload", "lost")):
             block = _block(pane, rig.instance)
             lines = block.split("\n")
             assert rig.instance in lines[0] and "UP" in lines[0], block
@@ -93,12 +96,12 @@ async def test_the_fleet_tab_lists_every_rig_with_its_snapshots_figures(fleet):
                 assert figures["watts"] == f"{now_in_prometheus(names.POWER_DRAW):.0f}", line
                 assert figures["temp"] == f"{now_in_prometheus(names.TEMPERATURE):.0f}", line
 
-        lost = next(rig for rig in fleet.rigs if rig.name == "lost")
+        lost = fleet.rigs["lost"]
         assert any(gpu["lost"] for gpu in lost.snapshot["gpus"])
         assert "LOST" in _block(pane, lost.instance)
-        offload = next(rig for rig in fleet.rigs if rig.name == "offload")
+        offload = fleet.rigs["offload"]
         assert "% CPU" in _block(pane, offload.instance)
-        fits = next(rig for rig in fleet.rigs if rig.name == "fits")
+        fits = fleet.rigs["fits"]
         assert "100% GPU" in _block(pane, fits.instance)
 
         # Select the fits rig: its history, from range queries, reaches the charts.

@@ -51,6 +51,38 @@ def _block(pane: FleetPane, instance: str) -> str:
     raise AssertionError(f"{instance} is not listed")
 
 
+def _assert_rig_shown(pane: FleetPane, fleet, rig) -> None:
+    """The rig's block: UP, each GPU's figures as its snapshot and Prometheus have them."""
+    block = _block(pane, rig.instance)
+    lines = block.split("\n")
+    assert rig.instance in lines[0] and "UP" in lines[0], block
+    for gpu in rig.snapshot["gpus"]:
+        line = next(line for line in lines if line.startswith(f"  GPU {gpu['index']} "))
+        if gpu["lost"]:
+            assert "LOST" in line
+            continue
+        figures = GPU_FIGURES.search(line)
+        assert figures is not None, line
+        # What the snapshot says that holds still: the card and its limits ...
+        assert float(figures["total"]) == round(gpu["memory_total_bytes"] / units.GIB, 1)
+        assert float(figures["limit"]) == round(gpu["power_limit_w"]), line
+        assert float(figures["slowdown"]) == gpu["temperature_slowdown_c"], line
+
+        # ... and the moving figures as Prometheus holds them (the snapshot is another
+        # process's reading: its last digit may differ by the simulated rig's noise).
+        def now_in_prometheus(metric, gpu_index=gpu["index"], instance=rig.instance):
+            found = fleet.query(f'{metric.name}{{instance="{instance}",gpu="{gpu_index}"}}')
+            return float(found[0]["value"][1])
+
+        utilization = now_in_prometheus(names.UTILIZATION) * 100
+        assert figures["util"] == f"{utilization:.0f}", line
+        assert abs(utilization - gpu["utilization_gpu_pct"]) <= 5, line
+        used = now_in_prometheus(names.MEMORY_USED)
+        assert figures["used"] == units.gib(used), line
+        assert figures["watts"] == f"{now_in_prometheus(names.POWER_DRAW):.0f}", line
+        assert figures["temp"] == f"{now_in_prometheus(names.TEMPERATURE):.0f}", line
+
+
 async def test_the_fleet_tab_lists_every_rig_with_its_snapshots_figures(fleet):
     fleet.wait_until("up", lambda results: len(results) >= len(fleet.rigs), 60)
     heard = Heard()
@@ -66,35 +98,8 @@ async def test_the_fleet_tab_lists_every_rig_with_its_snapshots_figures(fleet):
         gone = fleet.rigs["gone"]
         title = _block(pane, gone.instance).split("\n")[0]
         assert "DOWN" in title and "last seen" in title, title
-        for rig in (fleet.rigs[name] for name in ("fits", "offload", "lost")):
-            block = _block(pane, rig.instance)
-            lines = block.split("\n")
-            assert rig.instance in lines[0] and "UP" in lines[0], block
-            for gpu in rig.snapshot["gpus"]:
-                line = next(line for line in lines if line.startswith(f"  GPU {gpu['index']} "))
-                if gpu["lost"]:
-                    assert "LOST" in line
-                    continue
-                figures = GPU_FIGURES.search(line)
-                assert figures is not None, line
-                # What the snapshot says that holds still: the card and its limits ...
-                assert float(figures["total"]) == round(gpu["memory_total_bytes"] / units.GIB, 1)
-                assert float(figures["limit"]) == round(gpu["power_limit_w"]), line
-                assert float(figures["slowdown"]) == gpu["temperature_slowdown_c"], line
-
-                # ... and the moving figures as Prometheus holds them (the snapshot is another
-                # process's reading: its last digit may differ by the simulated rig's noise).
-                def now_in_prometheus(metric, gpu_index=gpu["index"], instance=rig.instance):
-                    found = fleet.query(f'{metric.name}{{instance="{instance}",gpu="{gpu_index}"}}')
-                    return float(found[0]["value"][1])
-
-                utilization = now_in_prometheus(names.UTILIZATION) * 100
-                assert figures["util"] == f"{utilization:.0f}", line
-                assert abs(utilization - gpu["utilization_gpu_pct"]) <= 5, line
-                used = now_in_prometheus(names.MEMORY_USED)
-                assert figures["used"] == units.gib(used), line
-                assert figures["watts"] == f"{now_in_prometheus(names.POWER_DRAW):.0f}", line
-                assert figures["temp"] == f"{now_in_prometheus(names.TEMPERATURE):.0f}", line
+        for name in ("fits", "offload", "lost"):
+            _assert_rig_shown(pane, fleet, fleet.rigs[name])
 
         lost = fleet.rigs["lost"]
         assert any(gpu["lost"] for gpu in lost.snapshot["gpus"])

@@ -3,9 +3,10 @@ replayed by a tiny server, through rigtui's real client: no Prometheus needed.
 
 The recording: four ``rigtui exporter --demo --demo-still`` rigs scraped every second (fits on
 :19201, offload on :19202 with a 60 W budget, lost on :19203, gone on :19204, stopped after a
-few scrapes) with contrib/prometheus/rigtui-rules.yml, read half a minute in: firing for offload
-(over budget) and lost (a GPU lost), pending for gone (exporter down, waiting out its ``for:``),
-none for fits.
+few scrapes; and :19205 in the same job, where nothing ever listened) with
+contrib/prometheus/rigtui-rules.yml, read half a minute in: firing for offload (over budget) and
+lost (a GPU lost), pending for gone and :19205 (exporter down, waiting out its ``for:``), none
+for fits.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from tests.fleet_servers import Answer, TinyServer, answer_key, load_recorded, t
 
 RECORDED = load_recorded()
 READ_AT = RECORDED["read_at"]
-FITS, OFFLOAD, LOST, GONE = (f"127.0.0.1:{port}" for port in (19201, 19202, 19203, 19204))
+FITS, OFFLOAD, LOST, GONE, NEVER = (
+    f"127.0.0.1:{port}" for port in (19201, 19202, 19203, 19204, 19205)
+)
 GIB = 2**30
 
 
@@ -76,11 +79,11 @@ async def test_rigs_with_firing_alerts_come_first_then_pending_then_by_instance(
     prometheus: TinyServer,
 ) -> None:
     reading = await fleet(prometheus)
-    assert [rig.instance for rig in reading.rigs] == [OFFLOAD, LOST, GONE, FITS]
+    assert [rig.instance for rig in reading.rigs] == [OFFLOAD, LOST, GONE, NEVER, FITS]
     assert reading.server == prometheus.url
     assert reading.read_at == READ_AT
     assert reading.alerts_error is None
-    # Four requests for four rigs (and as many for forty).
+    # Four requests for five rigs (and as many for fifty).
     assert len(prometheus.asked) == 4
 
 
@@ -163,7 +166,8 @@ async def test_the_lost_gpu_is_lost_and_its_alerts_are_attached_to_its_rig(
     ]
     gpu_lost = lost.alerts[0]
     assert gpu_lost.severity == "critical"
-    assert gpu_lost.summary == f"GPU 1 () on {LOST} fell off the bus"
+    # Lost before the exporter started: no name to say.
+    assert gpu_lost.summary == f"GPU 1 on {LOST} fell off the bus"
     # "2026-12-06T16:42:34.950378585Z"
     assert gpu_lost.active_since == pytest.approx(1796575354.950378585)
 
@@ -178,6 +182,17 @@ async def test_a_rig_that_stopped_answering_keeps_its_last_values_marked_stale(
     (gpu,) = gone.gpus
     assert gpu.utilization_ratio == recorded_value("rigtui_gpu_utilization_ratio", GONE, gpu="0")
     assert [(alert.name, alert.state) for alert in gone.alerts] == [
+        ("RigtuiExporterDown", "pending")
+    ]
+
+
+async def test_a_target_of_the_rigs_job_that_never_answered_is_listed_down(
+    prometheus: TinyServer,
+) -> None:
+    never = rig(await fleet(prometheus), NEVER)
+    assert (never.job, never.up, never.stale, never.last_seen) == ("rigtui", False, True, None)
+    assert (never.hostname, never.gpus, never.models) == (None, (), ())
+    assert [(alert.name, alert.state) for alert in never.alerts] == [
         ("RigtuiExporterDown", "pending")
     ]
 
@@ -198,7 +213,7 @@ async def test_alerts_that_cannot_be_read_leave_the_rigs_read(prometheus: TinySe
     reading = await fleet(prometheus)
     assert reading.alerts_error is not None
     assert "refused access to /api/v1/alerts (403)" in reading.alerts_error
-    assert [rig.instance for rig in reading.rigs] == [FITS, OFFLOAD, LOST, GONE]
+    assert [rig.instance for rig in reading.rigs] == [FITS, OFFLOAD, LOST, GONE, NEVER]
     assert all(rig.alerts == () for rig in reading.rigs)
 
 

@@ -69,7 +69,7 @@ async def test_it_reads_the_fleet_every_poll(server: TinyServer) -> None:
     assert [event.reading.read_at for event in events] == [
         RECORDED["read_at"] + offset for offset in (0, 5, 10)
     ]
-    assert len(events[0].reading.rigs) == 4
+    assert len(events[0].reading.rigs) == 5
     assert time.sleeps == [5.0, 5.0]
 
 

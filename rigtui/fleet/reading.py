@@ -1,9 +1,10 @@
 """The fleet from a Prometheus server: every rig it scrapes with rigtui's metrics, and one rig's
 history, in a few queries whatever the number of rigs.
 
-A rig is a target that has served ``rigtui_exporter_info`` within :data:`LOOKBACK_S`. A rig that is
-up is read as it is now; one that is down (or gone from Prometheus' configuration) keeps its
-last values, marked stale, so the Fleet tab can say when it was last seen.
+A rig is a target that has served ``rigtui_exporter_info`` within :data:`LOOKBACK_S`, or a target
+of the same job that is down and has not (switched off before Prometheus started: "never seen").
+A rig that is up is read as it is now; one that is down (or gone from Prometheus' configuration)
+keeps its last values, marked stale, so the Fleet tab can say when it was last seen.
 """
 
 from __future__ import annotations
@@ -271,7 +272,10 @@ async def read_fleet(
     """
     values = _latest(_name_selector(_READ_NAMES), lookback_s)
     reasons = f"({_latest(names.CLOCK_EVENT_REASON.name, lookback_s)}) == 1"
-    up = f"up and on (instance, job) last_over_time({names.EXPORTER_INFO.name}[{lookback_s}s])"
+    # Every target of a job that has rigtui rigs: one that is down and never answered in the
+    # lookback (a rig switched off before Prometheus started) is listed too, as down.
+    rig_jobs = f"group by (job) (last_over_time({names.EXPORTER_INFO.name}[{lookback_s}s]))"
+    up = f"up and on (job) {rig_jobs}"
     answers = await asyncio.gather(
         client.query(values),
         client.query(reasons),
@@ -333,8 +337,17 @@ def fleet_from_answers(
             rig.gpu(result["metric"])["clock_event_reasons"].append(reason)
     for result in _results(up):
         rig = rig_of(result["metric"], create=False)
+        answering = _value(result) == 1
+        if rig is None and not answering:
+            # Down and never seen: in a rigtui job, so a rig that is switched off or unreachable.
+            # (A target that answers without rigtui's metrics is another exporter: left out.)
+            key = (
+                _label(result["metric"], "instance") or "",
+                _label(result["metric"], "job") or "",
+            )
+            rig = rigs[key] = _Rig(*key)
         if rig is not None:
-            rig.up = _value(result) == 1
+            rig.up = answering
 
     alerts_error = None
     if isinstance(alerts, BaseException):

@@ -19,6 +19,9 @@ The ``fleet`` fixture starts, once per session:
   ``gone``    scraped once, then stopped: an exporter down, a rig last seen a while ago
   ========== ============================================================================
 
+  and one more target in the same job where nothing ever listens (``never_instance``: a rig
+  switched off before Prometheus started).
+
 - a real Prometheus on a loopback port, with a temporary data directory, a 1 s scrape and
   evaluation interval, and ``contrib/prometheus/rigtui-rules.yml`` loaded with every ``for:``
   shortened to a few seconds (the rules' own durations are minutes; their logic is the same).
@@ -89,6 +92,8 @@ class Fleet:
     """By name: ``fits``, ``offload``, ``lost``, ``gone``."""
     rules_file: Path
     data_dir: Path
+    never_instance: str = ""
+    """A target of the rigs' job where nothing ever listened."""
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def api(self, path: str, **params: str) -> dict:
@@ -278,7 +283,9 @@ def fleet(tmp_path_factory) -> Fleet:
         rules = root / "rigtui-rules.yml"
         rules.write_text(shortened_rules(RULES.read_text()) if RULES.exists() else "groups: []\n")
         config = root / "prometheus.yml"
-        config.write_text(_prometheus_config([rig.instance for rig in rigs.values()], rules))
+        never = f"127.0.0.1:{_free_port()}"
+        targets = [rig.instance for rig in rigs.values()]
+        config.write_text(_prometheus_config([*targets, never], rules))
         port = _free_port()
         data = root / "data"
         log = (root / "prometheus.log").open("w")
@@ -295,7 +302,7 @@ def fleet(tmp_path_factory) -> Fleet:
         )
         processes.append(server)
         url = f"http://127.0.0.1:{port}"
-        fleet = Fleet(url, rigs, rules, data, processes)
+        fleet = Fleet(url, rigs, rules, data, never, processes)
         deadline = time.monotonic() + START_TIMEOUT_S
         while _get(f"{url}/-/ready") != 200:
             if server.poll() is not None or time.monotonic() > deadline:

@@ -42,7 +42,9 @@ def firing_by_instance(alerts: list[dict]) -> dict[str, set[str]]:
 
 def test_every_rig_is_listed_and_the_gone_one_is_stale(fleet) -> None:
     rigs = by_instance(read(fleet.prometheus_url))
-    assert set(rigs) == {rig.instance for rig in fleet.rigs.values()}
+    assert set(rigs) == {rig.instance for rig in fleet.rigs.values()} | {fleet.never_instance}
+    never = rigs[fleet.never_instance]
+    assert (never.up, never.stale, never.last_seen, never.gpus) == (False, True, None, ())
     for name, rig in fleet.rigs.items():
         read_rig = rigs[rig.instance]
         assert read_rig.job == "rigtui"

@@ -98,6 +98,8 @@ async def test_the_fleet_tab_lists_every_rig_with_its_snapshots_figures(fleet):
         gone = fleet.rigs["gone"]
         title = _block(pane, gone.instance).split("\n")[0]
         assert "DOWN" in title and "last seen" in title, title
+        never = _block(pane, fleet.never_instance).split("\n")[0]
+        assert "DOWN" in never and "never seen" in never, never
         for name in ("fits", "offload", "lost"):
             _assert_rig_shown(pane, fleet, fleet.rigs[name])
 

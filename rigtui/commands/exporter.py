@@ -6,7 +6,6 @@ each scrape and never reads the rig itself.
 
 from __future__ import annotations
 
-import importlib.metadata
 import signal
 import sys
 import threading
@@ -16,7 +15,13 @@ from pathlib import Path
 from rigtui.config import Settings, SettingsError, listen_address
 from rigtui.exporter.board import MetricsBoard
 from rigtui.exporter.collector import registry_for
-from rigtui.exporter.server import DEFAULT_PORT, MetricsServer, ServeError, tls_context
+from rigtui.exporter.server import (
+    DEFAULT_PORT,
+    MetricsServer,
+    ServeError,
+    installed_version,
+    tls_context,
+)
 from rigtui.exporter.service import SamplingService
 from rigtui.sources import DemoOptions, open_rig
 
@@ -29,14 +34,6 @@ class ExporterOptions:
     tls_key: Path | None = None
     still: bool = False
     """With a demo: hold the simulated rig at its start (``--demo-still``)."""
-
-
-def rigtui_version() -> str:
-    """The installed version (this layer may not import the ``rigtui`` package itself)."""
-    try:
-        return importlib.metadata.version("rigtui")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _error(words: str) -> None:
@@ -60,7 +57,7 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
         except ServeError as error:
             _error(str(error))
             return 1
-    version = rigtui_version()
+    version = installed_version()
     board = MetricsBoard(watches_ollama=settings.ollama)
     registry = registry_for(board, version=version, demo=demo.scenario if demo is not None else "")
     try:

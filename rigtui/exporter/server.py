@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import html
+import importlib.metadata
 import ipaddress
 import socket
 import ssl
@@ -21,6 +22,10 @@ from pathlib import Path
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
+
+from rigtui.config import SettingsError, listen_address
+from rigtui.exporter.board import MetricsBoard
+from rigtui.exporter.collector import registry_for
 
 DEFAULT_PORT = 10430
 """rigtui's default port. Prometheus' "Default port allocations" list gave 9100-9999 to exporters
@@ -37,6 +42,15 @@ CONNECTION_TIMEOUT_S = 10.0
 """A client that sends nothing (or reads nothing) for this long is dropped."""
 METRICS_PATH = "/metrics"
 ALLOWED = "GET, HEAD"
+
+
+def installed_version() -> str:
+    """rigtui's version as installed (the layers below ``cli`` do not import the package's
+    ``__init__``, which holds it)."""
+    try:
+        return importlib.metadata.version("rigtui")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class ServeError(Exception):
@@ -284,3 +298,22 @@ def _bind_words(host: str, port: int, error: OSError) -> str:
     if error.errno == errno.EADDRNOTAVAIL:
         return f"cannot listen on {where}: {host} is not an address of this machine"
     return f"cannot listen on {where}: {error.strerror or error}"
+
+
+def serve_board(
+    board: MetricsBoard,
+    listen: str,
+    *,
+    demo: str = "",
+    tls: ssl.SSLContext | None = None,
+    flag: str = "--listen",
+) -> MetricsServer:
+    """The board served at ``listen`` (``ADDRESS:PORT``), started; ServeError in words (a bad
+    address included, named as ``flag``)."""
+    try:
+        host, port = listen_address(listen, flag)
+    except SettingsError as error:
+        raise ServeError(str(error)) from None
+    version = installed_version()
+    registry = registry_for(board, version=version, demo=demo)
+    return MetricsServer(registry, host, port, tls=tls, version=version).start()

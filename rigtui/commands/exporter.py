@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rigtui.config import Settings, SettingsError, listen_address
 from rigtui.exporter.board import MetricsBoard
-from rigtui.exporter.collector import registry_for
+from rigtui.exporter.collector import Exposition
 from rigtui.exporter.server import (
     DEFAULT_PORT,
     MetricsServer,
@@ -59,9 +59,9 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
             return 1
     version = installed_version()
     board = MetricsBoard(watches_ollama=settings.ollama)
-    registry = registry_for(board, version=version, demo=demo.scenario if demo is not None else "")
+    exposition = Exposition(board, version=version, demo=demo.scenario if demo is not None else "")
     try:
-        server = MetricsServer(registry, host, port, tls=tls, version=version)
+        server = MetricsServer(exposition, host, port, tls=tls, version=version)
     except ServeError as error:
         _error(str(error))
         return 1

@@ -20,12 +20,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import CollectorRegistry
-
 from rigtui.config import SettingsError, listen_address
 from rigtui.exporter.board import MetricsBoard
-from rigtui.exporter.collector import registry_for
+from rigtui.exporter.collector import Exposition
 
 DEFAULT_PORT = 10430
 """rigtui's default port. Prometheus' "Default port allocations" list gave 9100-9999 to exporters
@@ -112,6 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = CONNECTION_TIMEOUT_S
     protocol_version = "HTTP/1.1"
+    # The headers and the body go out in two writes: with Nagle's algorithm the body waits for
+    # the client's delayed ACK of the headers, 40 ms a scrape on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return f"rigtui/{self.server.version}"  # not the Python version
@@ -139,9 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, *, with_body: bool) -> None:
         path = self.path.split("?", 1)[0]
         if path == METRICS_PATH:
-            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
             try:
-                body = encoder(self.server.registry)
+                body, content_type = self.server.exposition.render(self.headers.get("Accept", ""))
             except Exception as error:  # noqa: BLE001 - a scrape error is the scraper's to see
                 self._send(
                     500,
@@ -193,10 +192,8 @@ class _MetricsHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(
-        self, address, registry: CollectorRegistry, tls: ssl.SSLContext | None, version: str
-    ):
-        self.registry = registry
+    def __init__(self, address, exposition: Exposition, tls: ssl.SSLContext | None, version: str):
+        self.exposition = exposition
         self.version = version
         self.tls = tls
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -237,7 +234,7 @@ class MetricsServer:
 
     def __init__(
         self,
-        registry: CollectorRegistry,
+        exposition: Exposition,
         host: str,
         port: int,
         *,
@@ -250,7 +247,7 @@ class MetricsServer:
             server_class = type("_MetricsHTTPServer6", (_MetricsHTTPServer,), {})
             server_class.address_family = socket.AF_INET6
         try:
-            self._server = server_class((host, port), registry, tls, version)
+            self._server = server_class((host, port), exposition, tls, version)
         except socket.gaierror as error:
             raise ServeError(f"cannot listen on {host!r}: {error.strerror}") from None
         except OSError as error:
@@ -315,5 +312,5 @@ def serve_board(
     except SettingsError as error:
         raise ServeError(str(error)) from None
     version = installed_version()
-    registry = registry_for(board, version=version, demo=demo)
-    return MetricsServer(registry, host, port, tls=tls, version=version).start()
+    exposition = Exposition(board, version=version, demo=demo)
+    return MetricsServer(exposition, host, port, tls=tls, version=version).start()

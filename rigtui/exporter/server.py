@@ -240,7 +240,9 @@ class MetricsServer:
         *,
         tls: ssl.SSLContext | None = None,
         version: str = "",
+        flag: str = "--listen",
     ) -> None:
+        """``flag``: the option that named the address, for the error's advice."""
         self.tls = tls
         server_class = _MetricsHTTPServer
         if ":" in host:
@@ -251,7 +253,7 @@ class MetricsServer:
         except socket.gaierror as error:
             raise ServeError(f"cannot listen on {host!r}: {error.strerror}") from None
         except OSError as error:
-            raise ServeError(_bind_words(host, port, error)) from None
+            raise ServeError(_bind_words(host, port, error, flag)) from None
         self.host = host
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
@@ -283,12 +285,12 @@ class MetricsServer:
         self._server.server_close()
 
 
-def _bind_words(host: str, port: int, error: OSError) -> str:
+def _bind_words(host: str, port: int, error: OSError, flag: str) -> str:
     where = f"{url_host(host)}:{port}"
     if error.errno == errno.EADDRINUSE:
         return (
             f"cannot listen on {where}: the port is in use (another exporter, or rigtui "
-            "already running?); choose another with --listen ADDRESS:PORT"
+            f"already running?); choose another with {flag} ADDRESS:PORT"
         )
     if error.errno == errno.EACCES:
         return f"cannot listen on {where}: no permission (ports below 1024 need privileges)"
@@ -313,4 +315,4 @@ def serve_board(
         raise ServeError(str(error)) from None
     version = installed_version()
     exposition = Exposition(board, version=version, demo=demo)
-    return MetricsServer(exposition, host, port, tls=tls, version=version).start()
+    return MetricsServer(exposition, host, port, tls=tls, version=version, flag=flag).start()

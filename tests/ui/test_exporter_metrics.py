@@ -90,4 +90,5 @@ async def test_a_port_in_use_is_a_notice_and_the_dashboard_runs():
             assert app.metrics_server is None
             errors = [n for n in app._notifications if n.severity == "error"]
             assert any("in use" in n.message and str(port) in n.message for n in errors)
+            assert any("--metrics ADDRESS:PORT" in n.message for n in errors)
             assert app.snapshot is not None  # the dashboard goes on

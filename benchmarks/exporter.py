@@ -1,7 +1,7 @@
 """What the exporter costs: CPU beside the dashboard's sampling thread, and one scrape.
 
-    python benchmarks/exporter.py [--window 60] [--scrape-every 15] [--scrapes 1000]
-                                  [--skip-cpu] [--skip-scrape]
+    python benchmarks/exporter.py [--window 60] [--runs 3] [--scrape-every 15]
+                                  [--scrapes 1000] [--skip-cpu] [--skip-scrape]
 
 (a) CPU: the real ``rigtui exporter --demo --scenario dual --interval 1`` (two GPUs, the story
 at work: a model loads, replies run, so the ten-a-second power rounds are on) as a process of its
@@ -117,6 +117,11 @@ def sampling_thread_cpu(window_s: float) -> float:
     return used[0] / (time.monotonic() - started)
 
 
+def shares(values: list[float]) -> str:
+    each = ", ".join(f"{value:.2%}" for value in values)
+    return f"{each} (median {statistics.median(values):.2%} of a core)"
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -175,19 +180,25 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=60.0, help="seconds measured")
     parser.add_argument("--scrape-every", type=float, default=15.0)
     parser.add_argument("--scrapes", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3, help="CPU runs of each, alternating")
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--skip-scrape", action="store_true")
     args = parser.parse_args()
     if not args.skip_scrape:
         scrape_costs(args.scrapes)
     if not args.skip_cpu:
-        print(f"CPU over {args.window:g} s after {SETTLE_S:g} s, 1 s sampling, two GPUs at work:")
-        share = sampling_thread_cpu(args.window)
-        print(f"  the dashboard's sampling thread alone:        {share:.2%} of a core")
-        share, scrapes = exporter_cpu(args.window, args.scrape_every, "--no-ollama")
-        print(f"  rigtui exporter --no-ollama ({scrapes} scrapes):      {share:.2%} of a core")
+        print(
+            f"CPU over {args.window:g} s after {SETTLE_S:g} s, 1 s sampling, two GPUs at work, "
+            f"{args.runs} alternating runs:"
+        )
+        alone, exporter = [], []
+        for _ in range(args.runs):
+            alone.append(sampling_thread_cpu(args.window))
+            exporter.append(exporter_cpu(args.window, args.scrape_every, "--no-ollama")[0])
+        print(f"  the dashboard's sampling thread alone: {shares(alone)}")
+        print(f"  rigtui exporter --no-ollama:           {shares(exporter)}")
         share, scrapes = exporter_cpu(args.window, args.scrape_every)
-        print(f"  rigtui exporter with Ollama ({scrapes} scrapes):      {share:.2%} of a core")
+        print(f"  rigtui exporter with Ollama, one run:  {share:.2%} ({scrapes} scrapes)")
     return 0
 
 

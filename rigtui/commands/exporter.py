@@ -6,6 +6,7 @@ each scrape and never reads the rig itself.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -80,6 +81,10 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
             )
             service.start()
             server.start()
+            # What lives as long as the process (modules, the first reading) is left out of
+            # garbage collection, as the dashboard does: full collections walked all of it.
+            gc.collect()
+            gc.freeze()
             try:
                 _announce(server, demo, options)
                 stop.wait()

@@ -10,6 +10,7 @@ are bounded, and each has a time limit.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import html
 import importlib.metadata
@@ -30,9 +31,10 @@ and that range is full (dcgm-exporter 9400 and nvidia_gpu_exporter 9835 among th
 exporters take ports above 10000, allocated upwards from 10000 (10061 was taken in late 2026).
 10430 is clear of that run for a good while and of the other well-known ports up there (Webmin
 10000, Zabbix 10050/10051, Amanda 10080, the Kubernetes components 10248-10259)."""
-STOP_POLL_S = 0.1
-"""How often the accepting thread looks whether it must stop: how long :meth:`stop` can take
-(ten wake-ups a second cost a few microseconds of CPU each)."""
+IDLE_POLL_S = 3600.0
+"""The accepting thread sleeps until a connection comes: :meth:`MetricsServer.stop` wakes it
+with one of its own (waking ten times a second to look was a fifth of the exporter's CPU above
+its sampling thread's)."""
 MAX_CONNECTIONS = 32
 """Connections served at once; more are closed at once (Prometheus needs one per scrape)."""
 CONNECTION_TIMEOUT_S = 10.0
@@ -270,7 +272,7 @@ class MetricsServer:
     def start(self) -> MetricsServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": STOP_POLL_S},
+            kwargs={"poll_interval": IDLE_POLL_S},
             name="rigtui-metrics",
             daemon=True,
         )
@@ -279,10 +281,20 @@ class MetricsServer:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
+            stopping = threading.Thread(target=self._server.shutdown, daemon=True)
+            stopping.start()
+            # The accepting thread notices the shutdown when its wait ends: a connection ends it.
+            while stopping.is_alive():
+                self._knock()
+                stopping.join(0.05)
             self._thread.join()
             self._thread = None
         self._server.server_close()
+
+    def _knock(self) -> None:
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        with contextlib.suppress(OSError):  # it may have stopped already
+            socket.create_connection((host, self.port), timeout=1.0).close()
 
 
 def _bind_words(host: str, port: int, error: OSError, flag: str) -> str:

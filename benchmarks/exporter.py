@@ -10,7 +10,7 @@ own, scraped over HTTP every ``--scrape-every`` seconds as Prometheus would; its
 sampling thread's peer) and with its Ollama poller (the simulated Ollama then answers inside the
 exporter's process, so its work is counted too: an overestimate). Against it, what the idle
 dashboard's sampling thread costs alone: the same ``SamplingLoop`` over the same simulated rig,
-in a thread of this process, its own CPU time (``time.thread_time``) over the same window.
+in a thread of this process, its own CPU clock over the same window.
 
 (b) One scrape of a two-GPU rig, ``--scrapes`` times: rendering the registry alone (the same
 reading: the families are built once per reading and reused), rendering a new reading each time
@@ -99,22 +99,19 @@ def sampling_thread_cpu(window_s: float) -> float:
     loop = SamplingLoop(
         sampler, interval_s=1.0, on_snapshot=lambda _snapshot: None, on_failure=print
     )
-    used: list[float] = []
-
-    def run() -> None:
-        start = time.thread_time()
-        loop.run()
-        used.append(time.thread_time() - start)
-
-    thread = threading.Thread(target=run)
-    started = time.monotonic()
+    thread = threading.Thread(target=loop.run)
     thread.start()
-    time.sleep(SETTLE_S + window_s)
+    # Its own CPU clock, read over the same window as the exporter's (after the settle: the
+    # story's GPUs rest for its first seconds, when the ten-a-second rounds are off).
+    cpu_clock = time.pthread_getcpuclockid(thread.ident)
+    time.sleep(SETTLE_S)
+    before, started = time.clock_gettime(cpu_clock), time.monotonic()
+    time.sleep(window_s)
+    used, ended = time.clock_gettime(cpu_clock) - before, time.monotonic()
     loop.stop()
     thread.join()
     environment.uninstall()
-    # Its start-up is one reading: the whole run, settle included, is a fair steady figure.
-    return used[0] / (time.monotonic() - started)
+    return used / (ended - started)
 
 
 def shares(values: list[float]) -> str:

@@ -333,13 +333,25 @@ class NvmlSource:
         static = self._static[index]
         handle = self._handles[index]
         if handle is None or self._lost[index]:
-            return GpuReading(index=index, name=static.name, uuid=static.uuid, lost=True)
+            return GpuReading(
+                index=index,
+                name=static.name,
+                uuid=static.uuid,
+                pci_bus_id=static.pci_bus_id,
+                lost=True,
+            )
         reader = _FieldReader(self._skip[index])
         try:
             return self._read_fields(index, handle, static, reader)
         except _GpuLostError:
             self._lost[index] = True
-            return GpuReading(index=index, name=static.name, uuid=static.uuid, lost=True)
+            return GpuReading(
+                index=index,
+                name=static.name,
+                uuid=static.uuid,
+                pci_bus_id=static.pci_bus_id,
+                lost=True,
+            )
 
     def _read_fields(
         self, index: int, handle, static: _GpuStatic, reader: _FieldReader

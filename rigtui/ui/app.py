@@ -86,6 +86,7 @@ class RigApp(SurvivesErrors, App):
         *,
         pace_clock: PaceClock | None = None,
         ollama_watch: Callable[[OllamaClient], OllamaWatch] | None = None,
+        fleet_watch: Callable | None = None,
     ) -> None:
         """``source`` (from ``rigtui.sources``): a sampler being opened, or a recording.
         ``pace_clock``: the sampling loop's time, else the monotonic clock; ``ollama_watch``
@@ -93,6 +94,10 @@ class RigApp(SurvivesErrors, App):
         super().__init__()
         self._pace_clock = pace_clock
         self._make_watch = ollama_watch or OllamaWatch
+        self._make_fleet_watch = fleet_watch
+        """Makes the Fleet tab's ``FleetWatch`` for a ``PrometheusClient`` (tests step it)."""
+        self.prometheus = None
+        self.fleet_watch = None
         self.settings = settings
         self.source = source
         self.replay = ReplayCursor(source.replay) if source.replay is not None else None
@@ -156,6 +161,7 @@ class RigApp(SurvivesErrors, App):
             self.source.label,
             on_ready=self._start_sources,
             chat=self.source.ollama_address is not None,
+            fleet_server=self.settings.prometheus_url,
         )
         return self._dashboard
 
@@ -176,6 +182,7 @@ class RigApp(SurvivesErrors, App):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.app_resume_signal.subscribe(self, self._draw_all_again)
         self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
+        self._start_fleet()
 
     def _draw_all_again(self, _app: App) -> None:
         """After ``fg``: the terminal's screen was the shell's, and Textual, seeing the same
@@ -205,6 +212,7 @@ class RigApp(SurvivesErrors, App):
             self._release_collections()
         if self.ollama is not None:
             await self.ollama.close()
+        await self._close_fleet()
         self._close_saved_chats()
         self._save_remembered_now()
 
@@ -377,6 +385,8 @@ class RigApp(SurvivesErrors, App):
         for digit, tab, title, tooltip in TAB_KEYS:
             if tab == "chat-tab" and self.source.ollama_address is None:
                 continue
+            if tab == "fleet-tab" and self.settings.prometheus_url is None:
+                continue
             yield SystemCommand(
                 f"{title} tab",
                 f"{tooltip} ({digit}, alt+{digit})",
@@ -404,6 +414,8 @@ class RigApp(SurvivesErrors, App):
         self.dashboard.chat.action_options()
 
     def get_key_display(self, binding: Binding) -> str:
+        if binding.id == "tab-rig-anywhere" and self.settings.prometheus_url is not None:
+            return "alt+1…5"  # the Fleet tab
         if binding.id == "tab-rig-anywhere" and self.source.ollama_address is None:
             return "alt+1…3"  # no Chat tab without Ollama
         return super().get_key_display(binding)
@@ -423,6 +435,8 @@ class RigApp(SurvivesErrors, App):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if parameters == ("chat-tab",) and self.source.ollama_address is None:
             return False  # without Ollama there is no Chat tab to show
+        if parameters == ("fleet-tab",) and self.settings.prometheus_url is None:
+            return False  # without --prometheus there is no Fleet tab
         typing = isinstance(self.focused, TextArea | Input)
         if action in {"seek", "replay_faster", "replay_slower", "seek_start", "seek_end"}:
             # Arrow keys stay with a text field that has the focus.
@@ -1439,3 +1453,70 @@ class RigApp(SurvivesErrors, App):
             board.heard(FactsRead(message.facts))
         elif isinstance(message, said.ModelsRunning):
             board.heard(Running(message.models))
+
+    # --- the Fleet tab: the rigs a Prometheus scrapes (issue 16) --------------------------------
+
+    def _start_fleet(self) -> None:
+        if self.settings.prometheus_url is None or self.fleet_watch is not None:
+            return
+        from rigtui.fleet.prometheus import PrometheusClient
+        from rigtui.fleet.watch import FleetWatch
+
+        self.prometheus = PrometheusClient(self.settings.prometheus_url)
+        self.fleet_watch = (self._make_fleet_watch or FleetWatch)(self.prometheus)
+        self._watch_fleet(self.fleet_watch)
+
+    @work(exclusive=True, group="fleet-watch", name="fleet-watch")
+    async def _watch_fleet(self, watch) -> None:
+        from rigtui.fleet.watch import FleetRead, FleetUnreadable
+
+        async for event in watch.events():
+            if isinstance(event, FleetRead):
+                self.post_message(said.FleetReadingTaken(event.reading, event.reading.read_at))
+            elif isinstance(event, FleetUnreadable):
+                self.post_message(said.FleetReadFailed(event.error, event.retry_in_s, time.time()))
+
+    def _fleet_pane(self):
+        from rigtui.ui.widgets.fleet_pane import FleetPane
+
+        return self.dashboard.query_one("#fleet-pane", FleetPane)
+
+    def on_fleet_reading_taken(self, message: said.FleetReadingTaken) -> None:
+        self._fleet_pane().show_reading(message.reading, message.now)
+
+    def on_fleet_read_failed(self, message: said.FleetReadFailed) -> None:
+        self._fleet_pane().show_unreadable(message.error, message.retry_in_s, message.now)
+
+    def on_fleet_read_requested(self, _message: said.FleetReadRequested) -> None:
+        if self.fleet_watch is not None:
+            # A new run of the watch reads at once; the old one, maybe waiting out a backoff,
+            # is cancelled (exclusive).
+            self._watch_fleet(self.fleet_watch)
+
+    def on_fleet_history_requested(self, message: said.FleetHistoryRequested) -> None:
+        if self.fleet_watch is not None:
+            self._read_fleet_history(self.fleet_watch, message.instance, message.window_s)
+
+    @work(exclusive=True, group="fleet-history", name="fleet-history")
+    async def _read_fleet_history(self, watch, instance: str, window_s: float) -> None:
+        from rigtui.fleet.model import FleetError
+        from rigtui.ui.render.fleet import HISTORY_POINTS
+
+        try:
+            history = await watch.history(instance, window_s, HISTORY_POINTS)
+        except FleetError as error:
+            self.post_message(said.FleetHistoryFailed(instance, str(error)))
+        else:
+            self.post_message(said.FleetHistoryRead(history))
+
+    def on_fleet_history_read(self, message: said.FleetHistoryRead) -> None:
+        self._fleet_pane().show_history(message.history)
+
+    def on_fleet_history_failed(self, message: said.FleetHistoryFailed) -> None:
+        self._fleet_pane().show_history_failed(message.instance, message.error)
+
+    async def _close_fleet(self) -> None:
+        if self.prometheus is not None:
+            self.workers.cancel_group(self, "fleet-watch")
+            self.workers.cancel_group(self, "fleet-history")
+            await self.prometheus.aclose()

@@ -14,6 +14,7 @@ TAB_KEYS = (
         "The Processes tab: GPU and CPU processes with command lines",
     ),
     ("4", "chat-tab", "Chat", "The Chat tab: talk to a local model and watch where it runs"),
+    ("5", "fleet-tab", "Fleet", "The Fleet tab: every rig your Prometheus scrapes (--prometheus)"),
 )
 """The digit alone outside a text field; with Alt from anywhere, while typing too (terminals
 send Alt+digit as Escape then the digit, which Textual reads as alt+digit)."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+from rigtui.fleet.model import FleetReading, RigHistory
 from rigtui.llm.ollama import (
     ChatOptions,
     InstalledModel,
@@ -467,3 +468,53 @@ class PullCancelRequested(RigMessage):
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
+
+
+# --- the Fleet tab (read from Prometheus) ---------------------------------------------------
+
+
+class FleetReadingTaken(RigMessage):
+    """Prometheus was read: every rig it scrapes with rigtui's metrics. ``now``: when (the
+    "last seen" words count from it)."""
+
+    def __init__(self, reading: FleetReading, now: float) -> None:
+        super().__init__()
+        self.reading = reading
+        self.now = now
+
+
+class FleetReadFailed(RigMessage):
+    """Prometheus could not be read (``error`` in words); the watch tries again in
+    ``retry_in_s``."""
+
+    def __init__(self, error: str, retry_in_s: float | None, now: float) -> None:
+        super().__init__()
+        self.error = error
+        self.retry_in_s = retry_in_s
+        self.now = now
+
+
+class FleetReadRequested(RigMessage):
+    """Read Prometheus now (``r`` in the Fleet tab)."""
+
+
+class FleetHistoryRequested(RigMessage):
+    """Read the history of the rig at ``instance`` over the last ``window_s``."""
+
+    def __init__(self, instance: str, window_s: float) -> None:
+        super().__init__()
+        self.instance = instance
+        self.window_s = window_s
+
+
+class FleetHistoryRead(RigMessage):
+    def __init__(self, history: RigHistory) -> None:
+        super().__init__()
+        self.history = history
+
+
+class FleetHistoryFailed(RigMessage):
+    def __init__(self, instance: str, error: str) -> None:
+        super().__init__()
+        self.instance = instance
+        self.error = error

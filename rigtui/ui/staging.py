@@ -36,11 +36,14 @@ def staged_app(
     pace_clock: PaceClock | None = None,
     ollama_watch: Callable[[OllamaClient], OllamaWatch] | None = None,
     data_dir: Path | None = None,
+    prometheus_url: str | None = None,
+    fleet_watch: Callable | None = None,
 ):
     """The dashboard at ``at_s`` seconds into ``scenario``; with ``ollama`` the simulated
     Ollama serves its HTTP API too (stop it with ``app.environment.stop_ollama()``).
     ``pace_clock`` and ``ollama_watch``: as ``RigApp`` takes them (tests step the time);
-    ``data_dir``: where chats are kept (None: nothing is kept)."""
+    ``data_dir``: where chats are kept (None: nothing is kept); ``prometheus_url``: the Fleet
+    tab's Prometheus, ``fleet_watch`` makes its watch (tests step it)."""
     from rigtui.ui.app import RigApp
 
     settings = Settings(
@@ -50,6 +53,7 @@ def staged_app(
         ollama=ollama,
         power_budget_w=power_budget_w,
         data_dir=data_dir,
+        prometheus_url=prometheus_url,
     )
     # Built as ``rigtui --demo`` builds it, but staged: the clock stands still and the sampling
     # worker opens the sampler, on that clock.
@@ -62,7 +66,9 @@ def staged_app(
         staged=True,
     )
     source = dashboard_source(settings, demo, environment=environment)
-    app = RigApp(settings, source, pace_clock=pace_clock, ollama_watch=ollama_watch)
+    app = RigApp(
+        settings, source, pace_clock=pace_clock, ollama_watch=ollama_watch, fleet_watch=fleet_watch
+    )
     app.environment = source.environment
     return app
 
@@ -109,3 +115,170 @@ def hold_live_figures(app, tokens_per_s: float) -> None:
     strip.warning = False
     # A blinking cursor would make two pictures of the same moment differ.
     chat.query_one("#prompt").cursor_blink = False
+
+
+def sample_fleet(now: float):
+    """Three rigs as the Fleet tab shows them (the engine's order: firing alerts first), and a
+    history for each, for pictures and tests of the tab: ``(FleetReading, {instance:
+    RigHistory})``. The same three stories as the real-engine tests: two 4090s that fit a 70B
+    model, one 4090 that spills it to the CPU over its power budget, and a rig with a lost GPU
+    beside one in thermal slowdown."""
+    from rigtui.fleet.model import (
+        FleetAlert,
+        FleetGpu,
+        FleetModel,
+        FleetReading,
+        FleetRig,
+        HistorySeries,
+        RigHistory,
+    )
+
+    gib = 1024**3
+    name = "NVIDIA GeForce RTX 4090"
+
+    def gpu(
+        index: str,
+        utilization: float,
+        used_gib: float,
+        watts: float,
+        peak: float,
+        temp: float,
+        **more,
+    ):
+        return FleetGpu(
+            index,
+            name=name,
+            utilization_ratio=utilization,
+            memory_used_bytes=used_gib * gib,
+            memory_total_bytes=24 * gib,
+            power_draw_watts=watts,
+            power_peak_watts=peak,
+            power_limit_watts=450.0,
+            temperature_celsius=temp,
+            temperature_slowdown_celsius=90.0,
+            pcie_generation=more.pop("pcie_generation", 4),
+            pcie_generation_max=4,
+            pcie_width_lanes=16,
+            pcie_width_max_lanes=16,
+            **more,
+        )
+
+    lost = FleetRig(
+        "10.0.0.9:9860",
+        "rigtui",
+        up=True,
+        hostname="attic",
+        last_seen=now - 1,
+        gpus=(
+            gpu(
+                "0",
+                0.91,
+                14.2,
+                298.0,
+                341.0,
+                91.0,
+                pcie_generation=2,
+                clock_event_reasons=("sw_thermal_slowdown", "hw_slowdown", "hw_thermal_slowdown"),
+            ),
+            FleetGpu("1", name=name, lost=True),
+        ),
+        models=(FleetModel("qwen2.5:14b", 9.8 * gib, 9.8 * gib, 0.0),),
+        alerts=(
+            FleetAlert(
+                "RigtuiGpuLost",
+                "firing",
+                "critical",
+                "GPU 1 fell off the bus: reseat the riser, then reset or reboot",
+                gpu="1",
+            ),
+            FleetAlert(
+                "RigtuiThermalSlowdown",
+                "firing",
+                "warning",
+                "GPU 0 is slowing its clocks at 91 °C: check the fan and airflow",
+                gpu="0",
+            ),
+            FleetAlert(
+                "RigtuiFanStuck",
+                "pending",
+                "critical",
+                "GPU 0 fan 0 is told to spin but reads 0 rpm",
+                gpu="0",
+            ),
+        ),
+        ollama_up=True,
+    )
+    offload = FleetRig(
+        "10.0.0.8:9860",
+        "rigtui",
+        up=True,
+        hostname="egpu",
+        last_seen=now - 2,
+        gpus=(gpu("0", 0.34, 23.1, 402.0, 598.0, 76.0, clock_event_reasons=("sw_power_cap",)),),
+        models=(FleetModel("llama3.1:70b", 42.5 * gib, 26.3 * gib, 0.38),),
+        alerts=(
+            FleetAlert(
+                "RigtuiModelSpilledToCpu",
+                "firing",
+                "warning",
+                "llama3.1:70b runs 38% on the CPU: a smaller quantization or num_ctx fits",
+            ),
+        ),
+        ollama_up=True,
+        power_budget_watts=550.0,
+        power_total_peak_watts=598.0,
+    )
+    fits = FleetRig(
+        "10.0.0.7:9860",
+        "rigtui",
+        up=True,
+        hostname="tower",
+        last_seen=now - 1,
+        gpus=(gpu("0", 0.97, 21.4, 351.0, 409.0, 71.0), gpu("1", 0.95, 20.9, 344.0, 398.0, 68.0)),
+        models=(FleetModel("llama3.1:70b", 42.5 * gib, 42.5 * gib, 0.0),),
+        ollama_up=True,
+    )
+    closet = FleetRig(
+        "10.0.0.6:9860",
+        "rigtui",
+        up=False,
+        hostname="closet",
+        last_seen=now - 185,
+        stale=True,
+        gpus=(gpu("0", 0.0, 0.4, 18.0, 22.0, 34.0),),
+        ollama_up=False,
+    )
+    reading = FleetReading("http://prometheus.lan:9090", now, (lost, offload, fits, closet))
+
+    def history(rig: FleetRig, window_s: float = 900.0) -> RigHistory:
+        points = 240  # as the tab asks for (HISTORY_POINTS)
+        step = window_s / points
+        times = [now - window_s + step * (i + 1) for i in range(points)]
+
+        def wave(base: float, swing: float, phase: float) -> list[float]:
+            return [base + swing * ((i * 7 + phase) % 11 - 5) / 5 for i in range(points)]
+
+        charts: dict[str, tuple] = {
+            key: () for key in ("utilization", "vram", "power", "power_peak", "temperature")
+        }
+        for g in rig.gpus:
+            if g.lost:
+                continue
+            label = f"GPU {g.index}"
+
+            def line(values, label=label):
+                return HistorySeries(label, tuple(zip(times, values, strict=True)))
+
+            phase = float(g.index)
+            util = [min(1.0, max(0.0, v)) for v in wave(g.utilization_ratio or 0, 0.05, phase)]
+            charts["utilization"] += (line(util),)
+            charts["vram"] += (line([g.memory_used_bytes] * points),)
+            charts["power"] += (line(wave(g.power_draw_watts or 0, 20, phase)),)
+            charts["power_peak"] += (line(wave(g.power_peak_watts or 0, 25, phase)),)
+            charts["temperature"] += (line(wave(g.temperature_celsius or 0, 1.5, phase)),)
+        lines = {"power_limit": 450.0, "temperature_slowdown": 90.0}
+        if rig.power_budget_watts:
+            lines["power_budget"] = rig.power_budget_watts
+        return RigHistory(rig.instance, now - window_s, now, step, charts, lines)
+
+    return reading, {rig.instance: history(rig) for rig in reading.rigs}

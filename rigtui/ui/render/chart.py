@@ -76,6 +76,8 @@ Row = tuple[Run, ...]
 def nice_step(span: float, count: int) -> float:
     """A round step (1, 2, 2.5, 5 × 10^n) that splits ``span`` into at most ``count`` parts."""
     raw = span / max(1, count)
+    if not raw >= 1e-12:  # a subnormal span (5e-324) has no logarithm: no chart shows it anyway
+        return 1.0
     magnitude = 10 ** math.floor(math.log10(raw))
     return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
 

@@ -28,6 +28,7 @@ from rigtui.ui.tuning.kept_colours import KeptColours
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.conversation_list import ConversationList
 from rigtui.ui.widgets.cpu_panel import CpuPanel
+from rigtui.ui.widgets.fleet_pane import FleetPane
 from rigtui.ui.widgets.gpu_card import GpuCard
 from rigtui.ui.widgets.history_chart import HistoryChart
 from rigtui.ui.widgets.loaded_models import LoadedModels
@@ -105,6 +106,7 @@ class DashboardScreen(KeptColours, Screen):
         *,
         on_ready: Callable[[], None] | None = None,
         chat: bool = True,
+        fleet_server: str | None = None,
     ) -> None:
         """``on_ready``: called once the widgets exist to receive readings. A call, not a
         message: posted, it waited behind the first layout and paint of the whole dashboard,
@@ -114,6 +116,8 @@ class DashboardScreen(KeptColours, Screen):
         self._on_ready = on_ready
         self._chat = chat
         """False without Ollama (``--no-ollama``): no Chat tab, rather than an empty one."""
+        self._fleet_server = fleet_server
+        """The Prometheus the Fleet tab reads (``--prometheus``); None: no Fleet tab."""
         self._initial_interval_s = interval_s
         self._source_label = source_label
         self.snapshot: RigSnapshot | None = None
@@ -165,6 +169,9 @@ class DashboardScreen(KeptColours, Screen):
                         yield _Column(id="chat-gpus")
                         yield CpuPanel(id="chat-cpu")
                         yield LoadedModels(id="chat-models")
+            if self._fleet_server is not None:
+                with TabPane("Fleet", id="fleet-tab"):
+                    yield FleetPane(self._fleet_server, id="fleet-pane")
         yield _Footer()
 
     def on_mount(self) -> None:
@@ -263,6 +270,7 @@ class DashboardScreen(KeptColours, Screen):
             "rig-tab": "#rig-body",
             "processes-tab": "#gpu-processes",
             "chat-tab": "#prompt",
+            "fleet-tab": "#fleet-rigs",
         }.get(event.pane.id or "")
         if focus is not None:
             self.call_after_refresh(self.query_one(focus).focus)

@@ -56,6 +56,10 @@ class HelpScreen(ModalScreen[None]):
         from rigtui.ui.widgets.process_pane import ProcessPane
 
         groups.append(("In the Processes tab (3)", [ProcessPane]))
+        if self.app.check_action("show_tab", ("fleet-tab",)) is not False:
+            from rigtui.ui.widgets.fleet_pane import FleetPane
+
+            groups.append(("In the Fleet tab (5)", [FleetPane]))  # with --prometheus
         if self.app.check_action("show_tab", ("chat-tab",)) is not False:
             groups.append(("In the chat (tab 4)", [ChatPane]))  # not without Ollama
             from rigtui.ui.widgets.conversation_list import ConversationList

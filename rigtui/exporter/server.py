@@ -35,9 +35,11 @@ IDLE_POLL_S = 3600.0
 """The accepting thread sleeps until a connection comes: :meth:`MetricsServer.stop` wakes it
 with one of its own (waking ten times a second to look was a fifth of the exporter's CPU above
 its sampling thread's)."""
-MAX_CONNECTIONS = 32
-"""Connections served at once; more are closed at once (Prometheus needs one per scrape)."""
-CONNECTION_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 64
+"""Connections served at once; more are closed at once (Prometheus keeps one per scraper).
+Clients that hold this many connections idle keep scrapes out for CONNECTION_TIMEOUT_S: the
+bound on threads is worth it on an exporter that listens on loopback unless told otherwise."""
+CONNECTION_TIMEOUT_S = 5.0
 """A client that sends nothing (or reads nothing) for this long is dropped."""
 METRICS_PATH = "/metrics"
 ALLOWED = "GET, HEAD"

@@ -20,12 +20,15 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from rigtui.cli import main
 from rigtui.exporter import names
 from rigtui.exporter.board import MetricsBoard
-from rigtui.exporter.collector import registry_for
+from rigtui.exporter.collector import Exposition, registry_for
 from rigtui.exporter.server import MetricsServer, ServeError, tls_context
 from rigtui.exporter.service import SamplingService
 from rigtui.llm.ollama import parse_ollama_host
@@ -43,8 +46,8 @@ def served(dual):
     sampler.open()
     board = MetricsBoard(watches_ollama=False)
     board.took(sampler.sample())
-    registry = registry_for(board, version="1.2.3")
-    server = MetricsServer(registry, "127.0.0.1", 0, version="1.2.3").start()
+    exposition = Exposition(board, version="1.2.3")
+    server = MetricsServer(exposition, "127.0.0.1", 0, version="1.2.3").start()
     yield server, board, dual
     server.stop()
 
@@ -87,6 +90,36 @@ def test_openmetrics_when_the_accept_header_asks(served):
     assert headers["Content-Type"].startswith("application/openmetrics-text")
     assert body.endswith(b"# EOF\n")
     assert b"# TYPE rigtui_gpu_energy_joules counter" in body
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text; version=1.0.0"])
+def test_a_reading_is_rendered_once_and_only_its_age_anew(dual, accept):
+    """Every scrape of one reading serves the same text but the sample's age, which moves
+    with the board's clock; a new reading is rendered afresh."""
+    now = [1000.0]
+    board = MetricsBoard(watches_ollama=False, clock=lambda: now[0])
+    sampler = dual.sampler()
+    sampler.open()
+    board.took(sampler.sample())
+    exposition = Exposition(board)
+    first, content_type = exposition.render(accept)
+    now[0] += 2.5
+    second, _ = exposition.render(accept)
+    assert first != second
+    differing = set(first.decode().splitlines()) ^ set(second.decode().splitlines())
+    assert differing == {
+        "rigtui_exporter_sample_age_seconds 0.0",
+        "rigtui_exporter_sample_age_seconds 2.5",
+    }
+    if accept:
+        assert content_type.startswith("application/openmetrics-text")
+        assert second.endswith(b"\n# EOF\n") and second.count(b"# EOF") == 1
+        assert list(parse_openmetrics(second.decode()))
+    dual.clock.set(60)
+    board.took(sampler.sample())
+    third, _ = exposition.render(accept)
+    assert third.count(b"rigtui_gpu_temperature_celsius{") == 2
+    assert third != second and generate_latest(exposition.registry) != first
 
 
 def test_head_answers_the_headers_without_a_body(served):
@@ -142,7 +175,7 @@ def test_a_taken_port_is_a_serve_error_in_words():
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ServeError, match="in use"):
-            MetricsServer(registry_for(MetricsBoard()), "127.0.0.1", port)
+            MetricsServer(Exposition(MetricsBoard()), "127.0.0.1", port)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +198,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 def test_tls_serves_https_with_the_certificate(certificate):
     cert, key = certificate
     board = MetricsBoard(watches_ollama=False)
-    server = MetricsServer(registry_for(board), "127.0.0.1", 0, tls=tls_context(cert, key))
+    server = MetricsServer(Exposition(board), "127.0.0.1", 0, tls=tls_context(cert, key))
     server.start()
     try:
         assert server.url.startswith("https://")

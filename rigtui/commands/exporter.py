@@ -6,7 +6,7 @@ each scrape and never reads the rig itself.
 
 from __future__ import annotations
 
-import importlib.metadata
+import gc
 import signal
 import sys
 import threading
@@ -15,8 +15,14 @@ from pathlib import Path
 
 from rigtui.config import Settings, SettingsError, listen_address
 from rigtui.exporter.board import MetricsBoard
-from rigtui.exporter.collector import registry_for
-from rigtui.exporter.server import DEFAULT_PORT, MetricsServer, ServeError, tls_context
+from rigtui.exporter.collector import Exposition
+from rigtui.exporter.server import (
+    DEFAULT_PORT,
+    MetricsServer,
+    ServeError,
+    installed_version,
+    tls_context,
+)
 from rigtui.exporter.service import SamplingService
 from rigtui.sources import DemoOptions, open_rig
 
@@ -29,14 +35,6 @@ class ExporterOptions:
     tls_key: Path | None = None
     still: bool = False
     """With a demo: hold the simulated rig at its start (``--demo-still``)."""
-
-
-def rigtui_version() -> str:
-    """The installed version (this layer may not import the ``rigtui`` package itself)."""
-    try:
-        return importlib.metadata.version("rigtui")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _error(words: str) -> None:
@@ -60,11 +58,11 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
         except ServeError as error:
             _error(str(error))
             return 1
-    version = rigtui_version()
+    version = installed_version()
     board = MetricsBoard(watches_ollama=settings.ollama)
-    registry = registry_for(board, version=version, demo=demo.scenario if demo is not None else "")
+    exposition = Exposition(board, version=version, demo=demo.scenario if demo is not None else "")
     try:
-        server = MetricsServer(registry, host, port, tls=tls, version=version)
+        server = MetricsServer(exposition, host, port, tls=tls, version=version)
     except ServeError as error:
         _error(str(error))
         return 1
@@ -83,6 +81,10 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
             )
             service.start()
             server.start()
+            # What lives as long as the process (modules, the first reading) is left out of
+            # garbage collection, as the dashboard does: full collections walked all of it.
+            gc.collect()
+            gc.freeze()
             try:
                 _announce(server, demo, options)
                 stop.wait()

@@ -19,6 +19,7 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from rigtui.exporter import names
@@ -301,28 +302,80 @@ class BoardCollector(Collector):
         self._lock = threading.Lock()
         self._built: tuple[int, list[Metric]] | None = None
 
-    def collect(self) -> Iterator[Metric]:
-        view = self.board.view()
+    def of_reading(self, view: BoardView) -> list[Metric]:
+        """The families of ``view`` but the sample's age: built once per reading."""
         with self._lock:
             if self._built is None or self._built[0] != view.generation:
-                self._built = (
-                    view.generation,
-                    build(view, version=self.version, demo=self.demo).collected(),
-                )
-            families = self._built[1]
-        age = None
-        if view.received_at is not None:
-            age = Families()
-            age.add(names.SAMPLE_AGE, (), max(0.0, self.board.clock() - view.received_at))
-        for family in families:
-            yield family
-            if age is not None and family.name == names.LAST_SAMPLE.name:
-                yield from age.collected()
+                built = build(view, version=self.version, demo=self.demo).collected()
+                self._built = (view.generation, built)
+            return self._built[1]
+
+    def of_now(self, view: BoardView) -> list[Metric]:
+        """What changes with every scrape: the sample's age."""
+        if view.received_at is None:
+            return []
+        age = Families()
+        age.add(names.SAMPLE_AGE, (), max(0.0, self.board.clock() - view.received_at))
+        return age.collected()
+
+    def collect(self) -> Iterator[Metric]:
+        view = self.board.view()
+        yield from self.of_reading(view)
+        yield from self.of_now(view)
+
+
+class _Served:
+    """Families as a registry for ``prometheus_client``'s encoders."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+OPENMETRICS_END = b"# EOF\n"
+
+
+class Exposition:
+    """The board as a scrape's answer, in the format its ``Accept`` header asks for.
+
+    Rendering ~130 series is most of a scrape's cost (about a millisecond): the text of one
+    reading is rendered once per format and served to every scrape of it, with only the
+    sample's age rendered anew. So ten scrapers cost what one does.
+    """
+
+    def __init__(self, board: MetricsBoard, *, version: str = "", demo: str = "") -> None:
+        self.board = board
+        self.collector = BoardCollector(board, version=version, demo=demo)
+        self.registry = CollectorRegistry(auto_describe=False)
+        """The same families as a registry (no process or platform collectors: the Python
+        process's own figures are not the rig's, and node_exporter has the host's)."""
+        self.registry.register(self.collector)
+        self._lock = threading.Lock()
+        self._rendered: dict[str, tuple[int, bytes]] = {}
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The body and its content type."""
+        encoder, content_type = choose_encoder(accept)
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        view = self.board.view()
+        with self._lock:
+            rendered = self._rendered.get(content_type)
+        if rendered is None or rendered[0] != view.generation:
+            body = encoder(_Served(self.collector.of_reading(view)))
+            if openmetrics:
+                body = body.removesuffix(OPENMETRICS_END)
+            rendered = (view.generation, body)
+            with self._lock:
+                self._rendered[content_type] = rendered
+        now = self.collector.of_now(view)
+        tail = encoder(_Served(now)) if now else b""
+        if openmetrics:
+            tail = tail.removesuffix(OPENMETRICS_END) + OPENMETRICS_END
+        return rendered[1] + tail, content_type
 
 
 def registry_for(board: MetricsBoard, *, version: str = "", demo: str = "") -> CollectorRegistry:
-    """A registry of our own with only the board on it: no process or platform collectors
-    (the Python process's own figures are not the rig's, and node_exporter has the host's)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(BoardCollector(board, version=version, demo=demo))
-    return registry
+    """A registry of our own with only the board on it."""
+    return Exposition(board, version=version, demo=demo).registry

@@ -10,8 +10,10 @@ are bounded, and each has a time limit.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import html
+import importlib.metadata
 import ipaddress
 import socket
 import ssl
@@ -19,8 +21,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import CollectorRegistry
+from rigtui.config import SettingsError, listen_address
+from rigtui.exporter.board import MetricsBoard
+from rigtui.exporter.collector import Exposition
 
 DEFAULT_PORT = 10430
 """rigtui's default port. Prometheus' "Default port allocations" list gave 9100-9999 to exporters
@@ -28,15 +31,27 @@ and that range is full (dcgm-exporter 9400 and nvidia_gpu_exporter 9835 among th
 exporters take ports above 10000, allocated upwards from 10000 (10061 was taken in late 2026).
 10430 is clear of that run for a good while and of the other well-known ports up there (Webmin
 10000, Zabbix 10050/10051, Amanda 10080, the Kubernetes components 10248-10259)."""
-STOP_POLL_S = 0.1
-"""How often the accepting thread looks whether it must stop: how long :meth:`stop` can take
-(ten wake-ups a second cost a few microseconds of CPU each)."""
-MAX_CONNECTIONS = 32
-"""Connections served at once; more are closed at once (Prometheus needs one per scrape)."""
-CONNECTION_TIMEOUT_S = 10.0
+IDLE_POLL_S = 3600.0
+"""The accepting thread sleeps until a connection comes: :meth:`MetricsServer.stop` wakes it
+with one of its own (waking ten times a second to look was a fifth of the exporter's CPU above
+its sampling thread's)."""
+MAX_CONNECTIONS = 64
+"""Connections served at once; more are closed at once (Prometheus keeps one per scraper).
+Clients that hold this many connections idle keep scrapes out for CONNECTION_TIMEOUT_S: the
+bound on threads is worth it on an exporter that listens on loopback unless told otherwise."""
+CONNECTION_TIMEOUT_S = 5.0
 """A client that sends nothing (or reads nothing) for this long is dropped."""
 METRICS_PATH = "/metrics"
 ALLOWED = "GET, HEAD"
+
+
+def installed_version() -> str:
+    """rigtui's version as installed (the layers below ``cli`` do not import the package's
+    ``__init__``, which holds it)."""
+    try:
+        return importlib.metadata.version("rigtui")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class ServeError(Exception):
@@ -98,6 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = CONNECTION_TIMEOUT_S
     protocol_version = "HTTP/1.1"
+    # The headers and the body go out in two writes: with Nagle's algorithm the body waits for
+    # the client's delayed ACK of the headers, 40 ms a scrape on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return f"rigtui/{self.server.version}"  # not the Python version
@@ -125,9 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, *, with_body: bool) -> None:
         path = self.path.split("?", 1)[0]
         if path == METRICS_PATH:
-            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
             try:
-                body = encoder(self.server.registry)
+                body, content_type = self.server.exposition.render(self.headers.get("Accept", ""))
             except Exception as error:  # noqa: BLE001 - a scrape error is the scraper's to see
                 self._send(
                     500,
@@ -179,10 +196,8 @@ class _MetricsHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(
-        self, address, registry: CollectorRegistry, tls: ssl.SSLContext | None, version: str
-    ):
-        self.registry = registry
+    def __init__(self, address, exposition: Exposition, tls: ssl.SSLContext | None, version: str):
+        self.exposition = exposition
         self.version = version
         self.tls = tls
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -223,24 +238,26 @@ class MetricsServer:
 
     def __init__(
         self,
-        registry: CollectorRegistry,
+        exposition: Exposition,
         host: str,
         port: int,
         *,
         tls: ssl.SSLContext | None = None,
         version: str = "",
+        flag: str = "--listen",
     ) -> None:
+        """``flag``: the option that named the address, for the error's advice."""
         self.tls = tls
         server_class = _MetricsHTTPServer
         if ":" in host:
             server_class = type("_MetricsHTTPServer6", (_MetricsHTTPServer,), {})
             server_class.address_family = socket.AF_INET6
         try:
-            self._server = server_class((host, port), registry, tls, version)
+            self._server = server_class((host, port), exposition, tls, version)
         except socket.gaierror as error:
             raise ServeError(f"cannot listen on {host!r}: {error.strerror}") from None
         except OSError as error:
-            raise ServeError(_bind_words(host, port, error)) from None
+            raise ServeError(_bind_words(host, port, error, flag)) from None
         self.host = host
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
@@ -257,7 +274,7 @@ class MetricsServer:
     def start(self) -> MetricsServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": STOP_POLL_S},
+            kwargs={"poll_interval": IDLE_POLL_S},
             name="rigtui-metrics",
             daemon=True,
         )
@@ -266,21 +283,50 @@ class MetricsServer:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
+            stopping = threading.Thread(target=self._server.shutdown, daemon=True)
+            stopping.start()
+            # The accepting thread notices the shutdown when its wait ends: a connection ends it.
+            while stopping.is_alive():
+                self._knock()
+                stopping.join(0.05)
             self._thread.join()
             self._thread = None
         self._server.server_close()
 
+    def _knock(self) -> None:
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        with contextlib.suppress(OSError):  # it may have stopped already
+            socket.create_connection((host, self.port), timeout=1.0).close()
 
-def _bind_words(host: str, port: int, error: OSError) -> str:
+
+def _bind_words(host: str, port: int, error: OSError, flag: str) -> str:
     where = f"{url_host(host)}:{port}"
     if error.errno == errno.EADDRINUSE:
         return (
             f"cannot listen on {where}: the port is in use (another exporter, or rigtui "
-            "already running?); choose another with --listen ADDRESS:PORT"
+            f"already running?); choose another with {flag} ADDRESS:PORT"
         )
     if error.errno == errno.EACCES:
         return f"cannot listen on {where}: no permission (ports below 1024 need privileges)"
     if error.errno == errno.EADDRNOTAVAIL:
         return f"cannot listen on {where}: {host} is not an address of this machine"
     return f"cannot listen on {where}: {error.strerror or error}"
+
+
+def serve_board(
+    board: MetricsBoard,
+    listen: str,
+    *,
+    demo: str = "",
+    tls: ssl.SSLContext | None = None,
+    flag: str = "--listen",
+) -> MetricsServer:
+    """The board served at ``listen`` (``ADDRESS:PORT``), started; ServeError in words (a bad
+    address included, named as ``flag``)."""
+    try:
+        host, port = listen_address(listen, flag)
+    except SettingsError as error:
+        raise ServeError(str(error)) from None
+    version = installed_version()
+    exposition = Exposition(board, version=version, demo=demo)
+    return MetricsServer(exposition, host, port, tls=tls, version=version, flag=flag).start()

@@ -14,7 +14,7 @@ from datetime import date
 from functools import partial
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
@@ -178,6 +178,7 @@ class RigApp(SurvivesErrors, App):
         return self.sampling.power_rounds if self.sampling is not None else True
 
     def on_mount(self) -> None:
+        self._start_metrics()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.app_resume_signal.subscribe(self, self._draw_all_again)
         self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
@@ -206,6 +207,7 @@ class RigApp(SurvivesErrors, App):
     async def on_unmount(self) -> None:
         if self.sampling is not None:
             self.sampling.stop()  # it may sleep up to a minute: woken, it ends
+        self._stop_metrics()
         while self._collections_held:  # a reply was cut short by quitting
             self._release_collections()
         if self.ollama is not None:
@@ -291,6 +293,7 @@ class RigApp(SurvivesErrors, App):
 
     def show_snapshot(self, snapshot: RigSnapshot) -> None:
         self.snapshot = snapshot
+        self._feed_metrics(snapshot)
         values = snapshot_values(snapshot)
         values[GENERATING] = 1.0 if self.generating else None
         self.history.add(snapshot.taken_at, values)
@@ -1378,6 +1381,78 @@ class RigApp(SurvivesErrors, App):
         else:
             text = f"Deleted {model}."
         self._say_to_models(text, "muted")
+
+    # --- the exporter: --metrics serves the dashboard's own readings (issue 16, part 1) -----
+    # The same board as ``rigtui exporter``'s, fed here from the sampling worker's readings and
+    # the Ollama watch's messages: no second sampler, and a scrape never reaches the rig.
+
+    metrics_board = None
+    """``rigtui.exporter.board.MetricsBoard`` while metrics are served."""
+    metrics_server = None
+
+    def _start_metrics(self) -> None:
+        listen = self.settings.metrics_listen
+        if not listen:
+            return
+        if self.replay is not None:
+            self.notify("--metrics serves a live rig, not a recording.", severity="warning")
+            return
+        from rigtui.exporter.board import MetricsBoard
+        from rigtui.exporter.server import ServeError, serve_board
+
+        environment = self.source.environment
+        board = MetricsBoard(watches_ollama=self.source.ollama_address is not None)
+        try:
+            self.metrics_server = serve_board(
+                board,
+                listen,
+                demo=environment.scenario.name if environment else "",
+                flag="--metrics",
+            )
+        except ServeError as error:
+            self.notify(
+                f"Metrics not served: {error}", title="--metrics", severity="error", timeout=12
+            )
+            return
+        self.metrics_board = board
+        where = self.metrics_server.url
+        if self.metrics_server.reachable_from_network:
+            where += " (reachable from the network)"
+        self.notify(f"Serving metrics at {where}", title="Prometheus", timeout=8)
+
+    def _stop_metrics(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            self.metrics_server = None
+
+    def _feed_metrics(self, snapshot: RigSnapshot) -> None:
+        if self.metrics_board is not None:
+            self.metrics_board.took(snapshot)
+
+    @on(said.SourceFailed)
+    def _metrics_sampling_failed(self, message: said.SourceFailed) -> None:
+        if self.metrics_board is not None and message.source == "sampler":
+            self.metrics_board.failed(message.error)
+
+    @on(said.OllamaConnected)
+    @on(said.OllamaDisconnected)
+    @on(said.ModelsListed)
+    @on(said.ModelFactsRead)
+    @on(said.ModelsRunning)
+    def _metrics_ollama(self, message: said.RigMessage) -> None:
+        board = self.metrics_board
+        if board is None:
+            return
+        if isinstance(message, said.OllamaConnected):
+            board.heard(Connected(message.version))
+        elif isinstance(message, said.OllamaDisconnected):
+            board.heard(Disconnected(message.error, message.retry_in_s))
+        elif isinstance(message, said.ModelsListed):
+            board.heard(Listed(message.models))
+        elif isinstance(message, said.ModelFactsRead):
+            board.heard(FactsRead(message.facts))
+        elif isinstance(message, said.ModelsRunning):
+            board.heard(Running(message.models))
 
     # --- the Fleet tab: the rigs a Prometheus scrapes (issue 16) --------------------------------
 

@@ -192,7 +192,7 @@ async def shoot(name: str, scenario: str, at_s: float, size: tuple[int, int], ta
         at_s,
         ollama=True,
         ollama_speed=20.0,
-        ollama_port=47700,
+        ollama_port=31700,  # below the ephemeral range: never taken by a client socket
         power_budget_w=600.0 if "budget" in name else None,
         data_dir=data_dir,
     )

@@ -15,8 +15,9 @@ from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.prompt_input import PromptInput
 from tests.ui.helpers import first_reading_shown, until
 
-# Fixed ports: the Ollama address is on screen. One per test, so parallel workers never clash.
-PORTS = {"gpu": 47611, "offloaded": 47612}
+# Fixed ports: the Ollama address is on screen. One per test, so parallel workers never clash;
+# below Linux's ephemeral range (32768-60999), where any client socket could have taken them.
+PORTS = {"gpu": 31611, "offloaded": 31612}
 STALL_AFTER_TOKENS = 60
 
 

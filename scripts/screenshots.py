@@ -136,6 +136,13 @@ REPLAY_SHOTS = [
     ),
 ]
 
+FLEET_SHOTS = [
+    # (file name, terminal size, the second rig's history open, what it shows)
+    ("fleet-120x40", (120, 40), True, "the Fleet tab: three rigs, firing alerts first, a history"),
+    ("fleet-80x24", (80, 24), False, "the Fleet tab at 80x24"),
+]
+FLEET_NOW = 1_800_000_000.0
+
 CHAT_PROMPTS = {
     "chat-on-gpu-160x50": "Why is my GPU slow?",
     "chat-saved-chats-160x50": "How do I keep my GPU cooler?",
@@ -286,6 +293,49 @@ async def shoot_replay(
     return out
 
 
+async def shoot_fleet(name: str, size: tuple[int, int], history: bool) -> Path:
+    """The Fleet tab over sample readings (``staging.sample_fleet``: the real-engine tests'
+    three stories), handed to the app as its watch hands them: a picture must not depend on a
+    Prometheus server's clock. The real watch runs, against a port where nothing listens, and
+    never reads again on its own."""
+    import socket
+
+    from rigtui.fleet.watch import FleetWatch
+    from rigtui.ui.messages import FleetHistoryRead, FleetReadingTaken
+    from rigtui.ui.staging import sample_fleet, staged_app
+    from rigtui.ui.widgets.fleet_pane import FleetPane
+
+    async def never(_seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    app = staged_app(
+        "story",
+        45.0,
+        prometheus_url=closed,
+        fleet_watch=lambda client: FleetWatch(client, sleep=never, clock=lambda: FLEET_NOW),
+    )
+    async with app.run_test(size=size) as pilot:
+        await _until(pilot, lambda: app.snapshots_shown > 0, "the first snapshot")
+        pane = app.dashboard.query_one(FleetPane)
+        await _until(pilot, lambda: pane.error is not None, "the watch's first read")
+        reading, histories = sample_fleet(FLEET_NOW)
+        app.post_message(FleetReadingTaken(reading, FLEET_NOW))
+        await pilot.pause(0.2)
+        await pilot.press("5")
+        if history:
+            await pilot.press("j", "enter")
+            await pilot.pause(0.2)
+            app.post_message(FleetHistoryRead(histories[pane.history_instance]))
+        await pilot.pause(0.4)
+        svg = app.export_screenshot(title=f"rigtui — {name}")
+    path = OUT / f"{name}.svg"
+    path.write_text(svg)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--png", action="store_true", help="also write PNGs next to the SVGs")
@@ -305,6 +355,13 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         path = asyncio.run(shoot_replay(name, scenario, span, at_s, size))
+        print(f"wrote {path.relative_to(ROOT)}")
+        if args.png:
+            to_png(path)
+    for name, size, history, _ in FLEET_SHOTS:
+        if args.only and name not in args.only:
+            continue
+        path = asyncio.run(shoot_fleet(name, size, history))
         print(f"wrote {path.relative_to(ROOT)}")
         if args.png:
             to_png(path)

@@ -164,7 +164,7 @@ def sample_fleet(now: float):
         )
 
     lost = FleetRig(
-        "10.0.0.9:9860",
+        "10.0.0.9:10430",
         "rigtui",
         up=True,
         hostname="attic",
@@ -184,32 +184,33 @@ def sample_fleet(now: float):
         ),
         models=(FleetModel("qwen2.5:14b", 9.8 * gib, 9.8 * gib, 0.0),),
         alerts=(
+            # As contrib/prometheus/rigtui-rules.yml names and words them.
             FleetAlert(
                 "RigtuiGpuLost",
                 "firing",
                 "critical",
-                "GPU 1 fell off the bus: reseat the riser, then reset or reboot",
+                "GPU 1 (NVIDIA GeForce RTX 4090) on 10.0.0.9:10430 fell off the bus",
                 gpu="1",
             ),
             FleetAlert(
-                "RigtuiThermalSlowdown",
+                "RigtuiGpuThermalSlowdown",
                 "firing",
                 "warning",
-                "GPU 0 is slowing its clocks at 91 °C: check the fan and airflow",
+                "GPU 0 on 10.0.0.9:10430 slows itself down to cool off",
                 gpu="0",
             ),
             FleetAlert(
-                "RigtuiFanStuck",
+                "RigtuiGpuFanNotSpinning",
                 "pending",
-                "critical",
-                "GPU 0 fan 0 is told to spin but reads 0 rpm",
+                "warning",
+                "Fan 0 of GPU 0 on 10.0.0.9:10430 does not turn",
                 gpu="0",
             ),
         ),
         ollama_up=True,
     )
     offload = FleetRig(
-        "10.0.0.8:9860",
+        "10.0.0.8:10430",
         "rigtui",
         up=True,
         hostname="egpu",
@@ -218,10 +219,16 @@ def sample_fleet(now: float):
         models=(FleetModel("llama3.1:70b", 42.5 * gib, 26.3 * gib, 0.38),),
         alerts=(
             FleetAlert(
+                "RigtuiPowerOverBudget",
+                "firing",
+                "critical",
+                "GPUs on 10.0.0.8:10430 went over their power budget",
+            ),
+            FleetAlert(
                 "RigtuiModelSpilledToCpu",
                 "firing",
                 "warning",
-                "llama3.1:70b runs 38% on the CPU: a smaller quantization or num_ctx fits",
+                "llama3.1:70b on 10.0.0.8:10430 runs 38% on the CPU",
             ),
         ),
         ollama_up=True,
@@ -229,7 +236,7 @@ def sample_fleet(now: float):
         power_total_peak_watts=598.0,
     )
     fits = FleetRig(
-        "10.0.0.7:9860",
+        "10.0.0.7:10430",
         "rigtui",
         up=True,
         hostname="tower",
@@ -239,7 +246,7 @@ def sample_fleet(now: float):
         ollama_up=True,
     )
     closet = FleetRig(
-        "10.0.0.6:9860",
+        "10.0.0.6:10430",
         "rigtui",
         up=False,
         hostname="closet",

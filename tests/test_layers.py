@@ -161,6 +161,12 @@ LAYERS: tuple[Layer, ...] = (
         why="the app: anything in ui, and sources and below; never commands",
     ),
     Layer(
+        "rigtui.ui.wiring",
+        ("rigtui.ui", *SOURCES_AND_BELOW),
+        never=("rigtui.ui.app",),
+        why="the app's routing, one feature per module: what the app may import, never the app",
+    ),
+    Layer(
         "rigtui.ui.staging",
         ("rigtui.ui", *SOURCES_AND_BELOW),
         why="as the app: anything in ui, and sources and below; never commands",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rigtui.cli import main
+from rigtui.commands.record import StopRequests
 from rigtui.recording import read_recording
 
 DEADLINE_S = 60
@@ -113,3 +114,15 @@ def test_a_recording_cut_short_by_a_write_error_keeps_its_whole_lines(tmp_path):
     assert summary == f"recorded {len(whole)} samples to {path} (jsonl)"
     assert len(whole) >= 1 and all(json.loads(line)["gpus"] for line in whole)
     assert len(read_recording(path).snapshots) == len(whole)
+
+
+def test_a_second_request_stops_at_once_until_the_recording_is_summed_up():
+    """Two Ctrl-C in a row under load: the second could land in the summary, after the loop had
+    ended, and kill the recorder there (exit -2, no summary)."""
+    stops = StopRequests()
+    stops._on_signal(signal.SIGINT, None)
+    assert stops.requested
+    with pytest.raises(KeyboardInterrupt):
+        stops._on_signal(signal.SIGINT, None)
+    stops.finishing()
+    stops._on_signal(signal.SIGINT, None)  # let pass: nothing is left to stop

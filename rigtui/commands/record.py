@@ -93,6 +93,7 @@ def _record_to(
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: stop at once, with what was written
     finally:
+        stops.finishing()
         try:
             writer.close()
         except OSError as error:
@@ -121,6 +122,7 @@ class StopRequests:
         self._previous: dict[int, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._finishing = False
 
     def install(self) -> None:
         for signum in self.SIGNALS:
@@ -145,7 +147,14 @@ class StopRequests:
     def unwatch(self) -> None:
         self._loop = self._stop = None
 
+    def finishing(self) -> None:
+        """The recording is being closed and summed up: a request from now on has nothing left
+        to stop, and is let pass (raised in the middle of the summary, it lost it)."""
+        self._finishing = True
+
     def _on_signal(self, _signum: int, _frame: object) -> None:
+        if self._finishing:
+            return
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True

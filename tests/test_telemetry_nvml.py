@@ -147,6 +147,8 @@ def test_a_gpu_lost_while_running_is_marked_and_the_other_keeps_updating(dual, c
     clock.set(46)
     first, second = source.read()
     assert second.lost and second.name == "NVIDIA GeForce RTX 4090"
+    # What was read of it before it went stays: the exporter's labels, an alert's words.
+    assert second.pci_bus_id == "00000000:0A:00.0" and second.uuid.startswith("GPU-")
     assert second.temperature_c is None and second.reason("temperature_c") == "GPU lost"
     assert not first.lost and first.temperature_c is not None
     clock.set(47)

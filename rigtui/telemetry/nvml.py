@@ -119,6 +119,13 @@ def init_error_words(error: pynvml.NVMLError) -> str:
     return INIT_ERROR_WORDS.get(code, f"NVML could not start: {field_error_words(error)}.")
 
 
+def _lost(index: int, static: _GpuStatic) -> GpuReading:
+    """A lost GPU's reading: only what was read of it before it went (if it was seen at all)."""
+    return GpuReading(
+        index=index, name=static.name, uuid=static.uuid, pci_bus_id=static.pci_bus_id, lost=True
+    )
+
+
 def decode_clock_event_reasons(mask: int) -> tuple[str, ...]:
     words = [word for bit, word in CLOCK_EVENT_REASONS if mask & bit]
     known = 0
@@ -333,25 +340,13 @@ class NvmlSource:
         static = self._static[index]
         handle = self._handles[index]
         if handle is None or self._lost[index]:
-            return GpuReading(
-                index=index,
-                name=static.name,
-                uuid=static.uuid,
-                pci_bus_id=static.pci_bus_id,
-                lost=True,
-            )
+            return _lost(index, static)
         reader = _FieldReader(self._skip[index])
         try:
             return self._read_fields(index, handle, static, reader)
         except _GpuLostError:
             self._lost[index] = True
-            return GpuReading(
-                index=index,
-                name=static.name,
-                uuid=static.uuid,
-                pci_bus_id=static.pci_bus_id,
-                lost=True,
-            )
+            return _lost(index, static)
 
     def _read_fields(
         self, index: int, handle, static: _GpuStatic, reader: _FieldReader

@@ -17,6 +17,7 @@ from rigtui.fleet.model import FleetAlert, FleetGpu, FleetModel, FleetReading, F
 from rigtui.text import units
 from rigtui.text.safe import literal
 from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries
+from rigtui.ui.render.gpu import heat_alarm, power_alarm
 from rigtui.ui.render.palette import Palette
 
 NA = units.NA
@@ -95,13 +96,7 @@ def _fraction(part: float | None, whole: float | None) -> float | None:
 
 def _power_colour(gpu: FleetGpu, palette: Palette) -> str:
     fraction = _fraction(gpu.power_peak_watts or gpu.power_draw_watts, gpu.power_limit_watts)
-    if fraction is None:
-        return palette.text
-    if fraction > 1.02:
-        return palette.error
-    if fraction >= 0.95:
-        return palette.warning
-    return palette.text
+    return power_alarm(fraction, palette) or palette.text
 
 
 def _temperature_colour(gpu: FleetGpu, palette: Palette) -> str:
@@ -109,12 +104,7 @@ def _temperature_colour(gpu: FleetGpu, palette: Palette) -> str:
     if temperature is None:
         return palette.muted
     limit = _number(gpu.temperature_slowdown_celsius) or 83.0
-    headroom = limit - temperature
-    if headroom < 5:
-        return palette.error
-    if headroom < 15:
-        return palette.warning
-    return palette.text
+    return heat_alarm(limit - temperature, palette) or palette.text
 
 
 def gpu_line(gpu: FleetGpu, palette: Palette) -> Text:

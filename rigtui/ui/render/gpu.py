@@ -80,17 +80,22 @@ def wrapped(line: Text, width: int, indent: int = LABEL_WIDTH) -> list[Text]:
     return out
 
 
+def heat_alarm(headroom_c: float, palette: Palette) -> str | None:
+    """The error colour within 5 °C of the slowdown threshold, the warning colour within 15,
+    else None (the caller's calm colour): the dashboard's cards and the Fleet tab alike."""
+    if headroom_c < 5:
+        return palette.error
+    if headroom_c < 15:
+        return palette.warning
+    return None
+
+
 def temperature_colour(gpu: GpuReading, palette: Palette) -> str:
     """Coloured by headroom to the slowdown threshold (or 83 °C when it is not known)."""
     if gpu.temperature_c is None:
         return palette.muted
     limit = gpu.temperature_slowdown_c or gpu.temperature_max_operating_c or 83
-    headroom = limit - gpu.temperature_c
-    if headroom < 5:
-        return palette.error
-    if headroom < 15:
-        return palette.warning
-    return palette.good
+    return heat_alarm(limit - gpu.temperature_c, palette) or palette.good
 
 
 def vram_colour(fraction: float | None, palette: Palette) -> str:
@@ -101,14 +106,22 @@ def vram_colour(fraction: float | None, palette: Palette) -> str:
     return palette.normal
 
 
-def power_colour(fraction: float | None, palette: Palette) -> str:
+def power_alarm(fraction: float | None, palette: Palette) -> str | None:
+    """The error colour over the power limit (past the 2% a one-second average wanders), the
+    warning colour from 95% of it, else None (the caller's calm colour)."""
     if fraction is None:
-        return palette.muted
+        return None
     if fraction > 1.02:
         return palette.error
     if fraction >= 0.95:
         return palette.warning
-    return palette.normal
+    return None
+
+
+def power_colour(fraction: float | None, palette: Palette) -> str:
+    if fraction is None:
+        return palette.muted
+    return power_alarm(fraction, palette) or palette.normal
 
 
 def _metric(

@@ -15,12 +15,11 @@ from pathlib import Path
 
 from rigtui.config import Settings, SettingsError, listen_address
 from rigtui.exporter.board import MetricsBoard
-from rigtui.exporter.collector import Exposition
 from rigtui.exporter.server import (
     DEFAULT_PORT,
     MetricsServer,
     ServeError,
-    installed_version,
+    bind_board,
     tls_context,
 )
 from rigtui.exporter.service import SamplingService
@@ -58,11 +57,11 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
         except ServeError as error:
             _error(str(error))
             return 1
-    version = installed_version()
     board = MetricsBoard(watches_ollama=settings.ollama)
-    exposition = Exposition(board, version=version, demo=demo.scenario if demo is not None else "")
     try:
-        server = MetricsServer(exposition, host, port, tls=tls, version=version)
+        server = bind_board(
+            board, host, port, demo=demo.scenario if demo is not None else "", tls=tls
+        )
     except ServeError as error:
         _error(str(error))
         return 1
@@ -89,7 +88,6 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
                 _announce(server, demo, options)
                 stop.wait()
             finally:
-                server.stop()
                 service.stop()
     finally:
         server.stop()

@@ -327,6 +327,20 @@ def serve_board(
         host, port = listen_address(listen, flag)
     except SettingsError as error:
         raise ServeError(str(error)) from None
+    return bind_board(board, host, port, demo=demo, tls=tls, flag=flag).start()
+
+
+def bind_board(
+    board: MetricsBoard,
+    host: str,
+    port: int,
+    *,
+    demo: str = "",
+    tls: ssl.SSLContext | None = None,
+    flag: str = "--listen",
+) -> MetricsServer:
+    """The board's exposition on a server bound at ``host``:``port``, not started yet (the
+    exporter starts it once the first reading is on the board); ServeError in words."""
     version = installed_version()
     exposition = Exposition(board, version=version, demo=demo)
-    return MetricsServer(exposition, host, port, tls=tls, version=version, flag=flag).start()
+    return MetricsServer(exposition, host, port, tls=tls, version=version, flag=flag)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -244,8 +245,10 @@ def validate_prometheus_url(value: str, source: str = "--prometheus") -> str:
             f"{source}: {value!r}: Prometheus is reached over http:// or https://, not {scheme}://"
         )
     problem = _address_problem(rest)
-    if problem or not rest.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].strip("[]"):
-        raise SettingsError(f"{source}: Prometheus URL {value!r}: {problem or 'there is no host'}")
+    if problem is None and not urlsplit(f"//{rest}").hostname:
+        problem = "there is no host"
+    if problem:
+        raise SettingsError(f"{source}: Prometheus URL {value!r}: {problem}")
     return text if separator else f"http://{text}"
 
 

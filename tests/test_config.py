@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from rigtui.config import Settings, SettingsError, load_settings
+from rigtui.config import (
+    Settings,
+    SettingsError,
+    listen_address,
+    load_settings,
+    validate_prometheus_url,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -222,3 +228,62 @@ def test_the_state_file_feeds_the_settings_through_the_store(tmp_path):
     (tmp_path / "state.json").write_text("{damaged")
     settings = load_settings({}, {"RIGTUI_DATA_DIR": str(tmp_path)}, None, remembered_settings)
     assert (settings.theme, settings.interval_s) == (Settings().theme, Settings().interval_s)
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("prometheus.lan:9090", "http://prometheus.lan:9090"),
+        ("https://user:secret@host/prometheus", "https://user:secret@host/prometheus"),
+        ("http://[::1]:9090", "http://[::1]:9090"),  # an IPv6 address with a port
+        ("http://127.0.0.1:9090/", "http://127.0.0.1:9090/"),
+    ],
+)
+def test_a_good_prometheus_url_is_kept(url, kept):
+    assert validate_prometheus_url(url) == kept
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "the Prometheus URL is empty"),
+        ("ftp://host", "over http:// or https://, not ftp://"),
+        ("http://:9090", "there is no host"),
+        ("http://user@:9090", "there is no host"),
+        ("http://host:port", "the port must be a number"),
+        ("http://pro metheus", "a space or a control character"),
+    ],
+)
+def test_a_bad_prometheus_url_says_what_is_wrong(url, problem):
+    with pytest.raises(SettingsError, match="--prometheus") as caught:
+        validate_prometheus_url(url)
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("10430", ("127.0.0.1", 10430)),
+        (":10430", ("127.0.0.1", 10430)),
+        ("0.0.0.0:0", ("0.0.0.0", 0)),
+        ("[::1]:10430", ("::1", 10430)),
+    ],
+)
+def test_a_listen_address_is_a_host_and_a_port(text, address):
+    assert listen_address(text) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("host", "has no port"),
+        ("::1:10430", "an IPv6 address goes in brackets"),
+        ("[::1]", "an IPv6 address goes in brackets with a port after"),
+        ("[nope]:1", "is not an IPv6 address"),
+        ("host:65536", "the port must be a number 0-65535"),
+    ],
+)
+def test_a_bad_listen_address_says_what_is_wrong(text, problem):
+    with pytest.raises(SettingsError) as caught:
+        listen_address(text, "--metrics")
+    assert str(caught.value).startswith("--metrics: ") and problem in str(caught.value)

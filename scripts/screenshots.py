@@ -298,25 +298,11 @@ async def shoot_fleet(name: str, size: tuple[int, int], history: bool) -> Path:
     three stories), handed to the app as its watch hands them: a picture must not depend on a
     Prometheus server's clock. The real watch runs, against a port where nothing listens, and
     never reads again on its own."""
-    import socket
-
-    from rigtui.fleet.watch import FleetWatch
     from rigtui.ui.messages import FleetHistoryRead, FleetReadingTaken
-    from rigtui.ui.staging import sample_fleet, staged_app
+    from rigtui.ui.staging import sample_fleet, staged_fleet_app
     from rigtui.ui.widgets.fleet_pane import FleetPane
 
-    async def never(_seconds: float) -> None:
-        await asyncio.Event().wait()
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    app = staged_app(
-        "story",
-        45.0,
-        prometheus_url=closed,
-        fleet_watch=lambda client: FleetWatch(client, sleep=never, clock=lambda: FLEET_NOW),
-    )
+    app = staged_fleet_app(FLEET_NOW)
     async with app.run_test(size=size) as pilot:
         await _until(pilot, lambda: app.snapshots_shown > 0, "the first snapshot")
         pane = app.dashboard.query_one(FleetPane)

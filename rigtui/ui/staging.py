@@ -117,6 +117,30 @@ def hold_live_figures(app, tokens_per_s: float) -> None:
     chat.query_one("#prompt").cursor_blink = False
 
 
+def staged_fleet_app(now: float, **staging):
+    """The staged story with a Fleet tab whose real ``FleetWatch`` reads a port where nothing
+    listens (so a read fails as a real one would) and then waits until asked again (``r``): its
+    clock reads ``now``. Readings are handed to it as the app hands them (``sample_fleet``)."""
+    import asyncio
+    import socket
+
+    from rigtui.fleet.watch import FleetWatch
+
+    async def never(_seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    return staged_app(
+        "story",
+        45.0,
+        prometheus_url=closed,
+        fleet_watch=lambda client: FleetWatch(client, sleep=never, clock=lambda: now),
+        **staging,
+    )
+
+
 def sample_fleet(now: float):
     """Three rigs as the Fleet tab shows them (the engine's order: firing alerts first), and a
     history for each, for pictures and tests of the tab: ``(FleetReading, {instance:

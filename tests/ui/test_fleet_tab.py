@@ -4,13 +4,9 @@ readings themselves are posted as the app posts them, built by hand."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-
 import pytest
 from textual.widgets import OptionList, Static, TabbedContent
 
-from rigtui.fleet.watch import FleetWatch
 from rigtui.ui.messages import (
     FleetHistoryFailed,
     FleetHistoryRead,
@@ -20,7 +16,7 @@ from rigtui.ui.messages import (
     FleetReadRequested,
 )
 from rigtui.ui.screens.help import HelpScreen
-from rigtui.ui.staging import staged_app
+from rigtui.ui.staging import staged_app, staged_fleet_app
 from rigtui.ui.widgets.fleet_pane import FleetPane
 from rigtui.ui.widgets.history_chart import HistoryChart
 
@@ -36,31 +32,10 @@ def _forget_the_simulated_library():
     uninstall()
 
 
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def stepped_fleet_watch(client) -> FleetWatch:
-    """The real watch, whose pause between reads lasts until the test is over: each read is
-    one the test asked for (the first, or ``r``)."""
-
-    async def never(_seconds: float) -> None:
-        await asyncio.Event().wait()
-
-    return FleetWatch(client, sleep=never, clock=lambda: NOW)
-
-
 def fleet_app(**staging):
-    return staged_app(
-        "story",
-        45.0,
-        prometheus_url=closed_port_url(),
-        fleet_watch=stepped_fleet_watch,
-        **staging,
-    )
+    """The real watch against a closed port, each read one the test asked for (the first, or
+    ``r``)."""
+    return staged_fleet_app(NOW, **staging)
 
 
 def status(app) -> str:

@@ -26,7 +26,7 @@ from rigtui.exporter import names
 from rigtui.exporter.board import BoardView, MetricsBoard, OllamaState
 from rigtui.insight.fits import load_predictions
 from rigtui.llm.placement import cpu_share
-from rigtui.telemetry.export import gpu_to_dict
+from rigtui.telemetry.export import unavailable_reasons
 from rigtui.telemetry.model import GpuReading, RigSnapshot
 from rigtui.telemetry.nvml import CLOCK_EVENT_REASONS
 
@@ -123,7 +123,7 @@ def add_gpu(families: Families, gpu: GpuReading) -> None:
     add = families.add
     families.info(names.GPU_INFO, labels, {})
     add(names.GPU_LOST, labels, 1 if gpu.lost else 0)
-    for field, reason in gpu_to_dict(gpu)["unavailable"].items():
+    for field, reason in unavailable_reasons(gpu).items():
         add(names.GPU_FIELD_UNAVAILABLE, (*labels, field, reason), 1)
     if gpu.lost:
         return  # every other value is gone with it

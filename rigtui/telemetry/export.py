@@ -87,12 +87,15 @@ def gpu_to_dict(gpu: GpuReading) -> dict[str, Any]:
             if gpu.processes is not None
             else None
         ),
-        "unavailable": {"all": "GPU lost"} if gpu.lost else _unavailable(gpu),
+        "unavailable": unavailable_reasons(gpu),
     }
 
 
-def _unavailable(gpu: GpuReading) -> dict[str, str]:
-    """Every field that is null, and why; the fans' reasons are per fan, so they are joined."""
+def unavailable_reasons(gpu: GpuReading) -> dict[str, str]:
+    """Every field that is null, and why, by the JSON's keys (``all`` for a lost GPU); the fans'
+    reasons are per fan, so they are joined."""
+    if gpu.lost:
+        return {"all": "GPU lost"}
     reasons = dict(gpu.unavailable)
     for key, pairs in (
         ("fan_speeds_pct", [(fan.index, fan.speed_pct, fan.reason) for fan in gpu.fans]),

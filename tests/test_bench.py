@@ -80,19 +80,27 @@ def test_a_model_that_fits_runs_at_the_simulated_rate(bench_results):
 
 
 def test_a_split_model_reports_its_split_its_rate_and_its_energy(bench_results):
-    runs, loaded, _, _ = bench_results
+    runs, loaded, _, reported = bench_results
     (big,) = [run for run in runs if run.model == "llama3.3:70b"]
     assert big.ok
     model = loaded["llama3.3:70b"]
     assert big.gpu_share == pytest.approx(model.size_vram_bytes / model.size_bytes)
     assert big.processor == "45%/55% CPU/GPU"
+    # As for the model that fits: the rate is what the server measured as it streamed (slower
+    # than modelled when the loop is starved, as on a CI machine running four workers on two
+    # cores), and the modelled rate (about 2 tok/s, see test_sim_ollama) is only its ceiling.
+    last = [log for log in reported if log["model"] == "llama3.3:70b"][-1]
     assert big.generated_tokens_per_s == pytest.approx(
-        model.generation_tokens_per_s * SPEED, rel=0.15
+        last["tokens_sent"] / last["eval_duration_ns"] * 1e9
     )
+    assert big.generated_tokens_per_s <= model.generation_tokens_per_s * SPEED * 1.1
     assert big.peak_vram_bytes > 20 * 1024**3
     assert big.energy_method == "counter"
-    # About 100 W of GPU power for about two tokens a second of rig time.
-    assert 20 < big.joules_per_token < 120
+    assert big.joules_per_token == pytest.approx(big.energy_j / big.generated_tokens)
+    # The counter runs on rig time, so however slowly the tokens came, the energy over the rig
+    # seconds spent generating them is the GPU's power then: tens of watts, a third of its cap.
+    generating_rig_s = big.generated_tokens * SPEED / big.generated_tokens_per_s
+    assert 40 < big.energy_j / generating_rig_s < 200
     assert big.average_power_w < big.peak_power_w
 
 

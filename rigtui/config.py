@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ def _address_problem(text: str) -> str | None:
     _, separator, rest = text.strip().partition("://")
     if not separator:
         rest = text.strip()
-    authority = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
     if authority.startswith("["):
         host, closed, after = authority[1:].partition("]")
         if not closed:
@@ -237,19 +238,32 @@ def validate_prometheus_url(value: str, source: str = "--prometheus") -> str:
         raise SettingsError(f"{source}: the Prometheus URL is empty")
     if any(char.isspace() or not char.isprintable() for char in text):
         raise SettingsError(f"{source}: the URL holds a space or a control character")
+    shown = repr(_without_password(text))
     scheme, separator, rest = text.partition("://")
     if not separator:
         scheme, rest = "http", text
     if scheme.lower() not in ("http", "https"):
         raise SettingsError(
-            f"{source}: {value!r}: Prometheus is reached over http:// or https://, not {scheme}://"
+            f"{source}: {shown}: Prometheus is reached over http:// or https://, not {scheme}://"
         )
     problem = _address_problem(rest)
-    if problem is None and not urlsplit(f"//{rest}").hostname:
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if problem is not None and "@" in rest and "@" not in authority:
+        # The authority ends at the first '/': one in the password cut it there, and what
+        # was blamed (the port) is a piece of the password, not to be shown.
+        problem = "a '/', '?' or '#' in the user or password is written %2F, %3F or %23"
+    elif problem is None and not urlsplit(f"//{rest}").hostname:
         problem = "there is no host"
+    elif problem is None and re.search(r"[?#]", rest):
+        problem = "the URL takes no ?query or #fragment: give Prometheus' root (and any prefix)"
     if problem:
-        raise SettingsError(f"{source}: Prometheus URL {value!r}: {problem}")
+        raise SettingsError(f"{source}: Prometheus URL {shown}: {problem}")
     return text if separator else f"http://{text}"
+
+
+def _without_password(url: str) -> str:
+    """The URL as a message may show it: ``user:***@`` for ``user:password@``."""
+    return re.sub(r"^((?:[^:/?#]+://)?[^/?#@:]*:)[^@]*@", r"\1***@", url)
 
 
 _VALIDATORS = {
@@ -282,7 +296,9 @@ def _convert(raw: Any, kind: type, source: str) -> Any:
             return float(raw)
         except (TypeError, ValueError, OverflowError):
             raise SettingsError(f"{source}: expected a number, got {raw!r}") from None
-    if not isinstance(raw, str) or not raw.strip():
+    if isinstance(raw, str) and not raw.strip():
+        raise SettingsError(f"{source}: is empty: give a value, or leave the setting out")
+    if not isinstance(raw, str):
         raise SettingsError(f"{source}: expected text, got {raw!r}")
     if kind is Path:
         return Path(raw.strip()).expanduser()

@@ -47,6 +47,8 @@ class Answer:
     body: bytes = b""
     hold: bool = False
     """Send nothing until the test ends (a server that accepted and hangs)."""
+    location: str | None = None
+    """Sent as the Location header (with a 3xx status: a redirect)."""
 
     @classmethod
     def of(cls, answer: object, status: int = 200) -> Answer:
@@ -94,6 +96,8 @@ def tiny_server() -> Iterator[TinyServer]:
                 return
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
+            if answer.location is not None:
+                self.send_header("Location", answer.location)
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
             self.wfile.write(answer.body)

@@ -252,6 +252,9 @@ def test_a_good_prometheus_url_is_kept(url, kept):
         ("http://user@:9090", "there is no host"),
         ("http://host:port", "the port must be a number"),
         ("http://pro metheus", "a space or a control character"),
+        ("http://127.0.0.1:9090?x=1", "takes no ?query or #fragment"),
+        ("http://prom:9090/#graph", "takes no ?query or #fragment"),
+        ("http://u:p/w@prom:9090", "a '/', '?' or '#' in the user or password is written %2F"),
     ],
 )
 def test_a_bad_prometheus_url_says_what_is_wrong(url, problem):
@@ -287,3 +290,28 @@ def test_a_bad_listen_address_says_what_is_wrong(text, problem):
     with pytest.raises(SettingsError) as caught:
         listen_address(text, "--metrics")
     assert str(caught.value).startswith("--metrics: ") and problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://admin:hunter2@prom:99999", "ftp://admin:hunter2@prom", "http://admin:hun/ter2@prom"],
+)
+def test_a_bad_prometheus_url_never_shows_its_password(tmp_path, url):
+    with pytest.raises(SettingsError) as caught:
+        validate_prometheus_url(url)
+    assert "hun" not in str(caught.value) and "admin:***@prom" in str(caught.value)
+    # Nor from the file or the environment.
+    path = write(tmp_path, f'prometheus_url = "{url}"\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings({}, {}, path)
+    assert "hun" not in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings({}, {"HOME": str(tmp_path), "RIGTUI_PROMETHEUS_URL": url})
+    assert "hun" not in str(caught.value)
+
+
+def test_an_empty_setting_in_the_file_says_it_is_empty(tmp_path):
+    path = write(tmp_path, 'prometheus_url = ""\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings({}, {}, path)
+    assert "prometheus_url: is empty: give a value, or leave the setting out" in str(caught.value)

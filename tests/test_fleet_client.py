@@ -188,13 +188,51 @@ async def test_the_password_is_never_in_a_message(tiny: TinyServer) -> None:
     assert f"http://127.0.0.1:{tiny.port}/x has no /api/v1/query" in words
 
 
-async def test_a_scalar_answer_is_one_result_without_labels(tiny: TinyServer) -> None:
-    tiny.answers["/api/v1/query"] = Answer(
-        body=b'{"status":"success","data":{"resultType":"scalar","result":[1.5,"2"]}}'
+@pytest.mark.parametrize("kind", ["scalar", "string", "matrix"])
+async def test_an_answer_that_is_not_series_is_refused_not_taken_as_none(
+    tiny: TinyServer, kind: str
+) -> None:
+    # Read as no series, a scalar would show an empty fleet and drop the last good reading.
+    tiny.answers["/api/v1/query"] = Answer.of(
+        {"status": "success", "data": {"resultType": kind, "result": [1.5, "2"]}}
     )
+    words = await failure(PrometheusClient(tiny.url))
+    assert f"does not look like Prometheus (a query asked for a vector answered a {kind})" in words
+
+
+async def test_a_redirect_elsewhere_names_where_it_went(tiny: TinyServer) -> None:
+    elsewhere = f"http://127.0.0.1:{closed_port()}"
+    tiny.answers["/api/v1/query"] = Answer(302, location=f"{elsewhere}/api/v1/query")
+    words = await failure(PrometheusClient(tiny.url))
+    # The server asked is up: the refusal came from where it sent rigtui.
+    assert words.startswith(f"Nothing answers at {elsewhere} (where {tiny.url} redirected)")
+
+
+async def test_a_redirect_loop_is_said_as_one(tiny: TinyServer) -> None:
+    tiny.answers["/api/v1/query"] = Answer(302, location="/api/v1/query")
+    words = await failure(PrometheusClient(tiny.url))
+    assert words == (
+        f"{tiny.url} redirects in a loop (or more than 20 times): give the URL that "
+        "Prometheus itself answers at."
+    )
+
+
+async def test_a_big_answer_is_read_whole(tiny: TinyServer) -> None:
+    # Over a megabyte, the JSON is parsed on a thread: the same series come back.
+    result = [
+        {
+            "metric": {"__name__": "up", "instance": f"rig{n}:10430", "pad": "x" * 200},
+            "value": [1, "1"],
+        }
+        for n in range(6000)
+    ]
+    tiny.answers["/api/v1/query"] = Answer.of(
+        {"status": "success", "data": {"resultType": "vector", "result": result}}
+    )
+    assert len(tiny.answers["/api/v1/query"].body) > 2**20
     client = PrometheusClient(tiny.url)
     try:
-        assert await client.query("2") == [{"metric": {}, "value": [1.5, "2"]}]
+        assert await client.query("up") == result
     finally:
         await client.aclose()
 

@@ -25,6 +25,7 @@ from rigtui.fleet.prometheus import PrometheusClient
 from rigtui.fleet.reading import (
     STALE_AFTER_S,
     fleet_from_answers,
+    history_from_answers,
     history_step,
     read_fleet,
     read_history,
@@ -315,6 +316,8 @@ async def test_history_has_a_line_per_gpu_for_each_chart(prometheus: TinyServer)
 
 _LABEL_VALUES = st.one_of(
     st.sampled_from(["0", "1", "10", FITS, "rigtui", "60s", "1s", "llama3.3:70b", ""]),
+    # Digits int() refuses: a superscript (str.isdigit says yes), five thousand of them.
+    st.sampled_from(["rig²:1", "1²", "٣", "9" * 5000, "007", "7"]),
     st.text(max_size=8),
     st.integers(),
     st.none(),
@@ -337,7 +340,7 @@ _NAMES = st.one_of(
     _LABEL_VALUES,
 )
 _METRICS = st.fixed_dictionaries(
-    {"__name__": _NAMES, "instance": st.sampled_from([FITS, OFFLOAD, "", "x:1"])},
+    {"__name__": _NAMES, "instance": st.sampled_from([FITS, OFFLOAD, "", "x:1", "rig²:1"])},
     optional={
         "job": _LABEL_VALUES,
         "gpu": _LABEL_VALUES,
@@ -396,3 +399,70 @@ def test_any_answers_make_a_fleet_in_order(values, reasons, up, alerts) -> None:
         for gpu in rig.gpus:
             assert gpu.utilization_ratio is None or not math.isnan(gpu.utilization_ratio)
             assert all(isinstance(reason, str) for reason in gpu.clock_event_reasons)
+
+
+def test_numbers_in_names_sort_as_numbers_whatever_their_digits() -> None:
+    names = ["rig:10430", "rig:9100", "rig²:1", "rig:" + "9" * 5000, "rig:09100", "gpu٣"]
+    values = [
+        {
+            "metric": {"__name__": "rigtui_exporter_info", "instance": name, "job": "j"},
+            "value": [1, "1"],
+        }
+        for name in names
+    ]
+    reading = fleet_from_answers(values, [], [], [], server="http://p:9090", now=1e9)
+    assert [rig.instance for rig in reading.rigs] == [
+        "gpu٣",
+        "rig:09100",
+        "rig:9100",
+        "rig:10430",
+        "rig:" + "9" * 5000,
+        "rig²:1",
+    ]
+
+
+_TIMES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["+Inf", "-Inf", "NaN", "1e400", "junk", 1000.0, 1030.0]),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.none(),
+)
+_RANGE_RESULTS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {
+                "metric": _METRICS,
+                "values": st.one_of(
+                    st.lists(
+                        st.one_of(
+                            st.tuples(_TIMES, _SAMPLE_VALUES).map(list),
+                            _SAMPLE_VALUES,
+                        ),
+                        max_size=6,
+                    ),
+                    _SAMPLE_VALUES,
+                ),
+            }
+        ),
+        st.integers(),
+        st.none(),
+    ),
+    max_size=4,
+)
+_INSTANT_ANSWERS = st.one_of(_RESULTS, st.none(), st.integers())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    charts=st.lists(st.one_of(_RANGE_RESULTS, st.none()), min_size=5, max_size=5),
+    lines=st.lists(_INSTANT_ANSWERS, min_size=3, max_size=3),
+)
+def test_any_range_answers_make_a_history_on_its_time_axis(charts, lines) -> None:
+    history = history_from_answers(
+        charts, lines, instance="x:1", start=1000.0, end=1060.0, step_s=30
+    )
+    assert set(history.charts) == {"utilization", "vram", "power", "power_peak", "temperature"}
+    for series in (line for chart in history.charts.values() for line in chart):
+        assert [at for at, _ in series.points] == [1000.0, 1030.0, 1060.0]
+        assert all(value is None or not math.isnan(value) for _, value in series.points)
+    assert all(math.isfinite(value) for value in history.lines.values())

@@ -156,11 +156,16 @@ def test_the_status_says_the_error_and_keeps_the_last_reading():
     assert ok == "1 rig · 1 with firing alerts from http://prom:9090 · read just now"
     failed = fleet_status(reading, "is Prometheus running?", 20.0, NOW, P).plain
     assert "read 1m ago" in failed
-    assert (
-        "⚠ is Prometheus running? (trying again in 20s) · showing the last good reading" in failed
+    # What it means before the error's own words, which may be long and cut.
+    assert failed.endswith(
+        "\n⚠ showing the last good reading, trying again in 20s: is Prometheus running?"
     )
+    due = fleet_status(reading, "is Prometheus running?", 0.4, NOW, P).plain
+    assert due.endswith("⚠ showing the last good reading, trying again now: is Prometheus running?")
     first = fleet_status(None, None, None, NOW, P, server="http://prom:9090").plain
     assert first == "Prometheus http://prom:9090 · reading…"
+    never = fleet_status(None, "connection refused", 5.0, NOW, P, server="http://prom:9090").plain
+    assert never == "Prometheus http://prom:9090\n⚠ Trying again in 5s: connection refused"
 
 
 def test_a_password_in_the_url_is_not_shown():
@@ -286,6 +291,26 @@ def test_a_rig_block_never_raises_and_always_names_its_gpus(rig, now):
     for gpu in rig.gpus:
         assert ("LOST" in text) or not gpu.lost
     assert "\x1b" not in text
+    # Whatever the numbers, a GPU's line stays a line: no 300-digit figure pushes the rest off.
+    for line in text.splitlines()[1 : 1 + len(rig.gpus)]:
+        assert len(line) <= 130, line
+
+
+def test_figures_no_gpu_reads_are_na_not_digits_across_the_line():
+    gpu = FleetGpu(
+        "0",
+        name="NVIDIA GeForce RTX 4090",
+        utilization_ratio=1e20,
+        memory_used_bytes=-5.0,
+        memory_total_bytes=1e299,
+        power_draw_watts=-300.0,
+        power_peak_watts=1e20,
+        power_limit_watts=450.0,
+        temperature_celsius=1e12,
+        temperature_slowdown_celsius=90.0,
+    )
+    assert gpu_line(gpu, P).plain == "  GPU 0 RTX 4090  N/A  N/A/N/A GiB  N/A/450 W  N/A/90 °C"
+    assert model_text(FleetModel("m", -1.0, None, 0.4), P).plain == "m 40% CPU"
 
 
 @settings(max_examples=60, deadline=None)

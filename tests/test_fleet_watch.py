@@ -128,3 +128,25 @@ async def test_history_that_cannot_be_read_raises_a_fleet_error(server: TinyServ
             await watch.history("127.0.0.1:9101", 600, 120)
     finally:
         await client.aclose()
+
+
+async def test_a_fault_of_rigtuis_is_an_event_and_the_watch_goes_on(server: TinyServer) -> None:
+    server.replay(RECORDED)
+    time = SteppedSleep(RECORDED["read_at"])
+    calls = []
+
+    def clock() -> float:
+        calls.append(None)
+        if len(calls) == 1:  # the first reading's time cannot be had: an unforeseen fault
+            raise OverflowError("the clock broke")
+        return time.clock()
+
+    client = PrometheusClient(server.url)
+    watch = FleetWatch(client, poll_s=5.0, clock=clock, sleep=time.sleep)
+    try:
+        failed, read = await take(watch, 2)
+    finally:
+        await client.aclose()
+    assert isinstance(failed, FleetUnreadable) and failed.retry_in_s == 5.0
+    assert "failed unexpectedly (OverflowError: the clock broke)" in failed.error
+    assert isinstance(read, FleetRead) and read.reading.rigs  # the next poll read the fleet

@@ -98,9 +98,15 @@ def _number(text: Any) -> float | None:
     """A sample's value (Prometheus sends strings: "1.5", "NaN", "+Inf"); None for NaN or junk."""
     try:
         value = float(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return None if math.isnan(value) else value
+
+
+def _moment(text: Any) -> float | None:
+    """A sample's timestamp (Unix seconds): None unless it is a finite number."""
+    value = _number(text)
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _value(result: dict) -> float | None:
@@ -116,12 +122,19 @@ def _label(metric: dict, name: str) -> str | None:
 
 
 def _natural_key(text: str) -> tuple:
-    """``host:9101`` before ``host:10000``: numbers compared as numbers."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part)
-        for part in re.split(r"(\d+)", text)
-        if part
-    )
+    """``host:9101`` before ``host:10000``: runs of ASCII digits compared as numbers, by their
+    length then their digits (never through ``int``, which refuses ``²`` and 5000 digits)."""
+    key = []
+    for part in re.split(r"([0-9]+)", text):
+        if part[:1] in _DIGITS:
+            number = part.lstrip("0")
+            key.append((0, len(number), number, part))
+        elif part:
+            key.append((1, 0, part, part))
+    return tuple(key)
+
+
+_DIGITS = frozenset("0123456789")
 
 
 def _epoch(text: Any) -> float | None:
@@ -392,15 +405,16 @@ def history_step(window_s: float, points: int) -> int:
 
 
 def _series(
-    results: list[dict], start: float, step_s: int, steps: int, label: Callable[[dict], str]
+    answer: Any, start: float, step_s: int, steps: int, label: Callable[[dict], str]
 ) -> tuple[HistorySeries, ...]:
     lines = []
-    for result in results:
+    for result in _results(answer):
         points: list[float | None] = [None] * steps
-        for pair in result.get("values") or ():
+        values = result.get("values")
+        for pair in values if isinstance(values, list) else ():
             if not isinstance(pair, list | tuple) or len(pair) != 2:
                 continue
-            at = _number(pair[0])
+            at = _moment(pair[0])
             if at is None:
                 continue
             slot = round((at - start) / step_s)
@@ -413,7 +427,7 @@ def _series(
                 HistorySeries(label(result["metric"]), tuple(zip(times, points, strict=True))),
             )
         )
-    lines.sort(key=lambda line: _natural_key(line[0].get("gpu") or ""))
+    lines.sort(key=lambda line: _natural_key(_label(line[0], "gpu") or ""))
     return tuple(series for _, series in lines)
 
 
@@ -450,15 +464,33 @@ async def read_history(
     ]
     answers = await asyncio.gather(*charts_asked, *lines_asked, return_exceptions=True)
     _raise_first(answers)
-    charts = {
+    return history_from_answers(
+        answers[: len(_HISTORY)],
+        answers[len(_HISTORY) :],
+        instance=instance,
+        start=start,
+        end=end,
+        step_s=step_s,
+    )
+
+
+def history_from_answers(
+    charts: list[Any], lines: list[Any], *, instance: str, start: float, end: float, step_s: int
+) -> RigHistory:
+    """A rig's history from the answers to :func:`read_history`'s range queries (``charts``,
+    in the order of ``_HISTORY``) and instant queries (``lines``, in the order of ``_LINES``).
+    Pure, and never raises on what the answers hold: odd points are passed over."""
+    steps = max(1, round((end - start) / step_s) + 1)
+    series = {
         chart: _series(answer, start, step_s, steps, _gpu_label)
-        for chart, answer in zip(_HISTORY, answers[: len(_HISTORY)], strict=True)
+        for chart, answer in zip(_HISTORY, charts, strict=True)
     }
-    lines = {}
-    for line, answer in zip(_LINES, answers[len(_HISTORY) :], strict=True):
-        value = _value(answer[0]) if answer else None
-        if value is not None:
-            lines[line] = value
+    values = {}
+    for line, answer in zip(_LINES, lines, strict=True):
+        results = _results(answer)
+        value = _value(results[0]) if results else None
+        if value is not None and math.isfinite(value):
+            values[line] = value
     return RigHistory(
-        instance=instance, start=start, end=end, step_s=step_s, charts=charts, lines=lines
+        instance=instance, start=start, end=end, step_s=step_s, charts=series, lines=values
     )

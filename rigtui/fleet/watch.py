@@ -57,13 +57,23 @@ class FleetWatch:
         self._clock = clock
         self._sleep = sleep
 
+    def now(self) -> float:
+        """The time by the watch's clock (Unix seconds), which its readings are stamped with."""
+        return self._clock()
+
     async def events(self) -> AsyncIterator[FleetEvent]:
         backoff = self.poll_s
         while True:
             try:
                 reading = await read_fleet(self.client, now=self._clock())
             except FleetError as error:
-                yield FleetUnreadable(str(error), backoff)
+                failure = str(error)
+            except Exception as error:  # noqa: BLE001 - a fault of ours must not end the watch
+                failure = _unexpected(error)
+            else:
+                failure = None
+            if failure is not None:
+                yield FleetUnreadable(failure, backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
                 continue
@@ -73,6 +83,17 @@ class FleetWatch:
 
     async def history(self, instance: str, window_s: float, points: int) -> RigHistory:
         """One rig's history, ending now. Raises FleetError."""
-        return await read_history(
-            self.client, instance, end=self._clock(), window_s=window_s, points=points
-        )
+        try:
+            return await read_history(
+                self.client, instance, end=self._clock(), window_s=window_s, points=points
+            )
+        except FleetError:
+            raise
+        except Exception as error:  # said in the history's title, not a crash
+            raise FleetError(_unexpected(error)) from error
+
+
+def _unexpected(error: Exception) -> str:
+    """Words for a failure the reading code did not foresee: a fault of rigtui's, which the
+    Fleet tab shows like any other, and which the next poll tries again."""
+    return f"Reading Prometheus failed unexpectedly ({type(error).__name__}: {error}): a rigtui bug"

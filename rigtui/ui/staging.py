@@ -117,10 +117,11 @@ def hold_live_figures(app, tokens_per_s: float) -> None:
     chat.query_one("#prompt").cursor_blink = False
 
 
-def staged_fleet_app(now: float, **staging):
+def staged_fleet_app(now: float, *, clock=None, **staging):
     """The staged story with a Fleet tab whose real ``FleetWatch`` reads a port where nothing
     listens (so a read fails as a real one would) and then waits until asked again (``r``): its
-    clock reads ``now``. Readings are handed to it as the app hands them (``sample_fleet``)."""
+    clock reads ``now`` (or ``clock()``, to move it). Readings are handed to it as the app hands
+    them (``sample_fleet``)."""
     import asyncio
     import socket
 
@@ -136,7 +137,7 @@ def staged_fleet_app(now: float, **staging):
         "story",
         45.0,
         prometheus_url=closed,
-        fleet_watch=lambda client: FleetWatch(client, sleep=never, clock=lambda: now),
+        fleet_watch=lambda client: FleetWatch(client, sleep=never, clock=clock or (lambda: now)),
         **staging,
     )
 

@@ -112,7 +112,8 @@ async def test_an_error_is_said_inline_and_the_last_reading_stays_marked_old():
         await pilot.pause()
         text = status(pane)
         assert "read 2m ago" in text
-        assert "did not answer (trying again in 10s) · showing the last good reading" in text
+        assert "⚠ showing the last good reading, trying again in 10s: Prometheus at" in text
+        assert text.endswith("did not answer")
         assert listed(pane) == ["a:9860", "b:9860"]  # kept
         pane.show_reading(reading(rig("a:9860"), at=NOW + 125), NOW + 125)
         await pilot.pause()
@@ -225,3 +226,71 @@ async def test_a_failed_history_is_asked_again_once_prometheus_answers():
         assert asked.instance == "a:9860"
         title = str(pane.query_one("#fleet-history-title", Static).render())
         assert "connection refused" not in title and "reading…" in title
+
+
+async def test_the_keys_follow_when_the_rigs_go_and_come_back():
+    heard = Heard()
+    app = FleetHost()
+    async with app.run_test(size=(80, 24), message_hook=heard) as pilot:
+        pane = app.query_one(FleetPane)
+        rigs = pane.query_one(OptionList)
+        pane.show_reading(reading(rig("a:9860"), rig("b:9860")), NOW)
+        await pilot.pause()
+        assert app.focused is rigs
+        # No rigs: the list hides and its note takes the keys, so r still reads now.
+        pane.show_reading(reading(at=NOW + 5), NOW + 5)
+        await pilot.pause()
+        assert app.focused is pane.query_one("#fleet-empty")
+        mark = heard.mark()
+        await pilot.press("r")
+        await heard.arrival(pilot, FleetReadRequested, since=mark)
+        # The rigs are back: the list has the keys again.
+        pane.show_reading(reading(rig("a:9860"), rig("b:9860"), at=NOW + 10), NOW + 10)
+        await pilot.pause()
+        assert app.focused is rigs
+        await pilot.press("j", "enter")
+        assert (await heard.arrival(pilot, FleetHistoryRequested)).instance == "b:9860"
+
+
+async def test_a_rigs_history_never_shows_another_rigs_lines():
+    heard = Heard()
+    app = FleetHost()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.show_reading(reading(rig("a:9860"), rig("b:9860")), NOW)
+        await pilot.press("enter")
+        await heard.arrival(pilot, FleetHistoryRequested)
+        pane.show_history(history("a:9860"))
+        charts = list(pane.query(HistoryChart))
+        assert all(chart.data is not None for chart in charts)
+        await pilot.press("escape", "j")
+        mark = heard.mark()
+        await pilot.press("enter")
+        assert (await heard.arrival(pilot, FleetHistoryRequested, since=mark)).instance == "b:9860"
+        assert all(chart.data is None for chart in charts)  # while b's history is read
+        pane.show_history_failed("b:9860", "Prometheus answered 500 " + "and much more " * 20)
+        await pilot.pause()
+        assert all(chart.data is None for chart in charts)
+        title = str(pane.query_one("#fleet-history-title", Static).render())
+        # The keys before the error, which wraps below them.
+        assert title.startswith("b:9860 · last 15m  (w window, Esc back)\n⚠ Prometheus answered")
+
+
+async def test_the_status_counts_on_between_readings():
+    app = FleetHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.show_reading(reading(rig("a:9860")), NOW)
+        await pilot.pause()
+        assert "read just now" in status(pane)
+        pane.show_time(NOW + 65)
+        await pilot.pause()
+        assert "read 1m ago" in status(pane)
+        pane.show_unreadable("connection refused", 20.0, NOW + 70)
+        pane.show_time(NOW + 80)
+        await pilot.pause()
+        assert "trying again in 10s: connection refused" in status(pane)
+        pane.show_time(NOW + 95)
+        await pilot.pause()
+        assert "trying again now: connection refused" in status(pane)
+        assert "read 1m ago" in status(pane)

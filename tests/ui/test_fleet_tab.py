@@ -130,3 +130,18 @@ async def test_without_prometheus_there_is_no_fleet_tab():
         assert app.dashboard.query_one(TabbedContent).active == "rig-tab"
         assert app.check_action("show_tab", ("fleet-tab",)) is False
         assert app.prometheus is None
+
+
+async def test_the_status_counts_on_by_the_watchs_clock_between_readings():
+    heard = Heard()
+    clock = [NOW]
+    app = staged_fleet_app(NOW, clock=lambda: clock[0])
+    async with app.run_test(size=(80, 24), message_hook=heard) as pilot:
+        failed = await heard.arrival(pilot, FleetReadFailed)
+        assert failed.now == NOW  # stamped by the watch's clock, as its readings are
+        await pilot.press("5")
+        app.post_message(FleetReadingTaken(reading(rig("fits:9860")), NOW))
+        await heard.arrival(pilot, FleetReadingTaken)
+        assert "read just now" in status(app)
+        clock[0] = NOW + 125  # no reading comes: the words age by the app's one-second tick
+        await until(pilot, lambda: "read 2m ago" in status(app), "the status aged")

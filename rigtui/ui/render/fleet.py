@@ -40,6 +40,19 @@ def _number(value: float | None) -> float | None:
     return value if units.drawable(value) else None
 
 
+# What no GPU reads: a broken exporter's 1e20 % or -5 W is N/A, not 300 digits across the line.
+_MOST_BYTES = 2.0**50  # a pebibyte
+_MOST_WATTS = 1e5
+_TEMPERATURES = (-60.0, 250.0)
+_MOST_PCIE = 64.0
+
+
+def _within(value: float | None, high: float, low: float = 0.0) -> float | None:
+    """``value`` if it is a number between ``low`` and ``high``, else None."""
+    value = _number(value)
+    return value if value is not None and low <= value <= high else None
+
+
 def window_words(window_s: float) -> str:
     """15m, 1h, 6h, 24h."""
     if window_s >= 3600 and window_s % 3600 == 0:
@@ -80,8 +93,8 @@ def short_gpu_name(name: str | None) -> str:
     return " ".join(words) or name
 
 
-def _pair(used: float | None, total: float | None, scale: float, digits: int) -> str:
-    used, total = _number(used), _number(total)
+def _pair(used: float | None, total: float | None, scale: float, digits: int, most: float) -> str:
+    used, total = _within(used, most), _within(total, most)
     used_text = NA if used is None else f"{used / scale:.{digits}f}"
     total_text = NA if total is None else f"{total / scale:.{digits}f}"
     return f"{used_text}/{total_text}"
@@ -95,15 +108,18 @@ def _fraction(part: float | None, whole: float | None) -> float | None:
 
 
 def _power_colour(gpu: FleetGpu, palette: Palette) -> str:
-    fraction = _fraction(gpu.power_peak_watts or gpu.power_draw_watts, gpu.power_limit_watts)
+    fraction = _fraction(
+        _within(gpu.power_peak_watts, _MOST_WATTS) or _within(gpu.power_draw_watts, _MOST_WATTS),
+        _within(gpu.power_limit_watts, _MOST_WATTS),
+    )
     return power_alarm(fraction, palette) or palette.text
 
 
 def _temperature_colour(gpu: FleetGpu, palette: Palette) -> str:
-    temperature = _number(gpu.temperature_celsius)
+    temperature = _within(gpu.temperature_celsius, _TEMPERATURES[1], _TEMPERATURES[0])
     if temperature is None:
         return palette.muted
-    limit = _number(gpu.temperature_slowdown_celsius) or 83.0
+    limit = _within(gpu.temperature_slowdown_celsius, _TEMPERATURES[1], _TEMPERATURES[0]) or 83.0
     return heat_alarm(limit - temperature, palette) or palette.text
 
 
@@ -119,24 +135,26 @@ def gpu_line(gpu: FleetGpu, palette: Palette) -> Text:
         line.append("  LOST", style=f"bold {palette.error}")
         line.append(" fell off the bus: reset or reboot", style=palette.error)
         return line
-    utilization = _number(gpu.utilization_ratio)
+    utilization = _within(gpu.utilization_ratio, 1.0)
     line.append("  ")
     line.append(NA if utilization is None else f"{utilization * 100:.0f}%".rjust(4), style="bold")
     line.append("  ")
     vram = _fraction(gpu.memory_used_bytes, gpu.memory_total_bytes)
     vram_style = palette.warning if vram is not None and vram >= 0.95 else palette.text
     line.append(
-        f"{_pair(gpu.memory_used_bytes, gpu.memory_total_bytes, units.GIB, 1)} GiB", vram_style
+        f"{_pair(gpu.memory_used_bytes, gpu.memory_total_bytes, units.GIB, 1, _MOST_BYTES)} GiB",
+        vram_style,
     )
     line.append("  ")
     power_style = _power_colour(gpu, palette)
-    line.append(f"{_pair(gpu.power_draw_watts, gpu.power_limit_watts, 1, 0)} W", power_style)
-    peak = _number(gpu.power_peak_watts)
+    watts = _pair(gpu.power_draw_watts, gpu.power_limit_watts, 1, 0, _MOST_WATTS)
+    line.append(f"{watts} W", power_style)
+    peak = _within(gpu.power_peak_watts, _MOST_WATTS)
     if peak is not None:
         line.append(f" peak {peak:.0f}", power_style)
     line.append("  ")
-    temperature = _number(gpu.temperature_celsius)
-    slowdown = _number(gpu.temperature_slowdown_celsius)
+    temperature = _within(gpu.temperature_celsius, _TEMPERATURES[1], _TEMPERATURES[0])
+    slowdown = _within(gpu.temperature_slowdown_celsius, _TEMPERATURES[1], _TEMPERATURES[0])
     temperature_text = NA if temperature is None else f"{temperature:.0f}"
     if slowdown is not None:
         temperature_text += f"/{slowdown:.0f}"
@@ -146,8 +164,10 @@ def gpu_line(gpu: FleetGpu, palette: Palette) -> Text:
         slow = any("thermal" in word or "slowdown" in word for word in why.split(", "))
         line.append("  ")
         line.append_text(literal(why, style=palette.error if slow else palette.warning))
-    generation, generation_max = _number(gpu.pcie_generation), _number(gpu.pcie_generation_max)
-    width, width_max = _number(gpu.pcie_width_lanes), _number(gpu.pcie_width_max_lanes)
+    generation = _within(gpu.pcie_generation, _MOST_PCIE)
+    generation_max = _within(gpu.pcie_generation_max, _MOST_PCIE)
+    width = _within(gpu.pcie_width_lanes, _MOST_PCIE)
+    width_max = _within(gpu.pcie_width_max_lanes, _MOST_PCIE)
     below = (
         generation is not None and generation_max is not None and generation < generation_max
     ) or (width is not None and width_max is not None and width < width_max)
@@ -163,7 +183,7 @@ def gpu_line(gpu: FleetGpu, palette: Palette) -> Text:
 def model_text(model: FleetModel, palette: Palette) -> Text:
     """``llama3.1:70b 42.1 GiB 38% CPU``: where it runs, as ``ollama ps`` says it."""
     text = literal(model.name, style="bold")
-    size = _number(model.size_bytes)
+    size = _within(model.size_bytes, _MOST_BYTES)
     if size is not None:
         text.append(f" {units.size(size)}")
     cpu = _number(model.cpu_ratio)
@@ -210,7 +230,7 @@ def rig_state(rig: FleetRig) -> str:
 
 
 def rig_title(rig: FleetRig, now: float, palette: Palette) -> Text:
-    """``127.0.0.1:9860 · gpubox (rigtui) · UP · Ollama up · 2 firing``."""
+    """``127.0.0.1:10430 · gpubox (rigtui) · UP · Ollama up · 2 firing``."""
     title = literal(rig.instance, style="bold")
     if rig.hostname:
         title.append(" · ")
@@ -228,7 +248,8 @@ def rig_title(rig: FleetRig, now: float, palette: Palette) -> Text:
             "Ollama up" if rig.ollama_up else "Ollama down",
             style=palette.text if rig.ollama_up else palette.error,
         )
-    budget, peak = _number(rig.power_budget_watts), _number(rig.power_total_peak_watts)
+    budget = _within(rig.power_budget_watts, _MOST_WATTS)
+    peak = _within(rig.power_total_peak_watts, _MOST_WATTS)
     if budget is not None and peak is not None:
         title.append(" · ")
         over = peak > budget
@@ -301,14 +322,21 @@ def fleet_status(
         if not error:
             line.append(" · reading…", style=palette.muted)
     if error:
+        # What it means first, the error's own words last: a long one is cut at the status'
+        # height, and "showing the last good reading" must not be cut with it.
         line.append("\n")
         line.append("⚠ ", style=palette.error)
-        line.append_text(literal(error, style=palette.error))
+        if reading is not None:
+            line.append("showing the last good reading", style=palette.warning)
         retry = _number(retry_in_s)
         if retry is not None:
-            line.append(f" (trying again in {units.duration(retry)})", style=palette.muted)
-        if reading is not None:
-            line.append(" · showing the last good reading", style=palette.warning)
+            when = f"in {units.duration(retry)}" if retry >= 1 else "now"
+            line.append(
+                f"{', t' if reading is not None else 'T'}rying again {when}", style=palette.muted
+            )
+        if reading is not None or retry is not None:
+            line.append(": ", style=palette.muted)
+        line.append_text(literal(error, style=palette.error))
     elif reading is not None and reading.alerts_error:
         line.append("\n")
         line.append_text(literal(f"alerts not read: {reading.alerts_error}", style=palette.warning))
@@ -317,13 +345,13 @@ def fleet_status(
 
 NO_RIGS = """No rigs with rigtui metrics in this Prometheus yet.
 
-Run the exporter on each rig:   rigtui exporter --listen 0.0.0.0:9860
+Run the exporter on each rig:   rigtui exporter --listen 0.0.0.0:10430
 and add it to prometheus.yml:
 
   scrape_configs:
     - job_name: rigtui
       static_configs:
-        - targets: ["gpubox:9860"]
+        - targets: ["gpubox:10430"]
 """
 
 

@@ -43,6 +43,10 @@ class _History(Vertical, can_focus=True):
     """The history charts: focusable, so the pane's keys work where they replace the list."""
 
 
+class _NoRigs(Static, can_focus=True):
+    """What to do when Prometheus has no rigs: focusable, so ``r`` (read now) works here too."""
+
+
 SHORT_HEIGHT = 30
 """Below this many rows the history takes the place of the list (80x24 leaves 19)."""
 
@@ -96,7 +100,8 @@ class FleetPane(Vertical, can_focus=False):
         display: none;
     }
     FleetPane #fleet-history-title {
-        height: 1;
+        height: auto;
+        max-height: 3;
         padding: 0 1;
     }
     FleetPane .fleet-chart-row {
@@ -134,17 +139,20 @@ class FleetPane(Vertical, can_focus=False):
         self.reading: FleetReading | None = None
         self.error: str | None = None
         self.retry_in_s: float | None = None
+        self.news_at = 0.0
+        """When the newest news (a reading or an error) came: the retry counts down from it."""
         self.now = 0.0
-        """When the newest news (a reading or an error) came: the "N ago" words count from it."""
+        """The time as last told (with news, or by :meth:`show_time`): "read N ago" counts to it."""
         self.history_instance: str | None = None
         """The rig whose history is open, or None."""
         self.window_s = WINDOWS_S[0]
         self.history: RigHistory | None = None
         self.history_error: str | None = None
+        self._status_shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-status")
-        yield Static(Text(NO_RIGS), id="fleet-empty")
+        yield _NoRigs(Text(NO_RIGS), id="fleet-empty")
         yield _RigList(id="fleet-rigs")
         with _History(id="fleet-history"):
             yield Static(id="fleet-history-title")
@@ -180,7 +188,8 @@ class FleetPane(Vertical, can_focus=False):
         self.reading = reading
         self.error = None
         self.retry_in_s = None
-        self.now = now
+        self.news_at = self.now = now
+        focus_here = self._holds_focus()
         palette = theme_palette(self.app.current_theme)
         rigs = self.rigs
         kept = None
@@ -196,6 +205,14 @@ class FleetPane(Vertical, can_focus=False):
                 rigs.highlighted = keys.index(kept) if kept in keys else 0
             self.set_class(not reading.rigs, "-empty")
             self._show_status()
+        if focus_here:
+            # The list hides while there are no rigs, the note shows instead: the keys follow.
+            if self.has_class("-history") and self.has_class("-short"):
+                pass  # the history keeps the focus it has
+            elif reading.rigs:
+                rigs.focus()
+            else:
+                self.query_one("#fleet-empty").focus()
         if self.history_instance is not None and self.history_error is not None:
             self._open(self.history_instance)  # Prometheus is back: the history too
 
@@ -203,6 +220,12 @@ class FleetPane(Vertical, can_focus=False):
         """Prometheus could not be read: said above the rigs, the last good reading kept."""
         self.error = error
         self.retry_in_s = retry_in_s
+        self.news_at = self.now = now
+        self._show_status()
+
+    def show_time(self, now: float) -> None:
+        """The time now (the app tells it every second): how long ago the fleet was read, and
+        when it is tried again, count on between readings."""
         self.now = now
         self._show_status()
 
@@ -220,6 +243,7 @@ class FleetPane(Vertical, can_focus=False):
         if instance != self.history_instance:
             return
         self.history_error = error
+        self._clear_charts()
         self._show_history_title()
 
     # --- keys -----------------------------------------------------------------------------------
@@ -275,6 +299,8 @@ class FleetPane(Vertical, can_focus=False):
     # --- drawing --------------------------------------------------------------------------------
 
     def _open(self, instance: str) -> None:
+        if instance != self.history_instance:
+            self._clear_charts()  # no other rig's lines under this rig's name while it is read
         self.history_instance = instance
         self.history = None
         self.history_error = None
@@ -286,12 +312,28 @@ class FleetPane(Vertical, can_focus=False):
         self.refresh_bindings()
         self.post_message(FleetHistoryRequested(instance, self.window_s))
 
+    def _clear_charts(self) -> None:
+        for chart in self.query(HistoryChart):
+            chart.show_data(None)
+
+    def _holds_focus(self) -> bool:
+        """Whether the keys are the Fleet tab's: the focus is in it, or it is on screen and
+        the focus is nowhere (it was on the list or the note as one of them hid)."""
+        focused = self.app.focused
+        if focused is None:
+            return self.is_on_screen
+        return self in focused.ancestors
+
     def _show_status(self) -> None:
         palette = theme_palette(self.app.current_theme)
-        status = fleet_status(
-            self.reading, self.error, self.retry_in_s, self.now, palette, self.server
-        )
-        self.query_one("#fleet-status", Static).update(status)
+        retry_in_s = None
+        if self.error is not None and self.retry_in_s is not None:
+            retry_in_s = max(0.0, self.news_at + self.retry_in_s - self.now)
+        status = fleet_status(self.reading, self.error, retry_in_s, self.now, palette, self.server)
+        shown = self.query_one("#fleet-status", Static)
+        if status != self._status_shown:
+            self._status_shown = status
+            shown.update(status)
 
     def _show_history_title(self) -> None:
         instance = self.history_instance or ""
@@ -302,8 +344,9 @@ class FleetPane(Vertical, can_focus=False):
             title = history_title(instance, self.window_s, -1)
             if self.history_error is None:
                 title.append(" · reading…", style=palette.muted)
-        if self.history_error is not None:
-            title.append(" · ")
-            title.append_text(literal(self.history_error, style=palette.error))
+        # The keys before any error: a long error wraps below them (up to the title's height).
         title.append("  (w window, Esc back)", style=palette.muted)
+        if self.history_error is not None:
+            title.append("\n⚠ ", style=palette.error)
+            title.append_text(literal(self.history_error, style=palette.error))
         self.query_one("#fleet-history-title", Static).update(title)

@@ -50,7 +50,7 @@ class HistoryChart(RowWidget):
         self._drawn_for: tuple | None = None
         self._styles: dict[tuple[Style, str], Style] = {}
 
-    def show_data(self, data: ChartData) -> None:
+    def show_data(self, data: ChartData | None) -> None:
         self.data = data
         self._stale = True
         if shown(self):  # on screen: work out what changed now, repaint just that

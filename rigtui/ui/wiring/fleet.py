@@ -7,8 +7,6 @@ stays the place that binds keys and owns lifetimes, and each feature's routing r
 
 from __future__ import annotations
 
-import time
-
 from textual import work
 
 from rigtui.ui import messages as said
@@ -26,6 +24,13 @@ class FleetWiring:
         self.prometheus = PrometheusClient(self.settings.prometheus_url)
         self.fleet_watch = (self._make_fleet_watch or FleetWatch)(self.prometheus)
         self._watch_fleet(self.fleet_watch)
+        # "read 5s ago" and "trying again in 20s" count on between readings, by the watch's
+        # clock (a staged one stands still).
+        self.set_interval(1.0, self._tell_fleet_time, name="fleet-clock")
+
+    def _tell_fleet_time(self) -> None:
+        if self.fleet_watch is not None:
+            self._fleet_pane().show_time(self.fleet_watch.now())
 
     @work(exclusive=True, group="fleet-watch", name="fleet-watch")
     async def _watch_fleet(self, watch) -> None:
@@ -35,7 +40,7 @@ class FleetWiring:
             if isinstance(event, FleetRead):
                 self.post_message(said.FleetReadingTaken(event.reading, event.reading.read_at))
             elif isinstance(event, FleetUnreadable):
-                self.post_message(said.FleetReadFailed(event.error, event.retry_in_s, time.time()))
+                self.post_message(said.FleetReadFailed(event.error, event.retry_in_s, watch.now()))
 
     def _fleet_pane(self):
         from rigtui.ui.widgets.fleet_pane import FleetPane

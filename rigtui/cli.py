@@ -465,6 +465,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         # The reader went away (`rigtui snapshot --json | head`): stop quietly, like cat does.
         _drop_unwritten_output()
         return 141
+    except KeyboardInterrupt:
+        # Ctrl+C before a command took over its signals (while it starts, say): the shell's
+        # code for it, without a traceback.
+        return 130
     except OutputError as error:
         _drop_unwritten_output()
         print(f"rigtui: error: cannot write the output: {error}", file=sys.stderr)

@@ -28,8 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rigtui.cli import main
 from rigtui.exporter import names
 from rigtui.exporter.board import MetricsBoard
-from rigtui.exporter.collector import Exposition, registry_for
-from rigtui.exporter.server import MetricsServer, ServeError, tls_context
+from rigtui.exporter.collector import Exposition, registry_for, wants_openmetrics
+from rigtui.exporter.server import MetricsServer, ServeError, is_loopback, tls_context
 from rigtui.exporter.service import SamplingService
 from rigtui.llm.ollama import parse_ollama_host
 from tests.stepped_clock import SteppedClock
@@ -120,6 +120,128 @@ def test_a_reading_is_rendered_once_and_only_its_age_anew(dual, accept):
     third, _ = exposition.render(accept)
     assert third.count(b"rigtui_gpu_temperature_celsius{") == 2
     assert third != second and generate_latest(exposition.registry) != first
+
+
+@pytest.mark.parametrize(
+    ("accept", "openmetrics"),
+    [
+        ("", False),
+        ("*/*", False),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", False),  # a browser
+        ("application/openmetrics-text", True),
+        # What Prometheus 3 sends: OpenMetrics at q=0.5 before the text formats.
+        (
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+            "application/openmetrics-text;version=0.0.1;q=0.4,"
+            "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+            "text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+            True,
+        ),
+        ("application/openmetrics-text;version=1.0.0;q=0", False),  # not acceptable
+        ("text/plain;q=1,application/openmetrics-text;q=0.5", False),
+        ("application/openmetrics-text; version=2.0.0", False),  # not served: not claimed
+        ("application/openmetrics-text; version=1.0.0-rc.1", False),
+        ("application/openmetrics-text;q=junk", True),
+    ],
+)
+def test_the_format_is_the_one_the_accept_header_prefers(accept, openmetrics):
+    assert wants_openmetrics(accept) is openmetrics
+
+
+def test_made_up_versions_are_served_as_text_under_one_content_type(served):
+    """prometheus_client's own negotiation echoed each made-up version into the content type
+    (a cached text per version: memory without end) and raised on one it could not parse."""
+    server, _, _ = served
+    types = set()
+    for version in ("1.0.1", "1.0.2", "1.0.0-rc.1", "abc", "1.x"):
+        accept = f"application/openmetrics-text; version={version}"
+        status, headers, body = request(server, "GET", "/metrics", {"Accept": accept})
+        assert status == 200 and b"rigtui_exporter_info" in body
+        types.add(headers["Content-Type"])
+    assert types == {"text/plain; version=0.0.4; charset=utf-8"}
+
+
+def read_all(connection: socket.socket) -> bytes:
+    """What the server sends until it closes the connection (a hang fails at LONG_S)."""
+    connection.settimeout(LONG_S)
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
+
+
+def test_a_body_is_never_read_as_the_next_request(served):
+    server, _, _ = served
+    smuggled = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=LONG_S) as connection:
+        connection.sendall(
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+            + smuggled
+        )
+        answer = read_all(connection)
+    # One answer, and the connection closed after it: the body never reached the parser.
+    assert answer.count(b"HTTP/1.1 ") == 1 and answer.startswith(b"HTTP/1.1 405")
+    assert b"Connection: close" in answer
+
+
+def test_an_http_1_0_client_that_keeps_alive_is_told_so(served):
+    server, _, _ = served
+    with socket.create_connection(("127.0.0.1", server.port), timeout=LONG_S) as connection:
+        connection.sendall(b"HEAD /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += connection.recv(1)
+    assert b"Connection: keep-alive" in head
+
+
+def test_a_request_trickled_past_its_deadline_is_dropped(dual):
+    """Each read has its idle timeout; a client that sends a byte now and then kept its
+    connection (one of 64) for as long as it liked. Past the request's deadline, it is shut."""
+    board = MetricsBoard(watches_ollama=False)
+    server = MetricsServer(Exposition(board), "127.0.0.1", 0, request_deadline_s=0.3).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as slow:
+            slow.sendall(b"GET /metrics HTTP/1.1\r\n")
+            trickled = 0
+            with selectors.DefaultSelector() as selector:
+                selector.register(slow, selectors.EVENT_READ)
+                # A header byte whenever the server has said nothing for a moment, until it
+                # closes: far sooner than the 200 bytes allowed here.
+                while not selector.select(0.1):
+                    assert trickled < 200, "the trickling client was never dropped"
+                    slow.sendall(b"X")
+                    trickled += 1
+            assert read_all(slow) == b""  # closed, unanswered
+        assert request(server, "GET", "/metrics")[0] == 200  # and the others are served
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("gpubox", False),
+    ],
+)
+def test_loopback_addresses_are_told_from_the_network(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_a_short_loopback_address_is_not_warned_about():
+    """127.1 is 127.0.0.1: the warning about the network goes by the address as bound."""
+    server = MetricsServer(Exposition(MetricsBoard()), "127.1", 0)
+    try:
+        assert not server.reachable_from_network
+    finally:
+        server.stop()
 
 
 def test_head_answers_the_headers_without_a_body(served):
@@ -222,6 +344,15 @@ def test_a_key_that_is_not_the_certificates_is_said(certificate, tmp_path):
     )
     with pytest.raises(ServeError, match="the key is not the certificate's"):
         tls_context(cert, other)
+    # A key of another kind (EC for an RSA certificate): OpenSSL's words differ, ours do not.
+    elliptic = tmp_path / "ec.pem"
+    subprocess.run(
+        ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(elliptic)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(ServeError, match="the key is not the certificate's"):
+        tls_context(cert, elliptic)
     with pytest.raises(ServeError, match="does not exist"):
         tls_context(tmp_path / "none.pem", other)
 
@@ -302,6 +433,24 @@ def test_the_exporter_process_serves_and_ends_cleanly_on_sigterm():
         }
         assert values[("rigtui_gpus", ())] == 2
         assert values[("rigtui_power_budget_watts", ())] == 700
+        # Every thread but the main one blocks SIGINT and SIGTERM, so the kernel always hands
+        # them to the main thread, asleep in its wait: delivered to a scraping thread, they
+        # left it asleep for good.
+        blocked = {
+            task.name: int(
+                next(
+                    line.split()[1]
+                    for line in (task / "status").read_text().splitlines()
+                    if line.startswith("SigBlk:")
+                ),
+                16,
+            )
+            for task in Path(f"/proc/{process.pid}/task").iterdir()
+        }
+        stop_signals = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+        assert len(blocked) >= 4  # sampling, serving, deadlines, the simulated Ollama
+        assert blocked.pop(str(process.pid)) & stop_signals == 0
+        assert all(mask & stop_signals == stop_signals for mask in blocked.values()), blocked
         process.send_signal(signal.SIGTERM)
         assert process.wait(LONG_S) == 0
         assert process.stdout.read() == ""  # exactly one line

@@ -6,6 +6,7 @@ each scrape and never reads the rig itself.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import signal
 import sys
@@ -21,6 +22,7 @@ from rigtui.exporter.server import (
     ServeError,
     bind_board,
     tls_context,
+    url_host,
 )
 from rigtui.exporter.service import SamplingService
 from rigtui.sources import DemoOptions, open_rig
@@ -66,29 +68,28 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
         _error(str(error))
         return 1
     stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set())
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in STOP_SIGNALS}
     try:
-        with open_rig(settings, demo, ollama=settings.ollama, still=options.still) as rig:
-            service = SamplingService(
-                rig.sampler,
-                board,
-                interval_s=settings.interval_s,
-                ollama_address=rig.ollama_address,
-            )
-            service.start()
-            server.start()
+        with contextlib.ExitStack() as running:
+            with _stop_signals_to_this_thread():
+                rig = running.enter_context(
+                    open_rig(settings, demo, ollama=settings.ollama, still=options.still)
+                )
+                service = SamplingService(
+                    rig.sampler,
+                    board,
+                    interval_s=settings.interval_s,
+                    ollama_address=rig.ollama_address,
+                )
+                service.start()
+                running.callback(service.stop)
+                server.start()
             # What lives as long as the process (modules, the first reading) is left out of
             # garbage collection, as the dashboard does: full collections walked all of it.
             gc.collect()
             gc.freeze()
-            try:
-                _announce(server, demo, options)
-                stop.wait()
-            finally:
-                service.stop()
+            _announce(server, demo, options)
+            stop.wait()
     finally:
         server.stop()
         for signum, handler in previous.items():
@@ -96,12 +97,29 @@ def run(settings: Settings, demo: DemoOptions | None, options: ExporterOptions) 
     return 0
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _stop_signals_to_this_thread():
+    """The threads started inside block SIGINT and SIGTERM (a thread keeps the signal mask of
+    the thread that started it, and so do the threads they start), so the kernel hands those
+    signals to this thread, whose wait they wake. Delivered to a scraping thread, a SIGTERM
+    left this thread asleep in ``stop.wait()`` for good: 3 times in 12 under eight scrapers."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _announce(server: MetricsServer, demo: DemoOptions | None, options: ExporterOptions) -> None:
     """One line on stdout (scripts wait for it, and read the port from it when 0 was asked)."""
     if server.reachable_from_network:
         print(
-            f"rigtui exporter: warning: listening on {server.host}: the metrics can be read "
-            "from the network (use a firewall, or --listen 127.0.0.1:PORT to keep them local)",
+            f"rigtui exporter: warning: listening on {url_host(server.host)}: the metrics can "
+            "be read from the network (use a firewall, or --listen 127.0.0.1:PORT to keep them "
+            "local)",
             file=sys.stderr,
             flush=True,
         )

@@ -19,7 +19,8 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from rigtui.exporter import names
@@ -337,6 +338,36 @@ class _Served:
 OPENMETRICS_END = b"# EOF\n"
 
 
+def wants_openmetrics(accept: str) -> bool:
+    """Whether an ``Accept`` header prefers OpenMetrics 1.0.0 to the text format 0.0.4, the
+    two formats served (by their ``q``; on a tie, OpenMetrics, as Prometheus asks first).
+
+    Ours, not ``prometheus_client``'s ``choose_encoder``: that one echoes the client's
+    ``version=`` into the content type (so a scraper could grow the rendered-text cache, one
+    entry per version it made up, and be told a version that was not served) and raises on a
+    version it cannot parse (a 500 where the text format would do).
+    """
+    best = {"openmetrics": -1.0, "text": -1.0}
+    for media_range in accept.split(","):
+        kind, *parameters = (part.strip() for part in media_range.split(";"))
+        values = {}
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            values[name.strip().lower()] = value.strip().strip('"')
+        try:
+            quality = float(values.get("q", "1"))
+        except ValueError:
+            quality = 1.0
+        if not 0 < quality <= 1:
+            continue  # q=0: not acceptable
+        kind = kind.lower()
+        if kind == "application/openmetrics-text" and values.get("version", "1.0.0") == "1.0.0":
+            best["openmetrics"] = max(best["openmetrics"], quality)
+        elif kind in ("text/plain", "text/*", "*/*"):
+            best["text"] = max(best["text"], quality)
+    return best["openmetrics"] >= 0 and best["openmetrics"] >= best["text"]
+
+
 class Exposition:
     """The board as a scrape's answer, in the format its ``Accept`` header asks for.
 
@@ -357,21 +388,24 @@ class Exposition:
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The body and its content type."""
-        encoder, content_type = choose_encoder(accept)
-        openmetrics = content_type.startswith("application/openmetrics-text")
+        use_openmetrics = wants_openmetrics(accept)
+        if use_openmetrics:
+            encoder, content_type = openmetrics.generate_latest, openmetrics.CONTENT_TYPE_LATEST
+        else:
+            encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
         view = self.board.view()
         with self._lock:
             rendered = self._rendered.get(content_type)
         if rendered is None or rendered[0] != view.generation:
             body = encoder(_Served(self.collector.of_reading(view)))
-            if openmetrics:
+            if use_openmetrics:
                 body = body.removesuffix(OPENMETRICS_END)
             rendered = (view.generation, body)
             with self._lock:
                 self._rendered[content_type] = rendered
         now = self.collector.of_now(view)
         tail = encoder(_Served(now)) if now else b""
-        if openmetrics:
+        if use_openmetrics:
             tail = tail.removesuffix(OPENMETRICS_END) + OPENMETRICS_END
         return rendered[1] + tail, content_type
 

@@ -18,6 +18,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,10 +38,14 @@ with one of its own (waking ten times a second to look was a fifth of the export
 its sampling thread's)."""
 MAX_CONNECTIONS = 64
 """Connections served at once; more are closed at once (Prometheus keeps one per scraper).
-Clients that hold this many connections idle keep scrapes out for CONNECTION_TIMEOUT_S: the
+Clients that hold this many connections keep scrapes out for REQUEST_DEADLINE_S at most: the
 bound on threads is worth it on an exporter that listens on loopback unless told otherwise."""
 CONNECTION_TIMEOUT_S = 5.0
 """A client that sends nothing (or reads nothing) for this long is dropped."""
+REQUEST_DEADLINE_S = 10.0
+"""A request not read and answered within this (from when the connection began to wait for
+it, or its TLS handshake began) is dropped: the timeout above bounds each read, not a request
+trickled a byte at a time, which held a connection's slot for as long as the client liked."""
 METRICS_PATH = "/metrics"
 ALLOWED = "GET, HEAD"
 
@@ -89,6 +94,8 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
 TLS_ERROR_WORDS = {
     "PEM lib": "one of them is not a PEM file, or the key needs a passphrase",
     "KEY_VALUES_MISMATCH": "the key is not the certificate's",
+    # An EC certificate with an RSA key (or the other way round): OpenSSL files the key apart.
+    "NO_CERTIFICATE_ASSIGNED": "the key is not the certificate's (not even of its kind)",
     "NO_START_LINE": "one of them is not a PEM file",
     "CA_MD_TOO_WEAK": "the certificate's signature is too weak",
     "EE_KEY_TOO_SMALL": "the key is too small",
@@ -96,12 +103,16 @@ TLS_ERROR_WORDS = {
 
 
 def is_loopback(host: str) -> bool:
+    """Whether an address (as bound: numeric) is this machine's loopback only, IPv4-mapped
+    ``::ffff:127.0.0.1`` included."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False  # a host name: it may be any interface
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def url_host(host: str) -> str:
@@ -119,6 +130,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return f"rigtui/{self.server.version}"  # not the Python version
+
+    def handle_one_request(self) -> None:
+        deadlines = self.server.deadlines
+        deadlines.watch(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            deadlines.done(self.connection)
 
     def do_GET(self) -> None:
         self._answer(with_body=True)
@@ -176,12 +195,75 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for header, value in (extra or {}).items():
             self.send_header(header, value)
+        if self._carries_body():
+            # Its body is never read: left on the connection it would be read as the next
+            # request (a request smuggled through a proxy that reuses connections).
+            self.close_connection = True
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        elif self.request_version == "HTTP/1.0":
+            self.send_header("Connection", "keep-alive")  # a 1.0 client waits for a close else
         self.end_headers()
         if with_body:
             self.wfile.write(body)
 
+    def _carries_body(self) -> bool:
+        length = self.headers.get("Content-Length", "0").strip()
+        return "Transfer-Encoding" in self.headers or length not in ("", "0")
+
     def log_message(self, format: str, *args) -> None:
         pass  # a line per scrape would fill the journal
+
+
+class _Deadlines:
+    """Shuts the connections whose request outlives :data:`REQUEST_DEADLINE_S`, from one thread
+    that sleeps while no request is under way (or until the soonest is due)."""
+
+    def __init__(self, seconds: float = REQUEST_DEADLINE_S) -> None:
+        self.seconds = seconds
+        self._due: dict[socket.socket, float] = {}
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rigtui-metrics-deadlines")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def watch(self, connection: socket.socket) -> None:
+        with self._changed:
+            was_idle = not self._due
+            self._due[connection] = time.monotonic() + self.seconds
+            if was_idle:  # later deadlines than the soonest need not wake the thread
+                self._changed.notify()
+
+    def done(self, connection: socket.socket) -> None:
+        with self._changed:
+            self._due.pop(connection, None)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        with self._changed:
+            while not self._closed:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                connection, due = min(self._due.items(), key=lambda item: item[1])
+                left = due - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                del self._due[connection]
+                # Its thread, blocked reading, sees the end of the stream and finishes.
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
 
 def landing_page(version: str) -> bytes:
@@ -196,11 +278,19 @@ class _MetricsHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, exposition: Exposition, tls: ssl.SSLContext | None, version: str):
+    def __init__(
+        self,
+        address,
+        exposition: Exposition,
+        tls: ssl.SSLContext | None,
+        version: str,
+        request_deadline_s: float,
+    ):
         self.exposition = exposition
         self.version = version
         self.tls = tls
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.deadlines = _Deadlines(request_deadline_s)
         super().__init__(address, _Handler)
 
     def process_request(self, request, client_address) -> None:
@@ -219,11 +309,15 @@ class _MetricsHTTPServer(ThreadingHTTPServer):
                 # The handshake on the connection's own thread: a slow client never holds up
                 # the others waiting to be accepted.
                 request.settimeout(CONNECTION_TIMEOUT_S)
+                plain = request
+                self.deadlines.watch(plain)
                 try:
-                    request = self.tls.wrap_socket(request, server_side=True)
+                    request = self.tls.wrap_socket(plain, server_side=True)
                 except (OSError, ssl.SSLError):
-                    self.shutdown_request(request)
+                    self.shutdown_request(plain)
                     return
+                finally:
+                    self.deadlines.done(plain)
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
@@ -245,6 +339,7 @@ class MetricsServer:
         tls: ssl.SSLContext | None = None,
         version: str = "",
         flag: str = "--listen",
+        request_deadline_s: float = REQUEST_DEADLINE_S,
     ) -> None:
         """``flag``: the option that named the address, for the error's advice."""
         self.tls = tls
@@ -253,7 +348,7 @@ class MetricsServer:
             server_class = type("_MetricsHTTPServer6", (_MetricsHTTPServer,), {})
             server_class.address_family = socket.AF_INET6
         try:
-            self._server = server_class((host, port), exposition, tls, version)
+            self._server = server_class((host, port), exposition, tls, version, request_deadline_s)
         except socket.gaierror as error:
             raise ServeError(f"cannot listen on {host!r}: {error.strerror}") from None
         except OSError as error:
@@ -269,9 +364,11 @@ class MetricsServer:
 
     @property
     def reachable_from_network(self) -> bool:
-        return not is_loopback(self.host)
+        # The address as bound (127.1 and localhost are 127.0.0.1 by then).
+        return not is_loopback(str(self._server.server_address[0]))
 
     def start(self) -> MetricsServer:
+        self._server.deadlines.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": IDLE_POLL_S},
@@ -291,12 +388,15 @@ class MetricsServer:
                 stopping.join(0.05)
             self._thread.join()
             self._thread = None
+            self._server.deadlines.close()
         self._server.server_close()
 
     def _knock(self) -> None:
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         with contextlib.suppress(OSError):  # it may have stopped already
-            socket.create_connection((host, self.port), timeout=1.0).close()
+            # Briefly: with the backlog full (a flood of scrapes) the accepting thread is awake
+            # anyway, and a connect that waits for room held the exit up by a second.
+            socket.create_connection((host, self.port), timeout=0.1).close()
 
 
 def _bind_words(host: str, port: int, error: OSError, flag: str) -> str:

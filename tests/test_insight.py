@@ -132,6 +132,21 @@ def test_a_spike_above_the_budget_is_caught_and_remembered_for_a_minute():
     assert watch.total_peak(since=0.0) == 688.0
 
 
+def test_a_peak_is_never_below_the_one_second_average_beside_it():
+    """The samples, ten a second, missed what the average took in: 400 W on average over a
+    second whose samples read 392 W. The peaks take the averages in too, for a minute."""
+    watch = PowerWatch()
+    for tenth in range(20):
+        watch.add({0: PowerSample(tenth / 10, 392.0, None, True)})
+    watch.add_averages(1.0, {0: 400.0, 1: None})
+    peaks = watch.peaks(0, now=1.95)
+    assert (peaks.latest_w, peaks.peak_1s_w, peaks.peak_60s_w) == (392.0, 400.0, 400.0)
+    assert watch.peaks(0, now=2.5).peak_1s_w == 392.0  # the average was over a second ago
+    assert watch.peaks(0, now=60.9).peak_60s_w == 400.0
+    assert watch.peaks(0, now=61.5).peak_60s_w == 392.0  # the average has aged out
+    assert watch.peaks(0, now=62.0).peak_60s_w is None  # and then the samples
+
+
 def test_without_a_budget_nothing_is_over_it():
     watch = PowerWatch()
     scripted_trace(watch)

@@ -28,6 +28,8 @@ COUNTER_WRAP_J = 2**64 / 1000.0
 
 FAST_SAMPLE_S = 0.1
 TRACE_SECONDS = 600.0
+_AVERAGES_KEPT = 241
+"""A minute of one-second averages at the fastest sampling interval (0.25 s)."""
 REST_POWER_SHARE = 0.25
 """A GPU drawing less than this share of its power limit, with nothing running, rests."""
 
@@ -190,6 +192,8 @@ class PowerWatch:
         self._capacity = int(trace_seconds / FAST_SAMPLE_S) + 1
         self._traces: dict[int, deque[PowerSample]] = {}
         self._over_budget: deque[Spike] = deque(maxlen=64)
+        # The one-second averages beside the instantaneous samples: a peak is never below one.
+        self._averages: dict[int, deque[Spike]] = {}
         self._totals: deque[Spike] = deque(maxlen=self._capacity)
         self._lock = threading.Lock()
         # Counted for good (an exporter serves them as counters, for rate() over any window).
@@ -214,6 +218,19 @@ class PowerWatch:
                 self._over_budget.append(Spike(max(times), total))
                 self.rounds_over_budget += 1
 
+    def add_averages(self, at: float, watts: dict[int, float | None]) -> None:
+        """The GPUs' one-second average draws read at ``at`` (with instantaneous samples on
+        their own rounds): the samples, ten a second, can miss a spike the average took in, and
+        a peak below the draw beside it ("394 W, peak 392") reads as a fault."""
+        with self._lock:
+            for gpu, value in watts.items():
+                if value is None:
+                    continue
+                averages = self._averages.get(gpu)
+                if averages is None:
+                    averages = self._averages[gpu] = deque(maxlen=_AVERAGES_KEPT)
+                averages.append(Spike(at, value))
+
     def trace(self, gpu: int) -> tuple[PowerSample, ...]:
         with self._lock:
             return tuple(self._traces.get(gpu, ()))
@@ -237,6 +254,13 @@ class PowerWatch:
                     peak_60s = watts
                 if sample.t > second_ago and (peak_1s is None or watts > peak_1s):
                     peak_1s = watts
+            for average in reversed(self._averages.get(gpu, ())):
+                if average.t <= minute_ago:
+                    break
+                if peak_60s is None or average.watts > peak_60s:
+                    peak_60s = average.watts
+                if average.t > second_ago and (peak_1s is None or average.watts > peak_1s):
+                    peak_1s = average.watts
             return PowerPeaks(
                 latest_w=latest.watts,
                 peak_1s_w=peak_1s,

@@ -62,6 +62,9 @@ class RigSampler:
         now = self.clock()
         if self.fast_power:
             self.sample_power()
+            self.power_watch.add_averages(
+                now, {gpu.index: gpu.power_draw_w for gpu in readings if not gpu.lost}
+            )
         else:
             # Without the instantaneous field, the one-second averages are all there is.
             self.power_watch.add(

@@ -137,6 +137,7 @@ async def test_the_status_counts_on_by_the_watchs_clock_between_readings():
     clock = [NOW]
     app = staged_fleet_app(NOW, clock=lambda: clock[0])
     async with app.run_test(size=(80, 24), message_hook=heard) as pilot:
+        await first_reading_shown(pilot)
         failed = await heard.arrival(pilot, FleetReadFailed)
         assert failed.now == NOW  # stamped by the watch's clock, as its readings are
         await pilot.press("5")

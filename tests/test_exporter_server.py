@@ -406,6 +406,21 @@ def read_line(process: subprocess.Popen, deadline_s: float = LONG_S) -> str:
     return process.stdout.readline()
 
 
+def blocked_signals(pid: int) -> dict[str, int]:
+    """Each live thread's mask of blocked signals (``SigBlk`` in /proc), by thread id; a thread
+    that ends while they are read (a scrape's) is left out."""
+    masks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("SigBlk:"):
+                masks[task.name] = int(line.split()[1], 16)
+    return masks
+
+
 def test_the_exporter_process_serves_and_ends_cleanly_on_sigterm():
     environ = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
@@ -436,17 +451,7 @@ def test_the_exporter_process_serves_and_ends_cleanly_on_sigterm():
         # Every thread but the main one blocks SIGINT and SIGTERM, so the kernel always hands
         # them to the main thread, asleep in its wait: delivered to a scraping thread, they
         # left it asleep for good.
-        blocked = {
-            task.name: int(
-                next(
-                    line.split()[1]
-                    for line in (task / "status").read_text().splitlines()
-                    if line.startswith("SigBlk:")
-                ),
-                16,
-            )
-            for task in Path(f"/proc/{process.pid}/task").iterdir()
-        }
+        blocked = blocked_signals(process.pid)
         stop_signals = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
         assert len(blocked) >= 4  # sampling, serving, deadlines, the simulated Ollama
         assert blocked.pop(str(process.pid)) & stop_signals == 0

@@ -97,10 +97,10 @@ def test_a_split_model_reports_its_split_its_rate_and_its_energy(bench_results):
     assert big.peak_vram_bytes > 20 * 1024**3
     assert big.energy_method == "counter"
     assert big.joules_per_token == pytest.approx(big.energy_j / big.generated_tokens)
-    # The counter runs on rig time, so however slowly the tokens came, the energy over the rig
-    # seconds spent generating them is the GPU's power then: tens of watts, a third of its cap.
-    generating_rig_s = big.generated_tokens * SPEED / big.generated_tokens_per_s
-    assert 40 < big.energy_j / generating_rig_s < 200
+    # The energy covers what the watcher's samples span, which a starved machine shortens, so
+    # the energy per token is not pinned here; the average power over that span is, being on
+    # rig time either way: tens of watts for a GPU that waits on the CPU, far from its 450 W.
+    assert 25 < big.average_power_w < 200
     assert big.average_power_w < big.peak_power_w
 
 

@@ -38,6 +38,7 @@ from rigtui.telemetry.model import (
     PowerBudgetReading,
     RigSnapshot,
 )
+from rigtui.telemetry.nvml import CLOCK_EVENT_REASONS
 from rigtui.telemetry.power import EnergyReading
 from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries, chart_rows
 from rigtui.ui.render.chat_options import describe_options
@@ -75,18 +76,8 @@ def maybe(strategy):
 
 TEXT = st.text(max_size=60)
 REASONS = st.lists(
-    st.sampled_from(
-        [
-            "gpu_idle",
-            "sw_power_cap",
-            "hw_slowdown",
-            "hw_thermal_slowdown",
-            "sw_thermal_slowdown",
-            "hw_power_brake_slowdown",
-            "sync_boost",
-            "other_0x8000",
-        ]
-    ),
+    # Every reason NVML names, and one it does not (a bit rigtui has no name for).
+    st.sampled_from([*(name for _bit, name in CLOCK_EVENT_REASONS), "other_0x8000"]),
     max_size=5,
 ).map(tuple)
 FANS = st.lists(
@@ -125,6 +116,7 @@ def gpu_readings(draw, index=None):
     return GpuReading(
         index=draw(st.integers(-1, 9)) if index is None else index,
         name=draw(maybe(TEXT)),
+        uuid=draw(maybe(st.sampled_from(["GPU-5a1f0c2e-0000-4000-8000-000000000000"]) | TEXT)),
         pci_bus_id=draw(maybe(st.sampled_from(["00000000:01:00.0", ":", "0000"]) | TEXT)),
         lost=draw(st.booleans()) and draw(st.booleans()),
         fans=draw(FANS),
@@ -159,6 +151,8 @@ POWER = maybe(
         peak_60s_w=maybe(EXTREME_FLOATS),
         over_budget_w=maybe(EXTREME_FLOATS),
         over_budget_at=maybe(EXTREME_FLOATS),
+        rounds=st.integers(0, 2**40),
+        rounds_over_budget=st.integers(0, 2**40),
     )
 )
 

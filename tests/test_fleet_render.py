@@ -17,6 +17,7 @@ from rigtui.fleet.model import (
     RigHistory,
 )
 from rigtui.text import units
+from rigtui.text.safe import without_credentials
 from rigtui.ui.render.chart import draw_chart, plan_chart
 from rigtui.ui.render.fleet import (
     ago,
@@ -28,7 +29,6 @@ from rigtui.ui.render.fleet import (
     model_text,
     rig_block,
     rig_title,
-    server_words,
     window_words,
 )
 from rigtui.ui.render.palette import DEFAULT_PALETTE as P
@@ -169,7 +169,9 @@ def test_the_status_says_the_error_and_keeps_the_last_reading():
 
 
 def test_a_password_in_the_url_is_not_shown():
-    assert server_words("https://me:s3cret@prom.lan:9090/prom") == "https://prom.lan:9090/prom"
+    assert (
+        without_credentials("https://me:s3cret@prom.lan:9090/prom") == "https://prom.lan:9090/prom"
+    )
     reading = FleetReading("http://u:p@h:9090", read_at=NOW)
     assert "u:p" not in fleet_status(reading, None, None, NOW, P).plain
 

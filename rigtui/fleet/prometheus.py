@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import ssl
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from rigtui.fleet.model import FleetError
+from rigtui.text.safe import without_credentials
 
 _PARSE_ON_LOOP_BYTES = 2**20
 """Answers above this are parsed on a thread, off the loop that draws: JSON parses at about
@@ -58,7 +58,7 @@ class PrometheusClient:
         if "://" not in text:
             text = f"http://{text}"
         # Shown in messages: never the user or password.
-        self.url = re.sub(r"//[^/@]*@", "//", text).rstrip("/")
+        self.url = without_credentials(text).rstrip("/")
         """The server, as shown in messages: without a user or password."""
         try:
             split = urlsplit(text)

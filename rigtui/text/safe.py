@@ -18,6 +18,12 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{code:04x}"
 
 
+def without_credentials(url: str) -> str:
+    """The URL as a message or the screen may show it: without the ``user:password@`` it may
+    carry (the screen is seen by others, and ends up in screenshots)."""
+    return re.sub(r"//[^/@]*@", "//", url)
+
+
 def printable(value: str, *, keep_newlines: bool = False) -> str:
     """``value`` with every control character written out as an escape (``\\x1b``)."""
     if not keep_newlines:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
 
 from rich.text import Text
 
 from rigtui.fleet.model import FleetAlert, FleetGpu, FleetModel, FleetReading, FleetRig, RigHistory
 from rigtui.text import units
-from rigtui.text.safe import literal
+from rigtui.text.safe import literal, without_credentials
 from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries
 from rigtui.ui.render.gpu import heat_alarm, power_alarm
 from rigtui.ui.render.palette import Palette
@@ -283,19 +282,6 @@ def rig_key(rig: FleetRig) -> str:
     return f"{rig.job}\x00{rig.instance}"
 
 
-def server_words(url: str) -> str:
-    """The URL as shown: without a ``user:password@`` it may carry (the screen is seen by
-    others, and ends up in screenshots)."""
-    try:
-        parts = urlsplit(url)
-        if "@" not in parts.netloc:
-            return url
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=host))
-    except ValueError:
-        return url
-
-
 def fleet_status(
     reading: FleetReading | None,
     error: str | None,
@@ -314,11 +300,11 @@ def fleet_status(
             line.append(" · ")
             line.append(f"{firing} with firing alerts", style=f"bold {palette.error}")
         line.append(" from ")
-        line.append_text(literal(server_words(reading.server or server)))
+        line.append_text(literal(without_credentials(reading.server or server)))
         line.append(f" · read {ago(now - reading.read_at)}", style=palette.muted)
     else:
         line.append("Prometheus ")
-        line.append_text(literal(server_words(server)))
+        line.append_text(literal(without_credentials(server)))
         if not error:
             line.append(" · reading…", style=palette.muted)
     if error:

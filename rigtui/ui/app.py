@@ -185,7 +185,6 @@ class RigApp(
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.app_resume_signal.subscribe(self, self._draw_all_again)
         self.set_timer(STARTUP_SETTLED_S, self._freeze_when_quiet)
-        self._start_fleet()
 
     def _draw_all_again(self, _app: App) -> None:
         """After ``fg``: the terminal's screen was the shell's, and Textual, seeing the same
@@ -232,6 +231,7 @@ class RigApp(
         self._on_started()  # from now on an error on the screen is reported, not fatal
         self._open_saved_chats()
         self._read_kept()  # the prompt history, presets and remembered settings
+        self._start_fleet()
         if self.replay is not None:
             self._start_replay()
         elif self.source.opening is not None:

@@ -144,5 +144,5 @@ async def test_the_status_counts_on_by_the_watchs_clock_between_readings():
         app.post_message(FleetReadingTaken(reading(rig("fits:9860")), NOW))
         await heard.arrival(pilot, FleetReadingTaken)
         assert "read just now" in status(app)
-        clock[0] = NOW + 125  # no reading comes: the words age by the app's one-second tick
+        clock[0] = NOW + 125  # no reading comes: the words age by the pane's one-second tick
         await until(pilot, lambda: "read 2m ago" in status(app), "the status aged")

@@ -6,6 +6,8 @@ message, to read now or to read a rig's history; it never talks to Prometheus.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -49,6 +51,8 @@ class _NoRigs(Static, can_focus=True):
 
 SHORT_HEIGHT = 30
 """Below this many rows the history takes the place of the list (80x24 leaves 19)."""
+TIME_TICK_S = 1.0
+"""How often the status line's "read N ago" and "trying again in N" count on."""
 
 
 class FleetPane(Vertical, can_focus=False):
@@ -223,9 +227,17 @@ class FleetPane(Vertical, can_focus=False):
         self.news_at = self.now = now
         self._show_status()
 
+    def keep_time(self, clock: Callable[[], float]) -> None:
+        """Tell the time by ``clock`` every second, so "read 5s ago" and "trying again in 20s"
+        count on between readings (a staged clock stands still).
+
+        The pane's own timer, not the app's: Textual stops a widget's timers before it takes
+        its children away, while the app's timers still tick as the app's screens are torn
+        down at quitting (one that asked for the status line then found it gone)."""
+        self.set_interval(TIME_TICK_S, lambda: self.show_time(clock()), name="fleet-clock")
+
     def show_time(self, now: float) -> None:
-        """The time now (the app tells it every second): how long ago the fleet was read, and
-        when it is tried again, count on between readings."""
+        """The time now: how long ago the fleet was read, and when it is tried again."""
         self.now = now
         self._show_status()
 

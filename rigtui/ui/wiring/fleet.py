@@ -24,13 +24,7 @@ class FleetWiring:
         self.prometheus = PrometheusClient(self.settings.prometheus_url)
         self.fleet_watch = (self._make_fleet_watch or FleetWatch)(self.prometheus)
         self._watch_fleet(self.fleet_watch)
-        # "read 5s ago" and "trying again in 20s" count on between readings, by the watch's
-        # clock (a staged one stands still).
-        self.set_interval(1.0, self._tell_fleet_time, name="fleet-clock")
-
-    def _tell_fleet_time(self) -> None:
-        if self.fleet_watch is not None:
-            self._fleet_pane().show_time(self.fleet_watch.now())
+        self._fleet_pane().keep_time(self.fleet_watch.now)
 
     @work(exclusive=True, group="fleet-watch", name="fleet-watch")
     async def _watch_fleet(self, watch) -> None:

@@ -22,6 +22,7 @@ from rigtui.ui.messages import (
     ReplyFinished,
     ReplyStarted,
     SnapshotTaken,
+    TurnToSave,
 )
 from rigtui.ui.tuning.garbage import HELD_FULL_THRESHOLD
 from rigtui.ui.widgets.chat_message import ChatMessage, sanitise
@@ -761,6 +762,35 @@ async def test_each_reply_gets_its_own_statistics_when_the_next_one_starts_first
         assert "■ stopped" in first_stats and "2 tok" in first_stats
         assert "222 tok" in second_stats and "stopped" not in second_stats
         assert chat.conversation[-1] == {"role": "assistant", "content": "The second reply."}
+
+
+async def test_a_new_chat_while_pieces_are_appended_keeps_the_reply_as_it_was_let_go():
+    """Pieces of a reply wait for its Markdown; a new chat (Ctrl+N, /clear) in that moment let
+    go of the reply, and the pane went on to keep the reply it no longer had: an
+    AttributeError on None (CI, under load), or else the old chat's reply saved "streaming"
+    after it was saved "stopped"."""
+    chat = ChatPane()
+    heard = Heard()
+    app = Hosting(chat)
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
+        chat.conversation.append({"role": "user", "content": "Why is my GPU slow?"})
+        chat.reply_started("m")
+        first_chat = chat.saved
+        waiting = asyncio.Event()
+
+        async def pieces() -> None:
+            waiting.set()
+            await chat.reply_pieces([_piece("The power cap", 1.0)])
+
+        appending = asyncio.create_task(pieces())
+        await waiting.wait()  # the pieces now wait for the reply's Markdown
+        await chat.action_new_chat()
+        await appending
+        assert chat.reply is None and chat.conversation == []
+        await pilot.pause()
+        kept = {id(m): m for m in heard.of(TurnToSave) if m.saved is first_chat}.values()
+        states = [m.turn.state for m in kept if m.position == 1 and m.turn is not None]
+        assert states[-1] == "stopped", states
 
 
 @pytest.mark.parametrize("start", [(160, 50), (120, 40)])

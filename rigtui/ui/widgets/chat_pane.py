@@ -413,19 +413,22 @@ class ChatPane(Vertical):
         strip.say("waiting for the first token…", "waiting…")
 
     async def reply_pieces(self, pieces: list[ReplyPiece]) -> None:
-        if self.reply is None or not pieces:
+        reply = self.reply
+        if reply is None or not pieces:
             return
         content = "".join(piece.content for piece in pieces)
         thinking = "".join(piece.thinking for piece in pieces)
         for piece in pieces:
             self.rate.add(piece.arrived_at)
         self.last_piece_at = pieces[-1].arrived_at
-        await self.reply.append(content, thinking)
-        self._keep_reply(self.reply, "streaming")
+        await reply.append(content, thinking)
+        if reply is not self.reply:
+            return  # a new chat let go of it while it waited for its Markdown: kept as it was
+        self._keep_reply(reply, "streaming")
         strip = self.live_strip
         strip.record_rate(self.rate.rate(time.monotonic()))
         if strip.state:
-            strip.say("thinking…" if thinking and not self.reply.content else "")
+            strip.say("thinking…" if thinking and not reply.content else "")
 
     async def reply_written(self) -> None:
         """The reply has ended: no more pieces go to it; wait until everything streamed is in

@@ -139,6 +139,8 @@ class RigApp(
         self.remembered: RememberedState | None = None
         """None until read: what changes before that (the first tab shown) is not a choice."""
         self._remembered_read: RememberedState | None = None
+        self._tab_chosen = False
+        """Once another tab than the first was shown, a remembered tab read later is not."""
         self._remember_timer = None
         self._problems_told: set[str] = set()
 
@@ -361,13 +363,15 @@ class RigApp(
 
     def action_show_tab(self, tab: str) -> None:
         tabs = self.dashboard.query_one(TabbedContent)
-        if tab != tabs.active and self.dashboard.focused is not None:
+        if tab == tabs.active:
+            if tab == "chat-tab":
+                self.dashboard.query_one("#prompt").focus()  # 4 on the chat: back to typing
+            return
+        if self.dashboard.focused is not None:
             # Hidden with the focus, a widget hands it to a neighbour in the same pane, and a
             # focus inside a pane makes that pane the active tab again: let go of it first.
             self.dashboard.set_focus(None)
-        tabs.active = tab
-        if tab == "chat-tab":
-            self.call_after_refresh(self.dashboard.query_one("#prompt").focus)
+        tabs.active = tab  # the dashboard focuses the tab's body once it is drawn
 
     def action_command_palette(self) -> None:
         if self.use_command_palette and not CommandPalette.is_open(self):

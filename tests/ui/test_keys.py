@@ -194,3 +194,43 @@ async def test_the_tab_keys_shown_are_the_tabs_there(chat_app):
         assert without_chat.get_key_display(anywhere) == "alt+1…3"
     finally:
         uninstall()
+
+
+async def test_two_tab_keys_in_one_burst_end_on_the_second_tab(chat_app):
+    """Each tab, once shown, focused its body after the next refresh: a second tab key read
+    before that refresh was undone, as the first tab's body took the focus and with it the
+    tab (a terminal under load, or a quick Alt+3 Alt+1, ended on the Processes tab)."""
+    from textual import events
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        for first, second in (("3", "1"), ("alt+3", "alt+1"), ("2", "4"), ("alt+2", "alt+3")):
+            # Posted together, so that both are read before the screen is drawn again.
+            app.post_message(events.Key(first, None))
+            app.post_message(events.Key(second, None))
+            await until(pilot, lambda s=second: active_tab(app) == TABS[s[-1]], f"{first} {second}")
+            await pilot.pause()
+            await pilot.pause()
+            assert active_tab(app) == TABS[second[-1]], f"{first} then {second}"
+
+
+async def test_a_tab_key_read_while_a_focus_settles_is_not_undone(chat_app):
+    """A focus reaches the tabs a few messages later (the pane hears of it, then tells the
+    tabs): a tab key read in between was undone, as the tabs went to the pane that held
+    the focus before the key (a terminal under load: Alt+3, then Alt+1, stayed on 3)."""
+    from textual import events
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        await pilot.press("3")
+        table = app.dashboard.query_one("#gpu-processes")
+        await until(pilot, lambda: app.focused is table, "the processes focused")
+        app.dashboard.set_focus(None)
+        table.focus()  # as the tab's own focus, on its way while the next key comes
+        app.post_message(events.Key("alt+1", None))
+        await until(pilot, lambda: active_tab(app) == "rig-tab", "alt+1")
+        await pilot.pause()
+        await pilot.pause()
+        assert active_tab(app) == "rig-tab"

@@ -269,6 +269,28 @@ async def test_model_options_tab_and_interval_are_remembered_and_flags_still_win
         await until(pilot, lambda: chat.current_model == other, "the remembered model picked")
 
 
+async def test_a_remembered_tab_read_late_leaves_the_tab_the_user_chose(chat_app, tmp_path):
+    """The remembered values are read on a thread: under load they came after the user had
+    pressed 3 and then 1, and the remembered tab took the place of the Rig tab, chosen."""
+    (tmp_path / "state.json").write_text(json.dumps({"version": 1, "tab": "charts-tab"}))
+    heard = Heard()
+    async with kept_in(chat_app(), tmp_path).run_test(size=(120, 40), message_hook=heard) as pilot:
+        await kept_read(pilot, heard)
+        app = pilot.app
+        tabs = app.dashboard.query_one(TabbedContent)
+        await until(pilot, lambda: tabs.active == "charts-tab", "the remembered tab")
+        for key, tab in (("3", "processes-tab"), ("1", "rig-tab")):
+            await pilot.press(key)
+            await until(pilot, lambda tab=tab: tabs.active == tab, tab)
+        # As if the remembered values were read only now.
+        since = heard.mark()
+        app.post_message(KeptRead([], {}, {"tab": "charts-tab"}, []))
+        await heard.arrival(pilot, KeptRead, since=since)
+        await pilot.pause()
+        await pilot.pause()
+        assert tabs.active == "rig-tab"
+
+
 async def test_the_theme_picked_is_remembered_and_a_damaged_state_file_is_said(chat_app, tmp_path):
     (tmp_path / "state.json").write_text("{not json")
     heard = Heard()

@@ -25,6 +25,7 @@ from rigtui.ui.render.chart import ChartData, ChartLine, ChartSeries
 from rigtui.ui.render.palette import theme_palette
 from rigtui.ui.screens.chat_options import ChatOptionsScreen
 from rigtui.ui.tuning.kept_colours import KeptColours
+from rigtui.ui.tuning.steady_tabs import SteadyTabbedContent
 from rigtui.ui.widgets.chat_pane import ChatPane
 from rigtui.ui.widgets.conversation_list import ConversationList
 from rigtui.ui.widgets.cpu_panel import CpuPanel
@@ -129,7 +130,7 @@ class DashboardScreen(KeptColours, Screen):
 
     def compose(self) -> ComposeResult:
         yield RigHeader(id="header")
-        with TabbedContent(id="tabs", initial="rig-tab"):
+        with SteadyTabbedContent(id="tabs", initial="rig-tab"):
             with TabPane("Rig", id="rig-tab"):
                 with _Scroll(id="rig-body"):
                     yield NvmlNotice(id="nvml-notice")
@@ -273,7 +274,14 @@ class DashboardScreen(KeptColours, Screen):
             "fleet-tab": "#fleet-rigs",
         }.get(event.pane.id or "")
         if focus is not None:
-            self.call_after_refresh(self.query_one(focus).focus)
+            self.call_after_refresh(self._focus_tab_body, event.pane.id, focus)
+
+    def _focus_tab_body(self, tab: str, body: str) -> None:
+        # Only if the tab is still the one shown: a second tab key read before this refresh
+        # (a quick Alt+3 Alt+1) was undone as the first tab's body took the focus, and with
+        # it the tab.
+        if self._one("#tabs", TabbedContent).active == tab:
+            self.query_one(body).focus()
 
     def _refresh_active_tab(self) -> None:
         """Only what the user can see is rebuilt: hidden tables and charts cost nothing."""

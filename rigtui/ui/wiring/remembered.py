@@ -64,8 +64,10 @@ class RememberedWiring:
     def _show_remembered_tab(self, tab: str) -> None:
         tabs = self.dashboard.query_one(TabbedContent)
         first = TAB_KEYS[0][1]
-        if tabs.active == first and self.check_action("show_tab", (tab,)) is not False:
-            self.action_show_tab(tab)  # unless a tab was chosen already
+        if self._tab_chosen or tabs.active != first:
+            return  # the user chose a tab while this was read (maybe the first, once more)
+        if self.check_action("show_tab", (tab,)) is not False:
+            self.action_show_tab(tab)
 
     def _tell_once(self, problem: str) -> None:
         if problem not in self._problems_told:
@@ -93,6 +95,8 @@ class RememberedWiring:
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.tabbed_content.id == "tabs" and event.pane.id:
             self._remember(tab=event.pane.id)
+            if event.pane.id != TAB_KEYS[0][1]:
+                self._tab_chosen = True
 
     def on_model_chosen(self, message: said.ModelChosen) -> None:
         self._remember(model=message.model)

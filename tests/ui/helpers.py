@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.message import Message
+from textual.notifications import Notification, Notify
 from textual.widget import Widget
 
 from rigtui.telemetry.model import RigSnapshot
@@ -93,6 +94,16 @@ class Heard:
 
     def of(self, kind: type[M], since: int = 0) -> list[M]:
         return [message for message in self.messages[since:] if isinstance(message, kind)]
+
+    def notified(self, words: str = "", since: int = 0) -> list[Notification]:
+        """Every notification posted (that says ``words``), in order. Not ``app._notifications``:
+        a toast leaves that when its timeout ends, and a starved machine can take longer than
+        that to get from the notice to the test's check."""
+        return [
+            message.notification
+            for message in self.of(Notify, since)
+            if words in message.notification.message
+        ]
 
     async def arrival(
         self,

@@ -63,7 +63,7 @@ async def test_metrics_serves_what_the_rig_tab_shows(chat_app):
         await heard.arrival(pilot, ModelsRunning, lambda message: message.models)
         server = app.metrics_server
         assert server is not None and server.url.startswith("http://127.0.0.1:")
-        assert any(server.url in n.message for n in app._notifications)
+        assert heard.notified(server.url)
         samples = await asyncio.to_thread(scrape_now, server.port)
         shown = app.screen.query_one("#gpu-card-0", GpuCard).reading
         assert shown.temperature_c is not None and shown.power_draw_w is not None
@@ -85,10 +85,11 @@ async def test_a_port_in_use_is_a_notice_and_the_dashboard_runs():
         taken.listen()
         port = taken.getsockname()[1]
         app = with_metrics(staged_app("story", 45.0), f"127.0.0.1:{port}")
-        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        heard = Heard()
+        async with app.run_test(size=(80, 24), notifications=True, message_hook=heard) as pilot:
             await first_reading_shown(pilot)
             assert app.metrics_server is None
-            errors = [n for n in app._notifications if n.severity == "error"]
+            errors = [n for n in heard.notified() if n.severity == "error"]
             assert any("in use" in n.message and str(port) in n.message for n in errors)
             assert any("--metrics ADDRESS:PORT" in n.message for n in errors)
             assert app.snapshot is not None  # the dashboard goes on

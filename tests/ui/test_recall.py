@@ -228,7 +228,7 @@ async def test_a_damaged_presets_file_is_said_and_left_alone(chat_app, tmp_path)
         kept = await kept_read(pilot, heard)
         assert any("presets file" in problem for problem in kept.problems)
         await pilot.pause()
-        assert any("presets file" in n.message for n in pilot.app._notifications)
+        assert heard.notified("presets file")
     assert (tmp_path / "presets.json").read_text() == "{damaged"
 
 
@@ -299,7 +299,7 @@ async def test_the_theme_picked_is_remembered_and_a_damaged_state_file_is_said(c
         assert kept.remembered == {}
         assert any("remembered settings ignored" in p for p in kept.problems)
         await pilot.pause()
-        assert any("remembered settings ignored" in n.message for n in pilot.app._notifications)
+        assert heard.notified("remembered settings ignored")
         pilot.app.theme = "nord"  # as the palette's theme command sets it
     assert json.loads((tmp_path / "state.json").read_text())["theme"] == "nord"
 
@@ -320,7 +320,7 @@ async def test_an_unwritable_data_directory_keeps_prompts_for_the_session_and_sa
         await until(pilot, lambda: app.prompt_history.prompts == ["one", "two"], "kept")
 
         def told() -> list[str]:
-            return [n.message for n in app._notifications if "prompt history" in n.message]
+            return [n.message for n in heard.notified("prompt history")]
 
         await until(pilot, told, "the problem said")
         assert len(told()) == 1 and "for this session only" in told()[0]

@@ -321,8 +321,7 @@ async def test_a_store_that_cannot_be_used_leaves_the_chat_working_and_says_so(
             chat = await open_chat(pilot)
             state = rendered_text(chat.query_one("#chat-saving", Static))
             assert state.startswith("not saved:") and word in state
-            said = [n for n in app._notifications if "not saved" in n.message]
-            assert len(said) == 1
+            assert len(heard.notified("not saved")) == 1
             await send(pilot, chat, "Does it still work?")
             await turns_finished(pilot, chat, 1)  # the chat goes on, unsaved
             assert not heard.of(ChatStoreFailed)
@@ -355,7 +354,7 @@ async def test_a_write_that_fails_says_so_once_and_the_chat_goes_on(chat_app, tm
             other.execute("ROLLBACK")
             other.close()
         assert "not saved: locked" in rendered_text(chat.query_one("#chat-saving", Static))
-        assert len([n for n in app._notifications if "not saved" in n.message]) == 1
+        assert len(heard.notified("not saved")) == 1
 
 
 async def test_export_writes_a_new_file_each_time_and_says_where(chat_app, tmp_path):
@@ -382,7 +381,7 @@ async def test_export_writes_a_new_file_each_time_and_says_where(chat_app, tmp_p
         assert chat.conversation[1]["content"] in text
         assert first.read_text() == second.read_text()
         assert '"role": "assistant"' in as_json.read_text()
-        assert any(str(first) in n.message for n in app._notifications)
+        assert heard.notified(str(first))
 
 
 async def test_an_unsaved_chat_exports_to_the_current_directory(chat_app, tmp_path, monkeypatch):

@@ -239,8 +239,8 @@ NUMBERS = st.one_of(
 TEXTS = st.one_of(st.none(), st.text(max_size=12))
 GPUS = st.builds(
     FleetGpu,
-    index=st.text(max_size=4),
-    name=TEXTS,
+    index=st.text(max_size=40),
+    name=st.one_of(st.none(), st.text(max_size=200)),
     lost=st.booleans(),
     utilization_ratio=NUMBERS,
     memory_used_bytes=NUMBERS,
@@ -250,7 +250,7 @@ GPUS = st.builds(
     power_limit_watts=NUMBERS,
     temperature_celsius=NUMBERS,
     temperature_slowdown_celsius=NUMBERS,
-    clock_event_reasons=st.lists(st.text(max_size=20), max_size=3).map(tuple),
+    clock_event_reasons=st.lists(st.text(max_size=200), max_size=6).map(tuple),
     pcie_generation=NUMBERS,
     pcie_generation_max=NUMBERS,
     pcie_width_lanes=NUMBERS,
@@ -293,7 +293,8 @@ def test_a_rig_block_never_raises_and_always_names_its_gpus(rig, now):
     for gpu in rig.gpus:
         assert ("LOST" in text) or not gpu.lost
     assert "\x1b" not in text
-    # Whatever the numbers, a GPU's line stays a line: no 300-digit figure pushes the rest off.
+    # Whatever the numbers and the labels, a GPU's line stays a line: no 300-digit figure, and
+    # no long name or reason (a label of a remote exporter's), pushes the rest off.
     for line in text.splitlines()[1 : 1 + len(rig.gpus)]:
         assert len(line) <= 130, line
 

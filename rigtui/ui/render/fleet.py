@@ -44,6 +44,11 @@ _MOST_BYTES = 2.0**50  # a pebibyte
 _MOST_WATTS = 1e5
 _TEMPERATURES = (-60.0, 250.0)
 _MOST_PCIE = 64.0
+# What a remote exporter names (labels) is cut to these many cells on a GPU's line, so a long
+# or hostile label cannot push the figures after it off the line (escaped controls grow 4x).
+_MOST_INDEX_CELLS = 6
+_MOST_NAME_CELLS = 24
+_MOST_REASONS_CELLS = 48
 
 
 def _within(value: float | None, high: float, low: float = 0.0) -> float | None:
@@ -122,14 +127,19 @@ def _temperature_colour(gpu: FleetGpu, palette: Palette) -> str:
     return heat_alarm(limit - temperature, palette) or palette.text
 
 
+def _cut(text: Text, cells: int) -> Text:
+    text.truncate(cells, overflow="ellipsis")
+    return text
+
+
 def gpu_line(gpu: FleetGpu, palette: Palette) -> Text:
     """``  GPU 0 RTX 4090  97%  21.4/24.0 GiB  320/450 W peak 412  63/90 °C  power cap``."""
     line = Text("  ")
-    line.append(f"GPU {literal(gpu.index).plain}", style="bold")
+    line.append(f"GPU {_cut(literal(gpu.index), _MOST_INDEX_CELLS).plain}", style="bold")
     name = short_gpu_name(gpu.name)
     if name:
         line.append(" ")
-        line.append_text(literal(name, style=palette.muted))
+        line.append_text(_cut(literal(name, style=palette.muted), _MOST_NAME_CELLS))
     if gpu.lost:
         line.append("  LOST", style=f"bold {palette.error}")
         line.append(" fell off the bus: reset or reboot", style=palette.error)
@@ -162,7 +172,8 @@ def gpu_line(gpu: FleetGpu, palette: Palette) -> Text:
     if why and why != "idle":
         slow = any("thermal" in word or "slowdown" in word for word in why.split(", "))
         line.append("  ")
-        line.append_text(literal(why, style=palette.error if slow else palette.warning))
+        style = palette.error if slow else palette.warning
+        line.append_text(_cut(literal(why, style=style), _MOST_REASONS_CELLS))
     generation = _within(gpu.pcie_generation, _MOST_PCIE)
     generation_max = _within(gpu.pcie_generation_max, _MOST_PCIE)
     width = _within(gpu.pcie_width_lanes, _MOST_PCIE)

@@ -234,3 +234,54 @@ async def test_a_tab_key_read_while_a_focus_settles_is_not_undone(chat_app):
         await pilot.pause()
         await pilot.pause()
         assert active_tab(app) == "rig-tab"
+
+
+async def test_a_fleet_reading_that_comes_as_the_fleet_tab_is_left_does_not_bring_it_back():
+    """A reading shown while nothing had the focus took the focus for the rig list if the pane
+    was on screen; in the frame after a tab key the old map still said so, and the list took
+    the focus and with it the Fleet tab."""
+    from rigtui.ui.messages import FleetReadingTaken
+    from rigtui.ui.staging import staged_fleet_app
+
+    from .test_fleet_pane import NOW, reading, rig
+
+    app = staged_fleet_app(NOW)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await first_reading_shown(pilot)
+            await pilot.press("5")
+            await until(pilot, lambda: active_tab(app) == "fleet-tab", "the Fleet tab")
+            app.post_message(FleetReadingTaken(reading(rig("fits:9860")), NOW))
+            rigs = app.dashboard.query_one("#fleet-rigs")
+            await until(pilot, lambda: app.focused is rigs, "the rigs listed and focused")
+            app.action_show_tab("rig-tab")
+            app.post_message(FleetReadingTaken(reading(rig("fits:9860"), rig("b:1")), NOW))
+            await until(pilot, lambda: rigs.option_count == 2, "the next reading shown")
+            await pilot.pause()
+            assert active_tab(app) == "rig-tab"
+            assert app.focused is app.dashboard.query_one("#rig-body")
+    finally:
+        uninstall()
+
+
+async def test_the_palettes_process_filter_from_another_tab_keeps_the_focus(chat_app):
+    """The palette's command shows the Processes tab and opens its filter; the tab's own focus
+    for its body came after and took the filter's, so what was typed went to the table's keys
+    (s sorts, K kills)."""
+    from textual.widgets import Input
+
+    app = chat_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_reading_shown(pilot)
+        assert active_tab(app) == "rig-tab"
+        command = next(
+            c for c in app.get_system_commands(app.screen) if c.title == "Processes: filter"
+        )
+        command.callback()
+        field = app.dashboard.query_one("#process-filter", Input)
+        await until(pilot, lambda: app.focused is field, "the filter open")
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.press(*"olla")
+        await until(pilot, lambda: field.value == "olla", "typed into the filter")
+        assert app.focused is field and active_tab(app) == "processes-tab"

@@ -279,9 +279,13 @@ class DashboardScreen(KeptColours, Screen):
     def _focus_tab_body(self, tab: str, body: str) -> None:
         # Only if the tab is still the one shown: a second tab key read before this refresh
         # (a quick Alt+3 Alt+1) was undone as the first tab's body took the focus, and with
-        # it the tab.
-        if self._one("#tabs", TabbedContent).active == tab:
-            self.query_one(body).focus()
+        # it the tab. And only if nothing in it has the focus yet: the palette's "Processes:
+        # filter" opens the filter as it shows the tab.
+        if self._one("#tabs", TabbedContent).active != tab:
+            return
+        focused = self.focused
+        if focused is None or self.query_one(f"#{tab}") not in focused.ancestors:
+            self.set_focus(self.query_one(body))  # now: a later focus() (the filter's) wins
 
     def _refresh_active_tab(self) -> None:
         """Only what the user can see is rebuilt: hidden tables and charts cost nothing."""

@@ -333,7 +333,10 @@ class FleetPane(Vertical, can_focus=False):
         the focus is nowhere (it was on the list or the note as one of them hid)."""
         focused = self.app.focused
         if focused is None:
-            return self.is_on_screen
+            # Shown by every container above it now, not by the last frame's map: in the frame
+            # after a tab key that map still holds the pane, and the focus would take the old
+            # tab back.
+            return all(node.display for node in self.ancestors_with_self if node is not self.screen)
         return self in focused.ancestors
 
     def _show_status(self) -> None:

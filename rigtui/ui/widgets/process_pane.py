@@ -215,7 +215,9 @@ class ProcessPane(Vertical):
     def action_open_filter(self) -> None:
         field = self.query_one("#process-filter", Input)
         field.display = True
-        field.focus()
+        # Now, not on the next turn: the tab shown with it (the palette's command) focuses its
+        # table unless something in the tab has the focus already.
+        self.screen.set_focus(field)
 
     def action_close_filter(self) -> None:
         field = self.query_one("#process-filter", Input)

@@ -107,13 +107,18 @@ async def test_page_down_as_the_command_palette_opens_does_not_end_the_app():
                 return app.screen.query(CommandList).first(CommandList)
             return None
 
-        for _ in range(10_000):
-            listed = commands()
-            if listed is not None and listed.option_count and listed.highlighted is not None:
-                break
-            await asyncio.sleep(0)  # one turn of the event loop: no refresh in between
-        assert not listed._index_to_line  # the moment the bug needs: not laid out yet
-        await app.screen.run_action("command_list('page_down')")
+        # No layout until the page key is in: a refresh on a busy machine laid the list out
+        # before the loop saw it filled, and the moment the bug needs had passed.
+        with app.batch_update():
+            listed = None
+            for _ in range(10_000):
+                listed = commands()
+                if listed is not None and listed.option_count and listed.highlighted is not None:
+                    break
+                await asyncio.sleep(0)  # one turn of the event loop: no refresh in between
+            assert listed is not None and listed.highlighted is not None
+            assert not listed._index_to_line  # the moment the bug needs: not laid out yet
+            await app.screen.run_action("command_list('page_down')")
         await until(pilot, lambda: listed.highlighted > 0, "a page down")
         assert app.return_code is None and isinstance(app.screen, CommandPalette)
     uninstall()

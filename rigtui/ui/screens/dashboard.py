@@ -338,18 +338,23 @@ class DashboardScreen(KeptColours, Screen):
             card.compact = True
 
     def _ensure_cards(self, count: int) -> None:
+        """One card per GPU, in the Rig tab and beside the chat. Cards are only ever added, and
+        those past the count hidden: removed and mounted again, a second change before the
+        removal ended (it is not awaited here) met the old card's id (DuplicateIds)."""
         if count == self._gpu_count:
             return
         self._gpu_count = count
-        container = self.query_one("#gpu-cards")
-        container.remove_children()
-        container.mount_all(GpuCard(index) for index in range(count))
+        for container_id, card_for in (
+            ("#gpu-cards", lambda index: GpuCard(index)),
+            ("#chat-gpus", lambda index: GpuCard(index, id=f"chat-gpu-{index}", compact=True)),
+        ):
+            container = self.query_one(container_id)
+            cards = list(container.query_children(GpuCard))
+            for card in cards:
+                card.display = card.index < count
+            if count > len(cards):
+                container.mount_all(card_for(index) for index in range(len(cards), count))
         self._compact_cards(self.size.height)
-        beside_chat = self.query_one("#chat-gpus")
-        beside_chat.remove_children()
-        beside_chat.mount_all(
-            GpuCard(index, id=f"chat-gpu-{index}", compact=True) for index in range(count)
-        )
         self.set_class(count == 0, "-no-gpu")
         self.set_class(count > 1, "-multi-gpu")
 

@@ -236,6 +236,11 @@ class SavedChatsWiring:
             chat.saved.title = title
         self._list_all_chats()
 
+    async def _leave_deleted_chat(self, deleted: int) -> None:
+        # Unless another chat opened in between (Enter on it, then Del on this one).
+        if self.dashboard.chat.saved.id == deleted:
+            await self.dashboard.chat.action_new_chat()
+
     def on_conversation_delete_requested(self, message: said.ConversationDeleteRequested) -> None:
         if self.keeper is None:
             return
@@ -244,7 +249,7 @@ class SavedChatsWiring:
         self._deleted_chats.append((wanted, message.title))
         if self.dashboard.chat.saved.id == wanted:
             # Going on in it would write into a chat that goes for good on quitting.
-            self.call_later(self.dashboard.chat.action_new_chat)
+            self.call_later(self._leave_deleted_chat, wanted)
         self._list_all_chats()
         self.notify(
             f"Deleted “{message.title or 'Untitled'}”. Ctrl+Z in the chat list brings it back "

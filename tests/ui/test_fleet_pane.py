@@ -86,9 +86,9 @@ async def test_rigs_are_listed_in_the_readings_order_and_the_selection_follows_i
         assert listed(pane) == ["a:9860", "b:9860", "c:9860"]
         assert "3 rigs from http://prom.lan:9090" in status(pane)
         await pilot.press("j", "j")
-        assert pane.selected_instance == "c:9860"
+        await until(pilot, lambda: pane.selected_instance == "c:9860", "down to c")
         await pilot.press("k")
-        assert pane.selected_instance == "b:9860"
+        await until(pilot, lambda: pane.selected_instance == "b:9860", "up to b")
         # b's GPU is lost: its alerts put it first (the engine orders), and it stays selected.
         pane.show_reading(reading(rig("b:9860", firing=True), rig("a:9860"), rig("c:9860")), NOW)
         await pilot.pause()
@@ -165,8 +165,9 @@ async def test_enter_opens_the_rigs_history_w_cycles_the_window_escape_goes_back
         asked = await heard.arrival(pilot, FleetHistoryRequested, since=mark)
         assert asked.instance == "a:9860"
         await pilot.press("escape")
+        await until(pilot, lambda: pane.history_instance is None, "the history closed")
         assert not history_view.display and pane.history_instance is None
-        assert app.focused is pane.query_one(OptionList)
+        await until(pilot, lambda: app.focused is pane.query_one(OptionList), "the list focused")
 
 
 async def test_at_80x24_the_history_takes_the_lists_place():
@@ -190,8 +191,10 @@ async def test_at_80x24_the_history_takes_the_lists_place():
         await pilot.press("w")
         assert (await heard.arrival(pilot, FleetHistoryRequested, since=mark)).window_s == 3600.0
         await pilot.press("escape")
-        await pilot.pause()
-        assert pane.query_one(OptionList).display and app.focused is pane.query_one(OptionList)
+        rigs = pane.query_one(OptionList)
+        await until(
+            pilot, lambda: rigs.display and app.focused is rigs, "the list back, with the focus"
+        )
 
 
 async def test_r_asks_to_read_now_and_history_errors_are_inline():

@@ -5,6 +5,7 @@ readings themselves are posted as the app posts them, built by hand."""
 from __future__ import annotations
 
 import pytest
+from textual import events
 from textual.widgets import OptionList, Static, TabbedContent
 
 from rigtui.ui.messages import (
@@ -20,7 +21,7 @@ from rigtui.ui.staging import staged_app, staged_fleet_app
 from rigtui.ui.widgets.fleet_pane import FleetPane
 from rigtui.ui.widgets.history_chart import HistoryChart
 
-from .helpers import Heard, first_reading_shown, rendered_text, until
+from .helpers import Heard, first_reading_shown, handled_by, rendered_text, until
 from .test_fleet_pane import NOW, history, reading, rig
 
 
@@ -50,15 +51,17 @@ async def test_prometheus_unreachable_is_inline_and_the_rig_tabs_keep_working():
         failed = await heard.arrival(pilot, FleetReadFailed)
         await pilot.press("5")
         tabs = app.dashboard.query_one(TabbedContent)
-        assert tabs.active == "fleet-tab"
+        await until(pilot, lambda: tabs.active == "fleet-tab", "the Fleet tab")
         await until(pilot, lambda: app.focused is app.dashboard.query_one("#fleet-rigs"))
         assert failed.error and failed.error in status(app)
         assert "⚠" in status(app)
         # The local rig is untouched: its tabs switch and draw.
         await pilot.press("2")
-        assert tabs.active == "charts-tab"
+        await until(pilot, lambda: tabs.active == "charts-tab", "the Charts tab")
         assert app.dashboard.query_one("#big-chart-util", HistoryChart).data is not None
         await pilot.press("5")
+        # r is the Fleet tab's key once its list has the focus again.
+        await until(pilot, lambda: app.focused is app.dashboard.query_one("#fleet-rigs"))
         # r reads now: a new run of the watch, failing again in the same words.
         mark = heard.mark()
         await pilot.press("r")
@@ -97,7 +100,7 @@ async def test_readings_are_shown_and_a_rigs_history_is_asked_of_prometheus():
         await until(pilot, lambda: chart.renders > 0, "the history drawn")
         assert chart.data is not None and chart.data.series[0].label == "GPU 0"
         await pilot.press("escape")
-        assert pane.history_instance is None
+        await until(pilot, lambda: pane.history_instance is None, "the history closed")
 
 
 async def test_the_help_and_the_footer_list_the_fleet_keys():
@@ -106,7 +109,7 @@ async def test_the_help_and_the_footer_list_the_fleet_keys():
         await first_reading_shown(pilot)
         assert app.get_key_display(app.dashboard.active_bindings["alt+1"].binding) == "alt+1…5"
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help open")
         text = rendered_text(app.screen.query_one("#help-table"), width=200)
         assert "In the Fleet tab (5)" in text
         for words in (
@@ -126,7 +129,11 @@ async def test_without_prometheus_there_is_no_fleet_tab():
     async with app.run_test(size=(80, 24)) as pilot:
         await first_reading_shown(pilot)
         assert not app.dashboard.query(FleetPane)
+        keys = handled_by(app, events.Key)
         await pilot.press("5")
+        # Nothing to see: first that the app is done with the key (back from the focused
+        # widget to the app, which looked up its bindings), then that it changed nothing.
+        await until(pilot, lambda: sum(key.key == "5" for key in keys) == 2, "5 handled")
         assert app.dashboard.query_one(TabbedContent).active == "rig-tab"
         assert app.check_action("show_tab", ("fleet-tab",)) is False
         assert app.prometheus is None

@@ -75,20 +75,22 @@ async def test_sort_keys_cycle_and_reverse_with_the_column_marked(size):
         )
         assert "VRAM▼" in header(gpu)
         assert row_pids(gpu) == [runner, 50001, 50002]  # biggest VRAM first
+        # A key's sort marks the column and orders the rows in one go: wait for the mark.
         await pilot.press("s")
-        assert "SM%▼" in header(gpu) and "VRAM▼" not in header(gpu)
+        await until(pilot, lambda: "SM%▼" in header(gpu), "sorted by SM%")
+        assert "VRAM▼" not in header(gpu)
         assert row_pids(gpu) == [runner, 50001, 50002]  # busiest first
         await pilot.press("r")
-        assert "SM%▲" in header(gpu)
+        await until(pilot, lambda: "SM%▲" in header(gpu), "reversed")
         assert row_pids(gpu) == [50002, 50001, runner]
         await pilot.press("s", "s", "s")  # CPU, memory, then PID
-        assert "PID▲" in header(gpu)
+        await until(pilot, lambda: "PID▲" in header(gpu), "sorted by PID")
         assert row_pids(gpu) == sorted(row_pids(gpu))
         await pilot.press("s")
-        assert "Name▲" in header(gpu)
+        await until(pilot, lambda: "Name▲" in header(gpu), "sorted by name")
         assert row_pids(gpu) == [50001, runner, 50002]  # embedder, ollama, whisper
         await pilot.press("s")
-        assert "VRAM▼" in header(gpu)  # round again
+        await until(pilot, lambda: "VRAM▼" in header(gpu), "round again")
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
@@ -96,27 +98,40 @@ async def test_filter_as_you_type_and_escape_clears_it(size):
     app, _pace = busy_rig_app()
     async with app.run_test(size=size) as pilot:
         gpu, cpu = await processes_tab(pilot)
+        pane = app.screen.query_one(ProcessPane)
         field = app.screen.query_one("#process-filter", Input)
         assert not field.display
         await pilot.press("slash")
-        assert field.display and app.focused is field
+        await until(pilot, lambda: field.display and app.focused is field, "the filter open")
+        # The pane filters the tables as it hears the field change: wait for what it heard.
         await pilot.press("a", "l", "i")  # alice's processes: by user
+        await until(pilot, lambda: pane.filter_text == "ali", "filtered by 'ali'")
         assert row_pids(gpu) == [50001, 50002]
         assert sorted(row_pids(cpu)) == [50001, 50002]
         assert status_line(app).startswith("filter 'ali': 2 of 3 GPU, 2 of")
         # While typing, s, r, T and K are letters of the filter, not keys.
         await pilot.press("s")
+        await until(pilot, lambda: pane.filter_text == "alis", "filtered by 'alis'")
         assert field.value == "alis" and row_pids(gpu) == []
         assert "no process matches 'alis'" in str(gpu.get_row_at(0))
         await pilot.press("backspace", "backspace", "backspace", "backspace")
         await pilot.press(*"whisper")  # by name
+        await until(pilot, lambda: pane.filter_text == "whisper", "filtered by 'whisper'")
         assert row_pids(gpu) == [50002]
         await pilot.press("enter")  # kept, back in the table
+        await until(pilot, lambda: app.focused is gpu, "back in the table")
         assert app.focused is gpu and row_pids(gpu) == [50002]
         await pilot.press("escape")  # from the table: cleared
+        await until(pilot, lambda: not field.display, "the filter closed")
         assert not field.display and field.value == ""
         assert len(row_pids(gpu)) == 3 and app.focused is gpu
-        await pilot.press("slash", "6", "0", "0", "0", "7", "escape")  # by PID, then Esc
+        # The field takes the keys once it has the focus (a later hop than the slash's).
+        await pilot.press("slash")
+        await until(pilot, lambda: app.focused is field, "the filter open again")
+        await pilot.press("6", "0", "0", "0", "7")  # by PID
+        await until(pilot, lambda: pane.filter_text == "60007", "filtered by '60007'")
+        await pilot.press("escape")
+        await until(pilot, lambda: not field.display, "the filter closed again")
         assert len(row_pids(gpu)) == 3 and not field.display
 
 
@@ -132,13 +147,19 @@ async def test_every_process_is_listed_scrollable_and_the_cursor_keeps_its_pid(s
         await until(pilot, lambda: cpu.row_count == len(rig.processes), "every process listed")
         assert cpu.row_count > 40
         await pilot.press("tab")  # to the CPU table
-        assert app.focused is cpu
+        await until(pilot, lambda: app.focused is cpu, "the CPU table focused")
         await pilot.press(*["down"] * 60)
-        assert cpu.cursor_row == cpu.row_count - 1 and cpu.scroll_y > 0
+        await until(
+            pilot,
+            lambda: cpu.cursor_row == cpu.row_count - 1 and cpu.scroll_y > 0,
+            "down to the last process",
+        )
         await pilot.press("home")  # the first process, and End the last, as in nvitop
-        assert cpu.cursor_row == 0 and cpu.scroll_y == 0
+        await until(pilot, lambda: cpu.cursor_row == 0 and cpu.scroll_y == 0, "the first")
         await pilot.press("end")
-        assert cpu.cursor_row == cpu.row_count - 1 and cpu.scroll_y > 0
+        await until(
+            pilot, lambda: cpu.cursor_row == cpu.row_count - 1 and cpu.scroll_y > 0, "the last"
+        )
         chosen = cpu.selected_key
         # It becomes the busiest: it moves to the top, and the cursor goes with it.
         rig.set_cpu(int(chosen), 6.0)
@@ -146,8 +167,9 @@ async def test_every_process_is_listed_scrollable_and_the_cursor_keeps_its_pid(s
         await next_reading(pilot, pace, heard)
         await until(pilot, lambda: row_pids(cpu)[0] == int(chosen), "re-sorted")
         assert cpu.selected_key == chosen and cpu.cursor_row == 0
-        # Hidden again, the busiest dozen is enough.
+        # Hidden again, the busiest dozen is enough (once the app has told the sampler).
         await pilot.press("1")
+        await until(pilot, lambda: not app.sampler.system.all_processes, "the dozen asked for")
         await next_reading(pilot, pace, heard)
         assert len(app.snapshot.processes) == 12
 
@@ -280,9 +302,10 @@ async def test_a_process_gone_by_then_is_reported_not_an_error(children, real_pi
             checked.check.gone and checked.check.refusal == f"PID {child.pid} has already exited."
         )
         assert not isinstance(app.screen, ConfirmSignalScreen)
-        toasts = [n.message for n in app._notifications]
+        # Every notification posted, not the toasts still up: a toast goes when its time ends.
+        toasts = [n.message for n in heard.notified()]
         assert toasts == [f"PID {child.pid} has already exited."]
-        assert [n.severity for n in app._notifications] == ["information"]
+        assert [n.severity for n in heard.notified()] == ["information"]
 
 
 async def test_another_users_process_is_refused_before_asking(children, real_pids_app):
@@ -299,7 +322,7 @@ async def test_another_users_process_is_refused_before_asking(children, real_pid
             "another user's process."
         )
         assert not isinstance(app.screen, ConfirmSignalScreen)
-        assert [n.message for n in app._notifications] == [checked.check.refusal]
+        assert [n.message for n in heard.notified()] == [checked.check.refusal]
         assert child.poll() is None
 
 

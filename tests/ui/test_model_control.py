@@ -32,7 +32,7 @@ from rigtui.ui.widgets.loaded_models import LoadedModels
 from rigtui.ui.widgets.prompt_input import PromptInput
 from rigtui.ui.widgets.pull_notice import PullNotice
 
-from .helpers import Heard, first_reading_shown, rendered_text, until
+from .helpers import Heard, first_reading_shown, handled_by, rendered_text, until
 
 
 def slow_watch(client) -> OllamaWatch:
@@ -57,7 +57,10 @@ async def focus_by_tab(pilot, pane: LoadedModels) -> None:
     for _ in range(12):
         if pilot.app.focused is pane:
             return
+        before = pilot.app.focused
         await pilot.press("tab")
+        # One Tab at a time: looked at before the focus moved, another Tab would go past.
+        await until(pilot, lambda before=before: pilot.app.focused is not before, "moved on")
     assert pilot.app.focused is pane, "Tab never reached the loaded-models pane"
 
 
@@ -112,11 +115,19 @@ async def test_l_loads_an_installed_model_for_a_typed_keep_alive(chat_app):
         assert models.highlighted == names.index("llama3.1:8b")  # where the cursor was
         for _ in range(names.index("deepseek-r1:14b") - models.highlighted):
             await pilot.press("down")
+        await until(
+            pilot, lambda: models.highlighted == names.index("deepseek-r1:14b"), "the model"
+        )
         await pilot.press("tab", "tab")  # past the usual keep-alives, to type one
-        assert isinstance(app.focused, Input)
+        await until(pilot, lambda: isinstance(app.focused, Input), "the typed keep-alive")
+        changed = handled_by(chooser, Input.Changed)
         await pilot.press(*"10 minutes")
+        # The screen checks the duration as it hears the field change.
+        await until(pilot, lambda: any(c.value == "10 minutes" for c in changed), "checked")
         assert "Expected" in rendered_text(chooser.query_one("#chooser-error"))
+        since = heard.mark()
         await pilot.press("enter")  # refused: the screen stays, with what was typed
+        await until(pilot, lambda: heard.notified("cannot be used", since), "the refusal")
         assert app.screen is chooser
         chooser.query_one(Input).value = ""
         await pilot.press(*"45m", "enter")

@@ -67,15 +67,16 @@ async def test_prompts_sent_are_recalled_with_up_after_a_restart(chat_app, tmp_p
         await until(pilot, lambda: pilot.app.focused is prompt, "the prompt focused")
         await pilot.press(*"half typed")
         await pilot.press("up")
-        assert prompt.text == "Why is my GPU slow?"
+        await until(pilot, lambda: prompt.text == "Why is my GPU slow?", "the prompt recalled")
         await pilot.press("down")
-        assert prompt.text == "half typed"
+        await until(pilot, lambda: prompt.text == "half typed", "the typed text back")
 
 
 async def test_edit_and_resend_replaces_the_last_exchange(chat_app):
     app = chat_app()
     server = app.environment.ollama
-    async with app.run_test(size=(120, 40)) as pilot:
+    heard = Heard()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "first question")
         await turns_finished(pilot, chat, 1)
@@ -83,9 +84,16 @@ async def test_edit_and_resend_replaces_the_last_exchange(chat_app):
         await turns_finished(pilot, chat, 2)
         prompt = chat.query_one(PromptInput)
         await pilot.press("ctrl+l")
-        assert prompt.text == "secnod question" and prompt.has_class("-editing")
+        await until(
+            pilot,
+            lambda: prompt.text == "secnod question" and prompt.has_class("-editing"),
+            "the last prompt back to edit",
+        )
         prompt.text = "second question"
+        before = heard.mark()
         await pilot.press("enter")
+        # Two turns before the resend too: wait for its reply to start, then to finish.
+        await heard.arrival(pilot, ReplyStarted, since=before)
         await turns_finished(pilot, chat, 2)
         assert [turn["content"] for turn in chat.conversation[::2]] == [
             "first question",
@@ -128,16 +136,21 @@ async def test_regenerate_drops_the_last_reply_and_asks_again_with_the_same_hist
 async def test_regenerate_and_edit_wait_for_the_reply_and_say_so(chat_app):
     app = chat_app(speed=0.2)
     server = app.environment.ollama
-    async with app.run_test(size=(120, 40)) as pilot:
+    heard = Heard()
+    async with app.run_test(size=(120, 40), message_hook=heard) as pilot:
         chat = await open_chat(pilot)
         await pilot.press("ctrl+g")
-        await pilot.pause()
-        assert [n.message for n in app._notifications] == ["No prompt to answer again yet."]
+        await until(pilot, lambda: heard.notified("No prompt to answer"), "the refusal said")
+        assert [n.message for n in heard.notified()] == ["No prompt to answer again yet."]
         await send(pilot, chat, "a long answer please")
         await until(pilot, lambda: chat.streaming, "streaming")
         await pilot.press("ctrl+g", "ctrl+l")
-        await pilot.pause()
-        said = [n.message for n in app._notifications]
+        await until(
+            pilot,
+            lambda: heard.notified("then regenerate") and heard.notified("then edit the last"),
+            "both refusals said",
+        )
+        said = [n.message for n in heard.notified()]
         assert any("then regenerate" in text for text in said)
         assert any("then edit the last prompt" in text for text in said)
         assert chat.query_one(PromptInput).text == ""
@@ -147,18 +160,21 @@ async def test_regenerate_and_edit_wait_for_the_reply_and_say_so(chat_app):
 
 async def test_editing_refuses_to_drop_typed_text_and_esc_leaves_it_as_a_new_prompt(chat_app):
     app = chat_app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    heard = Heard()
+    async with app.run_test(size=(80, 24), message_hook=heard) as pilot:
         chat = await open_chat(pilot)
         await send(pilot, chat, "first")
         await turns_finished(pilot, chat, 1)
         prompt = chat.query_one(PromptInput)
         await pilot.press(*"typed")
         await pilot.press("ctrl+l")
+        await until(pilot, lambda: heard.notified("holds text you typed"), "the refusal said")
         assert prompt.text == "typed" and chat.editing_turn is None
         prompt.clear()
         await pilot.press("ctrl+l")
-        assert chat.editing_turn == 0
+        await until(pilot, lambda: chat.editing_turn == 0, "editing the first prompt")
         await pilot.press("escape")
+        await until(pilot, lambda: heard.notified("Not editing any more"), "editing left")
         assert chat.editing_turn is None and prompt.text == "first"
         await pilot.press("enter")
         await turns_finished(pilot, chat, 2)  # sent as a new turn, nothing replaced
@@ -176,41 +192,55 @@ async def test_a_preset_is_saved_picked_and_deleted_in_the_options_screen(chat_a
         await until(pilot, lambda: isinstance(app.screen, ChatOptionsScreen), "options open")
         await pilot.press(*"Answer in one line.")
         options = app.screen
+        area = options.query_one("#system-prompt", TextArea)
+        await until(pilot, lambda: area.text == "Answer in one line.", "the system prompt typed")
         options.query_one("#preset-save", Button).press()
         await until(pilot, lambda: isinstance(app.screen, PresetNameScreen), "asked a name")
         await pilot.press("enter")  # no name
-        assert "needs a name" in str(app.screen.query_one("#preset-name-error").content)
+        await until(
+            pilot,
+            lambda: "needs a name" in str(app.screen.query_one("#preset-name-error").content),
+            "a name asked for",
+        )
         await pilot.press(*"terse", "enter")
         await heard.arrival(pilot, PresetSaved)
-        assert app.screen is options
+        await until(pilot, lambda: app.screen is options, "back to the options")
         await until(pilot, lambda: (tmp_path / "presets.json").exists(), "presets written")
         document = json.loads((tmp_path / "presets.json").read_text())
         assert document["presets"] == {"terse": "Answer in one line."}
         assert chat.presets == {"terse": "Answer in one line."}
         # A second save under the same name asks first.
-        area = options.query_one("#system-prompt", TextArea)
         area.text = "One word."
         options.query_one("#preset-save", Button).press()
         await until(pilot, lambda: isinstance(app.screen, PresetNameScreen), "asked a name")
         assert app.screen.query_one(Input).value == "terse"
         await pilot.press("enter")
-        assert "Enter again replaces it" in str(app.screen.query_one("#preset-name-error").content)
+        await until(
+            pilot,
+            lambda: (
+                "Enter again replaces it" in str(app.screen.query_one("#preset-name-error").content)
+            ),
+            "asked to confirm",
+        )
+        since = heard.mark()
         await pilot.press("enter")
+        await heard.arrival(pilot, PresetSaved, since=since)
         await until(pilot, lambda: app.screen is options, "back to the options")
         assert chat.presets == {"terse": "One word."}
         # Picking fills the system prompt; what it held comes back with Ctrl+Z.
         area.text = "my own words"
         options.query_one("#field-preset", Select).value = Select.NULL
         options.query_one("#field-preset", Select).value = "terse"
-        await pilot.pause()
-        assert area.text == "One word."
+        await until(pilot, lambda: area.text == "One word.", "the preset picked")
         area.focus()
+        await until(pilot, lambda: app.focused is area, "the system prompt focused")
         await pilot.press("ctrl+z")
-        assert area.text == "my own words"
+        await until(pilot, lambda: area.text == "my own words", "undone")
         # Delete asks again first.
         delete = options.query_one("#preset-delete", Button)
+        since = heard.mark()
         delete.press()
-        await pilot.pause()
+        await until(pilot, lambda: heard.notified("Press Delete again", since), "asked again")
         assert chat.presets == {"terse": "One word."}
         delete.press()
         await until(pilot, lambda: chat.presets == {}, "deleted")
@@ -227,8 +257,7 @@ async def test_a_damaged_presets_file_is_said_and_left_alone(chat_app, tmp_path)
     async with kept_in(chat_app(), tmp_path).run_test(size=(120, 40), message_hook=heard) as pilot:
         kept = await kept_read(pilot, heard)
         assert any("presets file" in problem for problem in kept.problems)
-        await pilot.pause()
-        assert heard.notified("presets file")
+        await until(pilot, lambda: heard.notified("presets file"), "the damage said")
     assert (tmp_path / "presets.json").read_text() == "{damaged"
 
 
@@ -251,9 +280,16 @@ async def test_model_options_tab_and_interval_are_remembered_and_flags_still_win
         app.screen.query_one("#field-num_ctx", Input).value = "8192"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: chat.options.num_ctx == 8192, "options saved")
+        # The app remembers them as it hears that they changed: a later hop.
+        await until(
+            pilot,
+            lambda: app.remembered.get("chat_options") == {"num_ctx": 8192},
+            "the options remembered",
+        )
         chat.query_one("#chat-log").focus()
+        await until(pilot, lambda: app.focused is chat.query_one("#chat-log"), "the log focused")
         await pilot.press("plus")
-        assert app.interval_s == 2.0
+        await until(pilot, lambda: app.interval_s == 2.0, "a longer interval")
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["model"] == other and state["tab"] == "chat-tab"
     assert state["interval_s"] == 2.0 and state["chat_options"] == {"num_ctx": 8192}
@@ -298,9 +334,11 @@ async def test_the_theme_picked_is_remembered_and_a_damaged_state_file_is_said(c
         kept = await kept_read(pilot, heard)
         assert kept.remembered == {}
         assert any("remembered settings ignored" in p for p in kept.problems)
-        await pilot.pause()
-        assert heard.notified("remembered settings ignored")
+        await until(pilot, lambda: heard.notified("remembered settings ignored"), "the damage said")
         pilot.app.theme = "nord"  # as the palette's theme command sets it
+        # Remembered a hop later (the theme's signal): quitting at once could come first.
+        app = pilot.app
+        await until(pilot, lambda: app.remembered.get("theme") == "nord", "the theme remembered")
     assert json.loads((tmp_path / "state.json").read_text())["theme"] == "nord"
 
 
@@ -326,4 +364,5 @@ async def test_an_unwritable_data_directory_keeps_prompts_for_the_session_and_sa
         assert len(told()) == 1 and "for this session only" in told()[0]
         prompt = chat.query_one(PromptInput)
         await pilot.press("up")
-        assert prompt.text == "two"  # the history still works, in memory
+        # The history still works, in memory.
+        await until(pilot, lambda: prompt.text == "two", "the last prompt recalled")

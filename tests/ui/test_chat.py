@@ -9,6 +9,7 @@ import time
 from functools import partial
 
 import pytest
+from textual import events
 from textual.widgets import Markdown, ProgressBar, Select
 
 from rigtui.llm.ollama import ReplyPiece
@@ -223,6 +224,8 @@ async def test_power_is_read_ten_times_a_second_from_the_first_token_off_a_resti
         await pilot.press("4")
         chat = app.screen.query_one(ChatPane)
         await until(pilot, lambda: chat.current_model is not None, "a model picked")
+        # Enter sends once the prompt has the focus (the tab gives it a hop later).
+        await until(pilot, lambda: isinstance(app.focused, PromptInput), "the prompt focused")
         resting = await power_calls_in_two_seconds()
         since = heard.mark()
         await send(pilot, chat, "Tell me a long story")
@@ -304,7 +307,7 @@ async def test_an_error_before_any_text_gives_the_prompt_back(chat_app, fault, w
         assert prompt.text == "what went wrong?"
         assert prompt.selected_text == "what went wrong?"  # typing replaces it
         await pilot.press("w", "h", "y")
-        assert prompt.text == "why"
+        await until(pilot, lambda: prompt.text == "why", "typed over")
         prompt.text = "what went wrong?"
         server.faults.clear()
         await pilot.press("enter")  # try again: the same prompt
@@ -519,10 +522,13 @@ async def test_copy_reply_and_code_block_use_the_clipboard(chat_app):
         await turns_finished(pilot, chat, 1)
         await pilot.press("ctrl+r")
         # What the screen shows: the escapes written out, not run by the terminal pasted into.
+        await until(pilot, lambda: app.clipboard, "the reply copied")
         assert app.clipboard == sanitise(chat.conversation[-1]["content"])
         assert "\\x1b[2J" in app.clipboard and "\\u202e" in app.clipboard
         assert not UNSAFE.search(app.clipboard)
+        copied = app.clipboard
         await pilot.press("ctrl+b")
+        await until(pilot, lambda: app.clipboard != copied, "the code block copied")
         assert app.clipboard == "print('[bold]code stays code[/bold]')\n"
 
 
@@ -581,16 +587,19 @@ async def test_options_are_checked_as_typed_and_sent_with_the_next_request(chat_
         screen.query_one("#field-temperature", Input).value = "hot"
         screen.query_one("#field-num_ctx", Input).value = "8192"
         screen.query_one("#field-keep_alive", Input).value = "10"
-        await pilot.pause()
-        assert "a number such as 0.7" in rendered_text(screen.query_one("#error-temperature"))
+        # Each field is checked as the screen hears it change.
+        await until(
+            pilot,
+            lambda: "a number such as 0.7" in rendered_text(screen.query_one("#error-temperature")),
+            "the temperature refused",
+        )
         assert screen.query_one("#save", Button).disabled
         screen.action_save()  # refused: nothing is lost, the screen stays
         await pilot.pause()
         assert isinstance(app.screen, ChatOptionsScreen)
         assert screen.query_one("#field-num_ctx", Input).value == "8192"
         screen.query_one("#field-temperature", Input).value = "0.2"
-        await pilot.pause()
-        assert not screen.query_one("#save", Button).disabled
+        await until(pilot, lambda: not screen.query_one("#save", Button).disabled, "save allowed")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, ChatOptionsScreen), "options saved")
         assert (chat.options.temperature, chat.options.num_ctx) == (0.2, 8192)
@@ -638,8 +647,8 @@ async def test_scrolling_up_holds_the_view_while_the_reply_streams(chat_app):
         log = chat.query_one("#chat-log")
         await until(pilot, lambda: log.max_scroll_y > 5, "the reply taller than the log")
         await heard.arrival(pilot, ReplyChunk, since=heard.mark())  # and more of it came
-        await pilot.pause()
-        assert log.scroll_y == log.max_scroll_y  # following the stream
+        # Following the stream (scrolled after the log is laid out again).
+        await until(pilot, lambda: log.scroll_y == log.max_scroll_y, "the end of the reply")
         log.scroll_to(y=0, animate=False)
         await until(pilot, lambda: log.scroll_y == 0, "the reader at the top")
         grown = log.max_scroll_y
@@ -807,7 +816,8 @@ async def test_the_chat_survives_any_terminal_size(chat_app, start):
                 await until(pilot, lambda size=size: app.size == size, f"{size}")
                 await pilot.pause()
                 assert app.is_running and prompt.text == text
-        assert prompt.region.width > 40  # drawn again at the size it started at
+        # Drawn again at the size it started at (laid out after the resize, a frame later).
+        await until(pilot, lambda: prompt.region.width > 40, "laid out at the first size")
 
 
 async def test_esc_in_the_prompt_leaves_it_and_esc_during_a_reply_stops_it(chat_app):
@@ -817,8 +827,13 @@ async def test_esc_in_the_prompt_leaves_it_and_esc_during_a_reply_stops_it(chat_
         chat = await open_chat(pilot)
         prompt = chat.query_one(PromptInput)
         await pilot.press("escape")
-        assert app.focused is not prompt and app.focused is not None
+        await until(
+            pilot, lambda: app.focused is not prompt and app.focused is not None, "the prompt left"
+        )
+        keys = handled_by(app, events.Key)
         await pilot.press("x")  # a key now is not typed into the prompt
+        # Back from the focused widget to the app, which found no binding: done with.
+        await until(pilot, lambda: sum(key.key == "x" for key in keys) == 2, "x handled")
         assert prompt.text == ""
         prompt.focus()
         await send(pilot, chat, "Why is my GPU slow?")

@@ -28,7 +28,7 @@ from rigtui.ui.staging import fill_saved_chats
 from rigtui.ui.widgets.chat_message import CUT_OFF_NOTE, ChatMessage
 from rigtui.ui.widgets.conversation_list import ConversationList
 
-from .helpers import Heard, rendered_text, until
+from .helpers import Heard, handled_by, rendered_text, until
 from .test_chat import last_reply, open_chat, send, turns_finished
 
 SIZES = [(80, 24), (120, 40), (160, 50)]
@@ -58,6 +58,14 @@ def sidebar(app) -> ConversationList:
 
 def picker_list(app) -> ConversationList:
     return app.screen.query_one(ConversationList)
+
+
+async def picker_open(pilot) -> ConversationList:
+    """Until Ctrl+F's picker is the screen; its list. (Looked for before, the dashboard's
+    own list, beside the chat, was found.)"""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, ConversationPickerScreen), "the picker")
+    return picker_list(app)
 
 
 def titles(listing: ConversationList) -> list[str]:
@@ -190,13 +198,16 @@ async def test_the_picker_searches_renames_deletes_and_undoes(chat_app, tmp_path
         await pilot.press(*"offload")
         await until(pilot, lambda: titles(listing) == ["Fit a 70B on 24 GB"], "found by text")
         await pilot.press("down")
-        assert isinstance(app.focused, OptionList)
+        await until(pilot, lambda: isinstance(app.focused, OptionList), "the list focused")
         # Rename: an empty name is refused inline, and nothing changes.
         await pilot.press("f2")
         await until(pilot, lambda: isinstance(app.screen, RenameChatScreen), "rename screen")
         field = app.screen.query_one(Input)
+        submitted = handled_by(app.screen, Input.Submitted)
         field.value = "   "
         await pilot.press("enter")
+        # The error shows as the name is typed too: wait for the Enter to be refused.
+        await until(pilot, lambda: submitted, "Enter handled")
         assert "cannot be empty" in rendered_text(app.screen.query_one("#rename-error", Static))
         assert isinstance(app.screen, RenameChatScreen)
         field.value = "70B offload plan"
@@ -252,7 +263,7 @@ async def test_a_reply_cut_off_by_a_kill_reopens_marked_and_goes_on(chat_app, tm
         await store_open(pilot, heard)
         chat = await open_chat(pilot)
         await pilot.press("ctrl+f")
-        listing = picker_list(app)
+        listing = await picker_open(pilot)
         await heard.arrival(pilot, ConversationsListed, lambda m: m.listing is listing)
         await pilot.press("enter")
         await heard.arrival(pilot, ConversationLoaded)
@@ -326,7 +337,7 @@ async def test_a_store_that_cannot_be_used_leaves_the_chat_working_and_says_so(
             await turns_finished(pilot, chat, 1)  # the chat goes on, unsaved
             assert not heard.of(ChatStoreFailed)
             await pilot.press("ctrl+f")
-            listing = picker_list(app)
+            listing = await picker_open(pilot)
             await until(pilot, lambda: listing.problem, "the picker says why")
             assert "not saved" in listing.problem
     finally:
@@ -397,7 +408,8 @@ async def test_an_unsaved_chat_exports_to_the_current_directory(chat_app, tmp_pa
         assert path.parent == tmp_path and path.name == "chat-unsaved-question.md"
         assert "Unsaved question" in path.read_text()
         await pilot.press("ctrl+f")
-        await until(pilot, lambda: "not kept" in picker_list(app).problem, "why not kept")
+        listing = await picker_open(pilot)
+        await until(pilot, lambda: "not kept" in listing.problem, "why not kept")
 
 
 def streamed_so_far(database: Path) -> str | None:
@@ -463,7 +475,7 @@ async def test_kill_9_in_the_middle_of_a_reply_reopens_it_cut_off(chat_app, tmp_
         await store_open(pilot, heard)
         chat = await open_chat(pilot)
         await pilot.press("ctrl+f")
-        listing = picker_list(app)
+        listing = await picker_open(pilot)
         await until(pilot, lambda: titles(listing) == ["Why is my GPU slow?"], "listed")
         await pilot.press("enter")
         await heard.arrival(pilot, ConversationLoaded)
@@ -500,7 +512,7 @@ async def test_regenerate_and_edit_by_their_keys_rewrite_the_saved_chat(chat_app
             await turns_finished(pilot, chat, count)
         prompt = chat.query_one("#prompt")
         await pilot.press("ctrl+l")
-        assert prompt.text == "two"
+        await until(pilot, lambda: prompt.text == "two", "the last prompt back to edit")
         prompt.text = "two, edited"
         await pilot.press("enter")
         await until(

@@ -55,31 +55,38 @@ async def test_pause_seek_and_speed_keys(recording_path):
     recording = read_recording(recording_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await first_sample_shown(pilot)
+        # Each key's action moves the replay at once: wait for the position or speed it sets.
         await pilot.press("p")
-        assert not app.replay.playing
+        await until(pilot, lambda: not app.replay.playing, "paused")
         assert app.screen.query_one(RigHeader).paused
         position = app.replay.position
         ticks = count_ticks(app)
         await until(pilot, lambda: len(ticks) >= 4, "four ticks of the replay's clock")
         assert app.replay.position == position  # paused
         await pilot.press("right")
-        assert app.replay.position == pytest.approx(position + 10)
+        await until(
+            pilot, lambda: app.replay.position == pytest.approx(position + 10), "forward 10 s"
+        )
         assert app.snapshot == recording.snapshots[app.replay.index()]
         await pilot.press("shift+right")
-        assert app.replay.position == pytest.approx(position + 70)
+        await until(
+            pilot, lambda: app.replay.position == pytest.approx(position + 70), "forward 1 min"
+        )
         await pilot.press("left")
-        assert app.replay.position == pytest.approx(position + 60)
+        await until(pilot, lambda: app.replay.position == pytest.approx(position + 60), "back 10 s")
         # The charts show the ten minutes before the new position, rebuilt on the seek.
         assert app.history.timestamps()[-1] == app.snapshot.taken_at
         assert len(app.history) == app.replay.index() + 1
         await pilot.press("right_square_bracket", "right_square_bracket")
-        assert app.replay.speed == 5.0
+        await until(pilot, lambda: app.replay.speed == 5.0, "faster twice")
         await pilot.press("left_square_bracket")
-        assert app.replay.speed == 2.0
+        await until(pilot, lambda: app.replay.speed == 2.0, "slower")
         await pilot.press("end")
-        assert app.snapshot == recording.snapshots[-1]
+        await until(pilot, lambda: app.snapshot == recording.snapshots[-1], "the end")
         await pilot.press("p")  # at the end, play starts over
-        assert app.replay.playing and app.replay.index() == 0
+        await until(
+            pilot, lambda: app.replay.playing and app.replay.index() == 0, "played from the start"
+        )
 
 
 async def test_a_damaged_recording_plays_what_is_valid_and_says_where_it_stopped(
@@ -142,10 +149,17 @@ async def test_home_and_end_seek_at_80x24_where_the_rig_tab_scrolls(recording_pa
     async with app.run_test(size=(80, 24)) as pilot:
         await first_sample_shown(pilot)
         await pilot.press("p")  # paused: where it stands depends on the keys alone
+        # p goes by the focused widget, End (a priority key) straight to the app: pressed
+        # before p was done with, End came first. Each key once the one before it is done.
+        await until(pilot, lambda: not app.replay.playing, "paused")
         await pilot.press("end")
-        assert app.snapshot == recording.snapshots[-1]
+        await until(pilot, lambda: app.snapshot == recording.snapshots[-1], "the end")
         await pilot.press("home")
-        assert app.replay.index() == 0 and app.snapshot == recording.snapshots[0]
+        await until(
+            pilot,
+            lambda: app.replay.index() == 0 and app.snapshot == recording.snapshots[0],
+            "the start",
+        )
         await pilot.press("pagedown")  # the body still scrolls by page
         body = app.screen.query_one("#rig-body")
         await until(pilot, lambda: body.scroll_y > 0, "the Rig tab scrolled")

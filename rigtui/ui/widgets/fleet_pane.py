@@ -30,6 +30,7 @@ from rigtui.ui.render.fleet import (
     rig_key,
 )
 from rigtui.ui.render.palette import theme_palette
+from rigtui.ui.tuning.row_widget import shown
 from rigtui.ui.widgets.history_chart import HistoryChart
 
 
@@ -336,7 +337,7 @@ class FleetPane(Vertical, can_focus=False):
             # Shown by every container above it now, not by the last frame's map: in the frame
             # after a tab key that map still holds the pane, and the focus would take the old
             # tab back.
-            return all(node.display for node in self.ancestors_with_self if node is not self.screen)
+            return shown(self)
         return self in focused.ancestors
 
     def _show_status(self) -> None:
